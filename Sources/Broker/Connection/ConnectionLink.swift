@@ -1,0 +1,76 @@
+import NIOCore
+import Synchronization
+
+/// What the broker hands to a connection to write.
+enum Outbound: Sendable {
+    case publish(PublishPacket)
+    case packet(MQTTPacket)
+    /// Close the connection; 5.0 clients first get DISCONNECT with this reason.
+    case close(ReasonCode)
+}
+
+/// The thread-safe side of a live connection: sessions and the router (on any thread) put
+/// packets in its outbox; the connection's event loop drains it in one batch and one flush.
+final class ConnectionLink: Sendable {
+    let eventLoop: any EventLoop
+    let version: ProtocolVersion
+    let counters: ConnectionCounters
+    private struct Outbox {
+        var items: [Outbound] = []
+        var scheduled = false
+    }
+    private let outbox = Mutex(Outbox())
+    private let writable = Atomic<Bool>(true)
+    /// Set when the broker closes this connection itself (takeover, kick, shutdown), so that
+    /// the close is not treated as the client's doing.
+    let closedByBroker = Atomic<UInt8>(0)
+    private let drainTarget: NIOLoopBound<Drain>
+
+    /// Holder of the handler's drain function, cleared when the channel goes inactive.
+    final class Drain {
+        var body: (([Outbound]) -> Void)?
+    }
+
+    init(eventLoop: any EventLoop, version: ProtocolVersion, counters: ConnectionCounters, drain: @escaping ([Outbound]) -> Void) {
+        self.eventLoop = eventLoop
+        self.version = version
+        self.counters = counters
+        let target = Drain()
+        target.body = drain
+        self.drainTarget = NIOLoopBound(target, eventLoop: eventLoop)
+    }
+
+    var isWritable: Bool { writable.load(ordering: .relaxed) }
+
+    func setWritable(_ value: Bool) { writable.store(value, ordering: .relaxed) }
+
+    /// Queues an item and makes sure a drain is scheduled on the connection's loop.
+    func send(_ item: Outbound) {
+        let schedule = outbox.withLock { box -> Bool in
+            box.items.append(item)
+            if box.scheduled { return false }
+            box.scheduled = true
+            return true
+        }
+        ConnectionCounters.add(counters.outboxLen, 1)
+        if schedule {
+            eventLoop.execute { self.drain() }
+        }
+    }
+
+    /// Runs on the event loop: hands everything queued to the handler at once.
+    func drain() {
+        let items = outbox.withLock { box -> [Outbound] in
+            box.scheduled = false
+            return box.items.isEmpty ? [] : { let i = box.items; box.items = []; return i }()
+        }
+        guard !items.isEmpty else { return }
+        ConnectionCounters.subtract(counters.outboxLen, UInt64(items.count))
+        drainTarget.value.body?(items)
+    }
+
+    /// Called by the handler when the channel is gone: further items are discarded.
+    func detach() {
+        drainTarget.value.body = nil
+    }
+}

@@ -1,0 +1,11 @@
+/// Rules for topic names (section 4.7): what a PUBLISH or a will may name.
+public enum TopicName {
+    /// Throws unless `topic` is a valid topic name: non-empty, no `+` or `#` [MQTT-3.3.2-2],
+    /// at most 65,535 bytes [MQTT-4.7.3-3]. (UTF-8 and U+0000 are checked by the codec.)
+    public static func validate(_ topic: String) throws {
+        guard !topic.isEmpty else { throw MQTTProtocolError(.topicNameInvalid, "empty topic name") }  // [MQTT-4.7.3-1]
+        for byte in topic.utf8 where byte == UInt8(ascii: "+") || byte == UInt8(ascii: "#") {
+            throw MQTTProtocolError(.topicNameInvalid, "topic name '\(topic)' contains a wildcard")
+        }
+    }
+}

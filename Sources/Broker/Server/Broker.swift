@@ -1,0 +1,203 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The version reported by `aviary --version`, $SYS and the management API.
+public enum AviaryVersion {
+    public static let current = "0.1.0"
+}
+
+/// Aggregate gauges of the broker at one moment.
+public struct BrokerStats: Sendable, Hashable {
+    public var connections: Int
+    public var connectionsMax: Int
+    public var sessions: Int
+    public var subscriptions: Int
+    public var topics: Int
+    public var retained: Int
+}
+
+/// Shared core reached by every connection handler: the state lock plus what never changes.
+final class BrokerCore: Sendable {
+    let configuration: BrokerConfiguration
+    let metrics: BrokerMetrics
+    let logger: Logger
+    let startedAt: NIODeadline
+    let startedAtMs: Int64
+    let state: Mutex<BrokerState>
+    let shuttingDown = Atomic<Bool>(false)
+
+    init(configuration: BrokerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.metrics = BrokerMetrics()
+        self.logger = logger
+        self.startedAt = .now()
+        self.startedAtMs = WallClock.nowMilliseconds()
+        self.state = Mutex(BrokerState(configuration: configuration, metrics: metrics, logger: logger))
+    }
+
+    @inline(__always)
+    func withState<R>(_ body: (inout BrokerState) throws -> R) rethrows -> R {
+        try state.withLock { try body(&$0) }
+    }
+}
+
+/// An MQTT 3.1 / 3.1.1 / 5.0 broker. `start()` binds the listener; `clients()`, `client(id:)`
+/// and `disconnect(clientId:)` are the API the management layer and tests build on.
+public final class Broker: Sendable {
+    let core: BrokerCore
+    private let group: any EventLoopGroup
+    private let runtime = Mutex(Runtime())
+
+    private struct Runtime {
+        var serverChannel: (any Channel)?
+        var timer: RepeatedTask?
+    }
+
+    public var configuration: BrokerConfiguration { core.configuration }
+    public var metrics: BrokerMetrics { core.metrics }
+    public var logger: Logger { core.logger }
+
+    public init(configuration: BrokerConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+        self.core = BrokerCore(configuration: configuration, logger: logger)
+        self.group = group
+    }
+
+    /// Binds the MQTT listener and starts the timers; returns the bound port (useful with port 0).
+    @discardableResult
+    public func start() async throws -> Int {
+        try configuration.validate()
+        let core = self.core
+        let logger = self.logger
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 8)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(core: core, logger: logger))
+                }
+            }
+        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        let port = channel.localAddress?.port ?? configuration.port
+        let timerLoop = group.next()
+        let sysEvery = configuration.sysInterval
+        let sysTicks = Mutex(0.0)
+        let timer = timerLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            let now = NIODeadline.now()
+            core.withState { $0.tick(now: now) }
+            guard sysEvery > 0 else { return }
+            let due = sysTicks.withLock { elapsed -> Bool in
+                elapsed += 1
+                if elapsed >= sysEvery {
+                    elapsed = 0
+                    return true
+                }
+                return false
+            }
+            if due { SysTopics.publish(core: core, now: now) }
+        }
+        runtime.withLock {
+            $0.serverChannel = channel
+            $0.timer = timer
+        }
+        if sysEvery > 0 { SysTopics.publish(core: core, now: .now()) }
+        logger.info(
+            "MQTT listener started",
+            metadata: ["listener.host": "\(configuration.host)", "listener.port": "\(port)"]
+        )
+        return port
+    }
+
+    /// The bound MQTT port, once started.
+    public var localPort: Int? {
+        runtime.withLock { $0.serverChannel?.localAddress?.port }
+    }
+
+    /// Stops accepting, sends 5.0 clients DISCONNECT 0x8B, closes every connection and
+    /// waits (up to `timeout`) for them to go.
+    public func shutdown(timeout: TimeAmount = .seconds(5)) async {
+        core.shuttingDown.store(true, ordering: .relaxed)
+        let (channel, timer) = runtime.withLock { rt in
+            defer {
+                rt.serverChannel = nil
+                rt.timer = nil
+            }
+            return (rt.serverChannel, rt.timer)
+        }
+        timer?.cancel()
+        try? await channel?.close()
+        core.withState { state in
+            for session in state.sessions.values {
+                guard let link = session.link else { continue }
+                link.closedByBroker.store(3, ordering: .relaxed)
+                link.send(.close(.serverShuttingDown))
+            }
+        }
+        let deadline = NIODeadline.now() + timeout
+        while core.metrics.socketsOpen.load > 0 && NIODeadline.now() < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    // MARK: - Client table
+
+    /// A consistent snapshot of every session: connected clients and offline persistent ones.
+    public func clients() -> [ClientSnapshot] {
+        core.withState { state in state.sessions.values.map { state.snapshot(of: $0) } }
+    }
+
+    /// One client's snapshot, or nil.
+    public func client(id: String) -> ClientSnapshot? {
+        core.withState { state in state.sessions[id].map { state.snapshot(of: $0) } }
+    }
+
+    /// The subscriptions of every session (or of one client): filter, QoS and 5.0 options.
+    public func subscriptions(clientId: String? = nil) -> [(clientId: String, subscription: Subscription)] {
+        core.withState { state in
+            let sessions = clientId.map { id in state.sessions[id].map { [$0] } ?? [] } ?? Array(state.sessions.values)
+            return sessions.flatMap { session in
+                session.subscriptions.values.map { (session.clientId, $0.options) }
+            }
+        }
+    }
+
+    /// Disconnects a connected client with reason 0x98 (Administrative action); its will is
+    /// published and its session discarded. False when no such client is connected.
+    @discardableResult
+    public func disconnect(clientId: String) -> Bool {
+        let kicked = core.withState { $0.kick(clientId) }
+        if kicked { logger.info("client disconnected by administrator", metadata: ["client.id": "\(clientId)"]) }
+        return kicked
+    }
+
+    /// Publishes a message as the broker itself (no publisher client id).
+    public func publish(_ message: Message) {
+        let now = NIODeadline.now()
+        core.withState { _ = $0.publish(message, now: now) }
+    }
+
+    public func stats() -> BrokerStats {
+        core.withState { state in
+            BrokerStats(
+                connections: state.liveConnections,
+                connectionsMax: state.maxLiveConnections,
+                sessions: state.sessions.count,
+                subscriptions: state.tree.count,
+                topics: Set(state.sessions.values.flatMap { $0.subscriptions.keys }).count,
+                retained: state.retained.count
+            )
+        }
+    }
+
+    /// Seconds since the broker started.
+    public var uptimeSeconds: Int64 {
+        (NIODeadline.now() - core.startedAt).nanoseconds / 1_000_000_000
+    }
+
+    /// Wall-clock milliseconds when the broker started.
+    public var startedAtMs: Int64 { core.startedAtMs }
+}

@@ -1,0 +1,39 @@
+import Synchronization
+
+/// One atomic counter, so that counters can sit in arrays.
+public final class Counter: Sendable {
+    private let value = Atomic<UInt64>(0)
+    public init() {}
+    @inline(__always) public func add(_ n: UInt64 = 1) { value.wrappingAdd(n, ordering: .relaxed) }
+    @inline(__always) public func subtract(_ n: UInt64 = 1) { value.wrappingSubtract(n, ordering: .relaxed) }
+    public var load: UInt64 { value.load(ordering: .relaxed) }
+}
+
+/// Broker-wide totals, kept the same way as the per-connection counters.
+public final class BrokerMetrics: Sendable {
+    public let bytesReceived = Counter()
+    public let bytesSent = Counter()
+    public let packetsReceived = Counter()
+    public let packetsSent = Counter()
+    /// Indexed by `PacketType.rawValue` (1…15).
+    public let packetsReceivedByType: [Counter] = (0...15).map { _ in Counter() }
+    public let packetsSentByType: [Counter] = (0...15).map { _ in Counter() }
+    public let messagesReceived = Counter()
+    public let messagesSent = Counter()
+    /// Indexed by QoS (0…2).
+    public let messagesReceivedByQoS: [Counter] = (0...2).map { _ in Counter() }
+    public let messagesSentByQoS: [Counter] = (0...2).map { _ in Counter() }
+    /// Messages dropped: queue overflow, too large for the client, expired.
+    public let messagesDropped = Counter()
+    /// Messages published to a topic nobody subscribes to.
+    public let messagesNoSubscribers = Counter()
+    public let protocolErrors = Counter()
+    public let connectionsAccepted = Counter()
+    public let connectionsRefused = Counter()
+    /// Sockets currently open (with or without a completed CONNECT).
+    public let socketsOpen = Counter()
+    public let connectTimeouts = Counter()
+    public let keepAliveTimeouts = Counter()
+
+    public init() {}
+}

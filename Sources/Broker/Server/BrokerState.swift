@@ -1,0 +1,352 @@
+import Logging
+import NIOCore
+import Synchronization
+
+/// How a connection ended, which decides its will and its session.
+enum CloseKind: Sendable {
+    /// DISCONNECT 0x00 from the client: no will. [MQTT-3.14.4-3]
+    case graceful
+    /// DISCONNECT 0x04 (5.0): publish the will.
+    case disconnectWithWill
+    /// Network error, keepalive timeout, protocol error, or a close without DISCONNECT.
+    case ungraceful
+    /// Kicked through the management API: will published, session discarded.
+    case kicked
+    /// Broker shutting down: no will, session kept.
+    case shutdown
+}
+
+/// What a CONNECT asks the broker for, after the connection validated it.
+struct ConnectRequest {
+    var packet: ConnectPacket
+    var clientId: String
+    var link: ConnectionLink
+    var info: ClientInfo
+    var expiryInterval: UInt32
+    var window: Int
+    var clientMaximumPacketSize: Int
+}
+
+/// The broker's shared state: sessions, subscriptions, retained messages. Lives in a `Mutex`
+/// in `BrokerCore`; every method runs under that lock and never blocks or does I/O itself
+/// (writes go to connection outboxes).
+struct BrokerState: @unchecked Sendable {
+    var sessions: [String: Session] = [:]
+    let tree = SubscriptionTree<Session>()
+    var retained: [String: Message] = [:]
+    var liveConnections = 0
+    var maxLiveConnections = 0
+    let configuration: BrokerConfiguration
+    let metrics: BrokerMetrics
+    let logger: Logger
+
+    init(configuration: BrokerConfiguration, metrics: BrokerMetrics, logger: Logger) {
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    // MARK: - Connect and disconnect
+
+    /// Attaches a connection to its session (new or resumed), taking over an older connection
+    /// with the same client id. Returns the session and Session Present, or a refusal reason.
+    mutating func connect(_ request: ConnectRequest, now: NIODeadline) -> (session: Session?, present: Bool, refusal: ReasonCode?) {
+        let existing = sessions[request.clientId]
+        let takeover = existing?.link != nil
+        if configuration.maxConnections > 0 && !takeover && liveConnections >= configuration.maxConnections {
+            metrics.connectionsRefused.add()
+            return (nil, false, .quotaExceeded)
+        }
+        if let existing, let oldLink = existing.link {
+            // [MQTT-3.1.4-3] takeover: the older connection is closed (5.0: DISCONNECT 0x8E).
+            oldLink.closedByBroker.store(1, ordering: .relaxed)
+            oldLink.send(.close(.sessionTakenOver))
+            existing.link = nil
+            liveConnections -= 1
+            existing.info.disconnectedAtMs = request.info.connectedAtMs
+            logger.info(
+                "session taken over",
+                metadata: ["client.id": "\(request.clientId)", "connection.peer": "\(existing.info.peerAddress):\(existing.info.peerPort)"]
+            )
+            if let will = existing.will {
+                existing.will = nil
+                let delay = will.properties.willDelayInterval ?? 0
+                // A will with a delay is cancelled when the session continues [MQTT-3.1.3-9].
+                if delay == 0 || request.packet.cleanStart {
+                    publish(Message(will: will, publisherId: existing.clientId, now: now), now: now)
+                }
+            }
+        }
+        if let existing, let pending = existing.pendingWill {
+            existing.pendingWill = nil
+            // Reconnected within the Will Delay Interval: cancelled, unless the session ends now.
+            if request.packet.cleanStart { publish(pending.message, now: now) }
+        }
+        let session: Session
+        var present = false
+        if let existing, !request.packet.cleanStart {
+            session = existing
+            present = true
+            session.info = request.info
+            session.counters = request.link.counters
+        } else {
+            if let existing { endSession(existing, now: now) }
+            session = Session(
+                clientId: request.clientId,
+                info: request.info,
+                counters: request.link.counters,
+                expiryInterval: request.expiryInterval,
+                window: request.window,
+                maxQueued: configuration.maxQueuedMessages
+            )
+            session.createdAtMs = request.info.connectedAtMs
+            sessions[request.clientId] = session
+        }
+        session.link = request.link
+        session.expiryInterval = request.expiryInterval
+        session.expiresAt = nil
+        session.will = request.packet.will
+        session.window = request.window
+        session.clientMaximumPacketSize = request.clientMaximumPacketSize
+        session.info.willTopic = request.packet.will?.topic
+        session.info.willPayload = request.packet.will.map { Array($0.payload.readableBytesView) }
+        liveConnections += 1
+        maxLiveConnections = max(maxLiveConnections, liveConnections)
+        if present {
+            session.resendInflight(over: request.link)
+            session.pump(now: now)
+        }
+        return (session, present, nil)
+    }
+
+    /// The connection `link` of `session` has closed.
+    mutating func connectionClosed(_ link: ConnectionLink, session: Session, kind: CloseKind, now: NIODeadline) {
+        guard session.link === link else { return }  // already taken over
+        session.link = nil
+        liveConnections -= 1
+        session.info.disconnectedAtMs = WallClock.nowMilliseconds()
+        let will = session.will
+        session.will = nil
+        switch kind {
+        case .kicked:
+            if let will { publish(Message(will: will, publisherId: session.clientId, now: now), now: now) }
+            endSession(session, now: now)
+            return
+        case .graceful, .shutdown:
+            break
+        case .ungraceful, .disconnectWithWill:
+            if let will {
+                let message = Message(will: will, publisherId: session.clientId, now: now)
+                let delay = will.properties.willDelayInterval ?? 0
+                if delay == 0 || session.expiryInterval == 0 {
+                    publish(message, now: now)
+                } else {
+                    session.pendingWill = (message, now + .seconds(Int64(min(delay, session.expiryInterval))))
+                }
+            }
+        }
+        if session.expiryInterval == 0 {
+            endSession(session, now: now)
+        } else if session.expiryInterval != UInt32.max {
+            session.expiresAt = now + .seconds(Int64(session.expiryInterval))
+        }
+    }
+
+    /// Removes a session and its subscriptions; a will still waiting is published now
+    /// (the session's end is the latest moment for it).
+    mutating func endSession(_ session: Session, now: NIODeadline) {
+        for subscription in session.subscriptions.values {
+            tree.remove(subscription.filter, subscriber: session)
+        }
+        session.subscriptions.removeAll()
+        session.clearState()
+        if sessions[session.clientId] === session { sessions[session.clientId] = nil }
+        if let pending = session.pendingWill {
+            session.pendingWill = nil
+            publish(pending.message, now: now)
+        }
+    }
+
+    // MARK: - Publish
+
+    /// Routes a message to every matching subscription (one member of each shared group) and
+    /// updates the retained store. Returns the number of sessions it was delivered to.
+    @discardableResult
+    mutating func publish(_ message: Message, now: NIODeadline) -> Int {
+        if message.retain {
+            // [MQTT-3.3.1-6] an empty retained payload clears the retained message.
+            if message.payload.readableBytes == 0 {
+                retained[message.topic] = nil
+            } else {
+                retained[message.topic] = message
+            }
+        }
+        var targets: [ObjectIdentifier: QueuedMessage] = [:]
+        var sessionsByID: [ObjectIdentifier: Session] = [:]
+        func add(_ entry: SubscriptionEntry<Session>) {
+            let session = entry.subscriber
+            let id = ObjectIdentifier(session)
+            let qos = min(message.qos, entry.options.qos)
+            let retain = entry.options.retainAsPublished && message.retain
+            if var existing = targets[id] {
+                existing.qos = max(existing.qos, qos)
+                existing.retain = existing.retain || retain
+                if let identifier = entry.identifier { existing.subscriptionIdentifiers.append(identifier) }
+                targets[id] = existing
+            } else {
+                sessionsByID[id] = session
+                targets[id] = QueuedMessage(
+                    message: message,
+                    qos: qos,
+                    retain: retain,
+                    subscriptionIdentifiers: entry.identifier.map { [$0] } ?? []
+                )
+            }
+        }
+        tree.match(
+            message.topic,
+            visit: { entry in
+                // [MQTT-3.8.3-3] No Local: not back to the publisher.
+                if entry.options.noLocal, entry.subscriber.clientId == message.publisherId { return }
+                add(entry)
+            },
+            visitGroup: { group in
+                if let entry = group.pick(isOnline: { $0.isOnline }) { add(entry) }
+            }
+        )
+        if targets.isEmpty {
+            metrics.messagesNoSubscribers.add()
+            return 0
+        }
+        for (id, item) in targets {
+            let drops = sessionsByID[id]!.deliver(item, now: now)
+            if drops > 0 { metrics.messagesDropped.add(UInt64(drops)) }
+        }
+        return targets.count
+    }
+
+    // MARK: - Subscribe
+
+    /// Applies a SUBSCRIBE; returns one reason code per filter and sends matching retained
+    /// messages after it. Throws for a protocol violation that closes the connection.
+    mutating func subscribe(_ packet: SubscribePacket, session: Session, version: ProtocolVersion, now: NIODeadline) throws -> [ReasonCode] {
+        let identifier = packet.properties.subscriptionIdentifiers.first
+        var codes: [ReasonCode] = []
+        for subscription in packet.subscriptions {
+            let filter: TopicFilter
+            do {
+                filter = try TopicFilter(subscription.topicFilter)
+            } catch {
+                codes.append(version == .v5 ? .topicFilterInvalid : .unspecifiedError)
+                continue
+            }
+            if filter.shareGroup != nil && subscription.noLocal {
+                throw MQTTProtocolError.protocolViolation("No Local on a shared subscription")  // [MQTT-3.8.3-4]
+            }
+            let existed = session.subscriptions[filter.raw] != nil
+            tree.insert(filter, SubscriptionEntry(subscriber: session, options: subscription, identifier: identifier))
+            session.subscriptions[filter.raw] = SessionSubscription(filter: filter, options: subscription, identifier: identifier)
+            codes.append(ReasonCode(subscription.qos.rawValue))
+            // Retained messages are not sent for shared subscriptions (section 4.8.2).
+            let sendRetained =
+                filter.shareGroup == nil
+                && (subscription.retainHandling == .sendOnSubscribe
+                    || (subscription.retainHandling == .sendOnNewSubscribe && !existed))
+            if sendRetained { deliverRetained(filter: filter, subscription: subscription, identifier: identifier, to: session, now: now) }
+        }
+        return codes
+    }
+
+    private mutating func deliverRetained(
+        filter: TopicFilter,
+        subscription: Subscription,
+        identifier: UInt32?,
+        to session: Session,
+        now: NIODeadline
+    ) {
+        var expired: [String] = []
+        for (topic, message) in retained where filter.matches(topic) {
+            if message.isExpired(at: now) {
+                expired.append(topic)
+                continue
+            }
+            // [MQTT-3.3.1-8] retained messages sent on subscribe keep RETAIN = 1.
+            let item = QueuedMessage(
+                message: message,
+                qos: min(message.qos, subscription.qos),
+                retain: true,
+                subscriptionIdentifiers: identifier.map { [$0] } ?? []
+            )
+            let drops = session.deliver(item, now: now)
+            if drops > 0 { metrics.messagesDropped.add(UInt64(drops)) }
+        }
+        for topic in expired { retained[topic] = nil }
+    }
+
+    mutating func unsubscribe(_ packet: UnsubscribePacket, session: Session, version: ProtocolVersion) -> [ReasonCode] {
+        packet.topicFilters.map { raw in
+            guard let filter = try? TopicFilter(raw) else { return .topicFilterInvalid }
+            guard session.subscriptions.removeValue(forKey: raw) != nil else { return .noSubscriptionExisted }
+            tree.remove(filter, subscriber: session)
+            return .success
+        }
+    }
+
+    // MARK: - Timers and administration
+
+    /// Once a second: expire sessions, fire delayed wills, drop expired retained messages.
+    mutating func tick(now: NIODeadline) {
+        var expiredSessions: [Session] = []
+        for session in sessions.values where session.link == nil {
+            if let pending = session.pendingWill, pending.at <= now {
+                session.pendingWill = nil
+                publish(pending.message, now: now)
+            }
+            if let expiresAt = session.expiresAt, expiresAt <= now { expiredSessions.append(session) }
+        }
+        for session in expiredSessions {
+            logger.debug("session expired", metadata: ["client.id": "\(session.clientId)"])
+            endSession(session, now: now)
+        }
+        let expiredRetained = retained.filter { $0.value.isExpired(at: now) }.map(\.key)
+        for topic in expiredRetained { retained[topic] = nil }
+    }
+
+    /// Closes the live connection of `clientId` with 0x98; its will is published and its
+    /// session discarded when the close completes. False when it is not connected.
+    func kick(_ clientId: String) -> Bool {
+        guard let link = sessions[clientId]?.link else { return false }
+        link.closedByBroker.store(2, ordering: .relaxed)
+        link.send(.close(.administrativeAction))
+        return true
+    }
+
+    func snapshot(of session: Session) -> ClientSnapshot {
+        let c = session.counters
+        return ClientSnapshot(
+            info: session.info,
+            connected: session.link != nil,
+            expiryInterval: session.expiryInterval,
+            createdAtMs: session.createdAtMs,
+            subscriptionsCount: session.subscriptions.count,
+            inflight: session.inflight.count,
+            maxInflight: session.window,
+            awaitingRel: session.incomingQoS2.count,
+            maxAwaitingRel: configuration.receiveMaximum,
+            mqueueLen: session.queue.count,
+            maxMqueue: configuration.maxQueuedMessages,
+            mqueueDropped: session.dropped,
+            recvOct: c.recvOct.load(ordering: .relaxed),
+            sendOct: c.sendOct.load(ordering: .relaxed),
+            recvPkt: c.recvPkt.load(ordering: .relaxed),
+            sendPkt: c.sendPkt.load(ordering: .relaxed),
+            recvMsg: c.recvMsg.load(ordering: .relaxed),
+            sendMsg: c.sendMsg.load(ordering: .relaxed),
+            recvCnt: c.recvCnt.load(ordering: .relaxed),
+            sendCnt: c.sendCnt.load(ordering: .relaxed),
+            sendPend: c.sendPend.load(ordering: .relaxed),
+            outboxLen: c.outboxLen.load(ordering: .relaxed),
+            events: c.events.load(ordering: .relaxed)
+        )
+    }
+}

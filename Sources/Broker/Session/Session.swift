@@ -1,0 +1,207 @@
+import DequeModule
+import NIOCore
+
+/// A message waiting in a session's queue for its client (offline, or over its window).
+struct QueuedMessage {
+    var message: Message
+    var qos: QoS
+    var retain: Bool
+    var subscriptionIdentifiers: [UInt32]
+}
+
+/// An outgoing QoS 1/2 PUBLISH not yet completely acknowledged.
+struct InflightMessage {
+    enum State { case awaitingPuback, awaitingPubrec, awaitingPubcomp }
+    var publish: PublishPacket
+    var state: State
+}
+
+/// One subscription of a session, as it sits in the subscription tree.
+struct SessionSubscription {
+    var filter: TopicFilter
+    var options: Subscription
+    var identifier: UInt32?
+}
+
+/// Everything the broker keeps about one client id between and during its connections
+/// (section 4.1): subscriptions, in-flight and queued messages, incoming QoS 2 packet ids.
+/// Not thread-safe on purpose: every access happens under the broker's state lock.
+final class Session: @unchecked Sendable {
+    let clientId: String
+    /// Identity of the latest connection, kept for the listing after it disconnects.
+    var info: ClientInfo
+    /// Counters of the latest connection.
+    var counters: ConnectionCounters
+    /// The live connection, nil while the client is offline.
+    var link: ConnectionLink?
+    var subscriptions: [String: SessionSubscription] = [:]
+    /// Session Expiry Interval in seconds; `UInt32.max` never expires.
+    var expiryInterval: UInt32
+    var expiresAt: NIODeadline?
+    /// Will of the live connection.
+    var will: Will?
+    /// A will waiting for its Will Delay Interval (or for the session to end).
+    var pendingWill: (message: Message, at: NIODeadline)?
+
+    var inflight: [UInt16: InflightMessage] = [:]
+    var inflightOrder: Deque<UInt16> = []
+    var queue: Deque<QueuedMessage> = []
+    /// Incoming QoS 2 packet ids that got PUBREC and wait for PUBREL (section 4.3.3).
+    var incomingQoS2: Set<UInt16> = []
+    private var nextPacketId: UInt16 = 1
+
+    /// Outgoing in-flight maximum: the client's Receive Maximum capped by the configuration.
+    var window: Int
+    var maxQueued: Int
+    /// The client's Maximum Packet Size; larger messages are dropped for it [MQTT-3.1.2-25].
+    var clientMaximumPacketSize: Int = .max
+    /// Messages dropped for this client: queue overflow, too large, expired.
+    var dropped: UInt64 = 0
+    /// Wall-clock milliseconds when the session was created.
+    var createdAtMs: Int64 = 0
+
+    init(clientId: String, info: ClientInfo, counters: ConnectionCounters, expiryInterval: UInt32, window: Int, maxQueued: Int) {
+        self.clientId = clientId
+        self.info = info
+        self.counters = counters
+        self.expiryInterval = expiryInterval
+        self.window = window
+        self.maxQueued = maxQueued
+    }
+
+    var isOnline: Bool { link != nil }
+    var awaitingRelease: Int { incomingQoS2.count }
+
+    // MARK: - Outgoing messages
+
+    /// Delivers a routed message: straight to the connection when it can take it, otherwise
+    /// into the bounded queue. Returns the number of messages dropped (0 or 1).
+    @discardableResult
+    func deliver(_ item: QueuedMessage, now: NIODeadline) -> Int {
+        if let link, queue.isEmpty, link.isWritable, item.qos == .atMostOnce || inflight.count < window {
+            return send(item, over: link, now: now) ? 0 : 1
+        }
+        return enqueue(item)
+    }
+
+    /// Moves queued messages to the connection while its window and socket allow.
+    func pump(now: NIODeadline) {
+        guard let link else { return }
+        while link.isWritable, let head = queue.first {
+            if head.qos != .atMostOnce && inflight.count >= window { break }
+            queue.removeFirst()
+            send(head, over: link, now: now)
+        }
+    }
+
+    /// Bounded queue. Policy when full: drop the oldest QoS 0 message; if there is none, drop
+    /// the oldest message. Every drop is counted (`mqueue_dropped`).
+    private func enqueue(_ item: QueuedMessage) -> Int {
+        guard maxQueued > 0 else {
+            dropped += 1
+            return 1
+        }
+        var drops = 0
+        if queue.count >= maxQueued {
+            if let index = queue.firstIndex(where: { $0.qos == .atMostOnce }) {
+                queue.remove(at: index)
+            } else {
+                queue.removeFirst()
+            }
+            drops = 1
+            dropped += 1
+        }
+        queue.append(item)
+        return drops
+    }
+
+    @discardableResult
+    private func send(_ item: QueuedMessage, over link: ConnectionLink, now: NIODeadline) -> Bool {
+        if item.message.isExpired(at: now) {
+            dropped += 1
+            return false
+        }
+        var packetId: UInt16?
+        if item.qos != .atMostOnce { packetId = allocatePacketId() }
+        let subscriptionIds = link.version == .v5 ? item.subscriptionIdentifiers : []
+        let publish = item.message.publishPacket(
+            qos: item.qos,
+            retain: item.retain,
+            packetId: packetId,
+            subscriptionIdentifiers: subscriptionIds,
+            now: now
+        )
+        if clientMaximumPacketSize != .max && MQTTPacket.publish(publish).encodedSize(version: link.version) > clientMaximumPacketSize {
+            dropped += 1
+            return false
+        }
+        if let packetId {
+            inflight[packetId] = InflightMessage(publish: publish, state: item.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec)
+            inflightOrder.append(packetId)
+        }
+        link.send(.publish(publish))
+        return true
+    }
+
+    private func allocatePacketId() -> UInt16 {
+        while true {
+            let id = nextPacketId
+            nextPacketId = nextPacketId == .max ? 1 : nextPacketId + 1
+            if inflight[id] == nil { return id }
+        }
+    }
+
+    // MARK: - Acknowledgements from the client
+
+    /// PUBACK or PUBCOMP: the message is done. Returns false for an unknown packet id.
+    @discardableResult
+    func complete(_ packetId: UInt16, expecting state: InflightMessage.State) -> Bool {
+        guard let entry = inflight[packetId], entry.state == state else { return false }
+        removeInflight(packetId)
+        return true
+    }
+
+    /// PUBREC: the next step is PUBREL. Returns false for an unknown packet id.
+    func received(_ packetId: UInt16, reasonCode: ReasonCode) -> Bool {
+        guard let entry = inflight[packetId], entry.state != .awaitingPuback else { return false }
+        if reasonCode.isFailure {
+            removeInflight(packetId)  // 5.0: a failed PUBREC ends the exchange [MQTT-4.3.3-9]
+        } else {
+            inflight[packetId]?.state = .awaitingPubcomp
+        }
+        return true
+    }
+
+    private func removeInflight(_ packetId: UInt16) {
+        inflight[packetId] = nil
+        if inflightOrder.first == packetId {
+            inflightOrder.removeFirst()
+        } else if let index = inflightOrder.firstIndex(of: packetId) {
+            inflightOrder.remove(at: index)
+        }
+    }
+
+    /// On session resume: resend every unacknowledged PUBLISH with DUP set, and PUBREL for
+    /// the ones that got PUBREC, in their original order [MQTT-4.4.0-1].
+    func resendInflight(over link: ConnectionLink) {
+        for id in inflightOrder {
+            guard let entry = inflight[id] else { continue }
+            switch entry.state {
+            case .awaitingPuback, .awaitingPubrec:
+                var publish = entry.publish
+                publish.dup = true
+                link.send(.publish(publish))
+            case .awaitingPubcomp:
+                link.send(.packet(.pubrel(AckPacket(packetId: id))))
+            }
+        }
+    }
+
+    /// Drops everything a clean start or the session's end discards.
+    func clearState() {
+        inflight.removeAll()
+        inflightOrder.removeAll()
+        queue.removeAll()
+        incomingQoS2.removeAll()
+    }
+}
