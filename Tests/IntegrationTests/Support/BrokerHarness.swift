@@ -1,0 +1,49 @@
+import Broker
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A real broker on 127.0.0.1 and a free port, one per test.
+final class BrokerHarness: Sendable {
+    let broker: Broker
+    let port: Int
+
+    static func start(_ configure: (inout BrokerConfiguration) -> Void = { _ in }) async throws -> BrokerHarness {
+        var configuration = BrokerConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configuration.sysInterval = 0
+        configure(&configuration)
+        var logger = Logger(label: "test-broker")
+        logger.logLevel = ProcessInfo.processInfo.environment["AVIARY_TEST_LOG"] != nil ? .debug : .critical
+        let broker = Broker(configuration: configuration, logger: logger)
+        let port = try await broker.start()
+        return BrokerHarness(broker: broker, port: port)
+    }
+
+    private init(broker: Broker, port: Int) {
+        self.broker = broker
+        self.port = port
+    }
+
+    func stop() async {
+        await broker.shutdown(timeout: .seconds(2))
+    }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes.
+func eventually(_ what: String, timeout: Double = 5, _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return }
+        usleep(10_000)
+    }
+    if try condition() { return }
+    throw TimedOut(what: what)
+}
