@@ -71,6 +71,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -2,6 +2,10 @@ import ArgumentParser
 import Broker
 import Logging
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -23,6 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
         let server = Broker(configuration: configuration, logger: logger)
         let port = try await server.start()
         print("aviary \(AviaryVersion.current) listening for MQTT on \(configuration.host):\(port)")
+        fflush(nil)  // a pipe or file is block-buffered: scripts wait for this line
         try await SignalWaiter.waitForTermination()
         await server.shutdown()
     }

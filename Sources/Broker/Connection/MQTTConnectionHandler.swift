@@ -394,6 +394,20 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// A broker-initiated DISCONNECT with a reason string saying why.
+    static func disconnect(_ reason: ReasonCode) -> DisconnectPacket {
+        var props = Properties()
+        props.reasonString =
+            switch reason {
+            case .sessionTakenOver: "session taken over by another connection with the same client id"
+            case .administrativeAction: "disconnected by an administrator"
+            case .serverShuttingDown: "server shutting down"
+            case .keepAliveTimeout: "no packet within 1.5 times the keepalive"
+            default: nil
+            }
+        return DisconnectPacket(reasonCode: reason, properties: props)
+    }
+
     private func cappedExpiry(_ requested: UInt32) -> UInt32 {
         guard let cap = core.configuration.maxSessionExpiry else { return requested }
         return min(requested, cap)
@@ -475,7 +489,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             core.metrics.keepAliveTimeouts.add()
             closeReason = "keepalive timeout"
             closeKind = .ungraceful
-            if version == .v5 { writePacket(.disconnect(DisconnectPacket(reasonCode: .keepAliveTimeout))) }
+            if version == .v5 { writePacket(.disconnect(Self.disconnect(.keepAliveTimeout))) }
             closeAfterFlush()
         } else {
             scheduleKeepAlive(context: context)
@@ -494,7 +508,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
                 writePacket(packet)
             case .close(let reason):
                 guard state != .closing else { continue }
-                if version == .v5 { writePacket(.disconnect(DisconnectPacket(reasonCode: reason))) }
+                if version == .v5 { writePacket(.disconnect(Self.disconnect(reason))) }
                 closeAfterFlush()
             }
         }

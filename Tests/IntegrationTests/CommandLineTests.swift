@@ -1,0 +1,71 @@
+import Broker
+import Foundation
+import Testing
+
+/// The built `aviary` binary as a subprocess: flags, printed port, signals, exit codes.
+@Suite(.timeLimit(.minutes(1)))
+struct CommandLineTests {
+    /// Starts `aviary serve` on a free port and returns it with the port it printed.
+    static func serve(_ extra: [String] = []) throws -> (Subprocess, Int) {
+        let p = try Subprocess([Tools.aviary, "serve", "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--log-level", "warning"] + extra)
+        var port: Int?
+        try eventually("the bound port to be printed") {
+            if let line = p.lines.first(where: { $0.contains("listening for MQTT on") }), let last = line.split(separator: ":").last {
+                port = Int(last)
+            }
+            return port != nil
+        }
+        return (p, port!)
+    }
+
+    @Test("aviary serve --mqtt-port 0 prints the bound port and serves MQTT there; SIGTERM exits 0")
+    func servePortZero() throws {
+        let (server, port) = try Self.serve()
+        #expect(port > 0)
+        let sub = try Subprocess(["mosquitto_sub", "-p", "\(port)", "-t", "cli/t", "-C", "1", "-W", "10"])
+        usleep(300_000)
+        let pub = try Subprocess.run(["mosquitto_pub", "-p", "\(port)", "-t", "cli/t", "-m", "via binary"])
+        #expect(pub.code == 0)
+        #expect(sub.wait(timeout: 10) == 0)
+        #expect(sub.output == "via binary\n")
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 10) == 0, "\(server.output)")
+    }
+
+    @Test("SIGTERM sends a connected 5.0 client DISCONNECT 0x8B before exiting")
+    func sigtermDisconnects() throws {
+        let (server, port) = try Self.serve()
+        let c = try TestClient(port: port, version: .v5)
+        try c.connect("at-shutdown")
+        server.signal(SIGTERM)
+        let d = try c.receive { if case .disconnect(let d) = $0 { d } else { nil } }
+        #expect(d.reasonCode == .serverShuttingDown)
+        #expect(server.wait(timeout: 10) == 0)
+    }
+
+    @Test(
+        "a bad flag value names the flag and exits non-zero before opening a port",
+        arguments: [
+            (["--mqtt-port", "70000"], "mqtt-port"),
+            (["--mqtt-port", "abc"], "mqtt-port"),
+            (["--max-packet-size", "10"], "max-packet-size"),
+            (["--log-level", "loud"], "log-level"),
+            (["--no-such-flag"], "no-such-flag"),
+        ] as [([String], String)]
+    )
+    func badFlags(args: [String], named: String) throws {
+        let r = try Subprocess.run([Tools.aviary, "serve"] + args)
+        #expect(r.code != 0)
+        #expect(r.output.contains(named), "\(r.output)")
+        #expect(!r.output.contains("listening"))
+    }
+
+    @Test("--version and --help")
+    func versionAndHelp() throws {
+        let v = try Subprocess.run([Tools.aviary, "--version"])
+        #expect(v.code == 0 && v.output.trimmingCharacters(in: .whitespacesAndNewlines) == AviaryVersion.current)
+        let h = try Subprocess.run([Tools.aviary, "serve", "--help"])
+        #expect(h.code == 0)
+        #expect(h.output.contains("--mqtt-port") && h.output.contains("Examples"))
+    }
+}
