@@ -55,3 +55,30 @@ struct BrokerOptions: ParsableArguments {
         return c
     }
 }
+
+/// Flags of the management HTTP API.
+struct APIOptions: ParsableArguments {
+    @Option(name: .customLong("api-host"), help: "Address the management API binds to.")
+    var apiHost: String = ManagementConfiguration().host
+
+    @Option(name: .customLong("api-port"), help: "Management API port; 0 picks a free port and prints it.")
+    var apiPort: Int = ManagementConfiguration().port
+
+    @Option(name: .customLong("api-user"), help: "Management API Basic Auth user name.")
+    var apiUser: String = ManagementConfiguration().username
+
+    @Option(name: .customLong("api-password"), help: "Management API Basic Auth password.")
+    var apiPassword: String = ManagementConfiguration().password
+
+    func makeConfiguration() throws -> ManagementConfiguration {
+        guard (0...65535).contains(apiPort) else { throw ValidationError("--api-port: expected a port number from 0 to 65535") }
+        guard !apiHost.isEmpty else { throw ValidationError("--api-host: expected an IP address or host name") }
+        guard !apiUser.isEmpty, !apiPassword.isEmpty else { throw ValidationError("--api-user/--api-password: expected non-empty credentials") }
+        var c = ManagementConfiguration()
+        c.host = apiHost
+        c.port = apiPort
+        c.username = apiUser
+        c.password = apiPassword
+        return c
+    }
+}

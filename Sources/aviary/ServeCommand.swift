@@ -1,6 +1,9 @@
 import ArgumentParser
 import Broker
 import Logging
+import NIOCore
+import UnixSignals
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -9,26 +12,40 @@ import Glibc
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the MQTT broker headless (no terminal needed).",
+        abstract: "Run the MQTT broker and its management API headless (no terminal needed).",
         discussion: """
             Examples:
-              aviary serve                        # MQTT on 0.0.0.0:1883
-              aviary serve --mqtt-port 0          # any free port; the bound port is printed
-              aviary serve --mqtt-host 127.0.0.1 --mqtt-port 11883
+              aviary serve                        # MQTT on 0.0.0.0:1883, API on 127.0.0.1:8081
+              aviary serve --mqtt-port 0 --api-port 0
+                                                  # free ports; both are printed
+              aviary serve --api-user ops --api-password 's3cret'
+              curl -u admin:public 'http://127.0.0.1:8081/api/v4/clients?_sort=send_oct&_order=desc&_limit=10'
             """
     )
 
     @OptionGroup var broker: BrokerOptions
+    @OptionGroup var api: APIOptions
 
     func run() async throws {
         let configuration = try broker.makeConfiguration()
+        let apiConfiguration = try api.makeConfiguration()
         var logger = Logger(label: "aviary")
         logger.logLevel = broker.logLevel.level
         let server = Broker(configuration: configuration, logger: logger)
         let port = try await server.start()
         print("aviary \(AviaryVersion.current) listening for MQTT on \(configuration.host):\(port)")
-        fflush(nil)  // a pipe or file is block-buffered: scripts wait for this line
-        try await SignalWaiter.waitForTermination()
-        await server.shutdown()
+        fflush(nil)  // a pipe or file is block-buffered: scripts wait for these lines
+        let app = buildManagementApplication(broker: server, configuration: apiConfiguration, logger: logger) { channel in
+            print("management API on http://\(apiConfiguration.host):\(channel.localAddress?.port ?? apiConfiguration.port)")
+            fflush(nil)
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: BrokerService(broker: server)), .init(service: app)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
     }
 }

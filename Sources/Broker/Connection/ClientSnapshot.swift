@@ -15,6 +15,8 @@ public struct ClientSnapshot: Sendable, Hashable {
     public var mqueueLen: Int
     public var maxMqueue: Int
     public var mqueueDropped: UInt64
+    /// Payload bytes held for the client in its queue and in-flight window.
+    public var heldBytes: UInt64
 
     public var recvOct: UInt64
     public var sendOct: UInt64

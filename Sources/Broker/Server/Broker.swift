@@ -13,9 +13,14 @@ public struct BrokerStats: Sendable, Hashable {
     public var connections: Int
     public var connectionsMax: Int
     public var sessions: Int
+    public var sessionsMax: Int
     public var subscriptions: Int
+    public var subscriptionsMax: Int
+    /// Distinct topic filters subscribed to.
     public var topics: Int
+    public var topicsMax: Int
     public var retained: Int
+    public var retainedMax: Int
 }
 
 /// Shared core reached by every connection handler: the state lock plus what never changes.
@@ -180,15 +185,22 @@ public final class Broker: Sendable {
         core.withState { _ = $0.publish(message, now: now) }
     }
 
+    /// Gauges now and their maxima since start (maxima of sessions, subscriptions, topics and
+    /// retained messages are sampled once a second and at each call).
     public func stats() -> BrokerStats {
         core.withState { state in
-            BrokerStats(
+            state.sampleMaxima()
+            return BrokerStats(
                 connections: state.liveConnections,
                 connectionsMax: state.maxLiveConnections,
                 sessions: state.sessions.count,
+                sessionsMax: state.maxima.sessions,
                 subscriptions: state.tree.count,
-                topics: Set(state.sessions.values.flatMap { $0.subscriptions.keys }).count,
-                retained: state.retained.count
+                subscriptionsMax: state.maxima.subscriptions,
+                topics: state.topicCount(),
+                topicsMax: state.maxima.topics,
+                retained: state.retained.count,
+                retainedMax: state.maxima.retained
             )
         }
     }

@@ -36,6 +36,7 @@ struct BrokerState: @unchecked Sendable {
     var retained: [String: Message] = [:]
     var liveConnections = 0
     var maxLiveConnections = 0
+    var maxima = (sessions: 0, subscriptions: 0, topics: 0, retained: 0)
     let configuration: BrokerConfiguration
     let metrics: BrokerMetrics
     let logger: Logger
@@ -294,8 +295,23 @@ struct BrokerState: @unchecked Sendable {
 
     // MARK: - Timers and administration
 
+    /// Distinct topic filters with at least one subscriber.
+    func topicCount() -> Int {
+        var filters = Set<String>()
+        for session in sessions.values { filters.formUnion(session.subscriptions.keys) }
+        return filters.count
+    }
+
+    mutating func sampleMaxima() {
+        maxima.sessions = max(maxima.sessions, sessions.count)
+        maxima.subscriptions = max(maxima.subscriptions, tree.count)
+        maxima.retained = max(maxima.retained, retained.count)
+        maxima.topics = max(maxima.topics, topicCount())
+    }
+
     /// Once a second: expire sessions, fire delayed wills, drop expired retained messages.
     mutating func tick(now: NIODeadline) {
+        sampleMaxima()
         var expiredSessions: [Session] = []
         for session in sessions.values where session.link == nil {
             if let pending = session.pendingWill, pending.at <= now {
@@ -336,6 +352,7 @@ struct BrokerState: @unchecked Sendable {
             mqueueLen: session.queue.count,
             maxMqueue: configuration.maxQueuedMessages,
             mqueueDropped: session.dropped,
+            heldBytes: UInt64(session.heldBytes),
             recvOct: c.recvOct.load(ordering: .relaxed),
             sendOct: c.sendOct.load(ordering: .relaxed),
             recvPkt: c.recvPkt.load(ordering: .relaxed),

@@ -57,6 +57,8 @@ final class Session: @unchecked Sendable {
     var clientMaximumPacketSize: Int = .max
     /// Messages dropped for this client: queue overflow, too large, expired.
     var dropped: UInt64 = 0
+    /// Payload bytes in `queue` and `inflight` (the `heap_size` analogue).
+    private(set) var heldBytes = 0
     /// Wall-clock milliseconds when the session was created.
     var createdAtMs: Int64 = 0
 
@@ -90,6 +92,7 @@ final class Session: @unchecked Sendable {
         while link.isWritable, let head = queue.first {
             if head.qos != .atMostOnce && inflight.count >= window { break }
             queue.removeFirst()
+            heldBytes -= head.message.payload.readableBytes
             send(head, over: link, now: now)
         }
     }
@@ -104,14 +107,15 @@ final class Session: @unchecked Sendable {
         var drops = 0
         if queue.count >= maxQueued {
             if let index = queue.firstIndex(where: { $0.qos == .atMostOnce }) {
-                queue.remove(at: index)
+                heldBytes -= queue.remove(at: index).message.payload.readableBytes
             } else {
-                queue.removeFirst()
+                heldBytes -= queue.removeFirst().message.payload.readableBytes
             }
             drops = 1
             dropped += 1
         }
         queue.append(item)
+        heldBytes += item.message.payload.readableBytes
         return drops
     }
 
@@ -138,6 +142,7 @@ final class Session: @unchecked Sendable {
         if let packetId {
             inflight[packetId] = InflightMessage(publish: publish, state: item.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec)
             inflightOrder.append(packetId)
+            heldBytes += publish.payload.readableBytes
         }
         link.send(.publish(publish))
         return true
@@ -173,7 +178,8 @@ final class Session: @unchecked Sendable {
     }
 
     private func removeInflight(_ packetId: UInt16) {
-        inflight[packetId] = nil
+        guard let removed = inflight.removeValue(forKey: packetId) else { return }
+        heldBytes -= removed.publish.payload.readableBytes
         if inflightOrder.first == packetId {
             inflightOrder.removeFirst()
         } else if let index = inflightOrder.firstIndex(of: packetId) {
@@ -203,5 +209,6 @@ final class Session: @unchecked Sendable {
         inflightOrder.removeAll()
         queue.removeAll()
         incomingQoS2.removeAll()
+        heldBytes = 0
     }
 }

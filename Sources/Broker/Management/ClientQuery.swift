@@ -1,0 +1,136 @@
+import HeapModule
+
+/// `_page`, `_limit`, filters and `_sort`/`_order` of a client listing, parsed and validated.
+/// Every problem is a 400 with code 108 naming the key.
+struct ClientQuery: Sendable {
+    var page = 1
+    var limit = 10_000
+    var sortField: String?
+    var sortKey: (@Sendable (ClientSnapshot) -> SortKey)?
+    var descending = false
+    var filters: [@Sendable (ClientSnapshot) -> Bool] = []
+
+    static let maxLimit = 10_000
+
+    init(items: [(key: String, value: String)]) throws(APIError) {
+        var order: String?
+        for (key, value) in items {
+            switch key {
+            case "_page":
+                guard let n = Int(value), n >= 1 else { throw .badParameter("_page must be an integer ≥ 1, got '\(value)'") }
+                page = n
+            case "_limit":
+                guard let n = Int(value), (1...Self.maxLimit).contains(n) else {
+                    throw .badParameter("_limit must be an integer from 1 to \(Self.maxLimit), got '\(value)'")
+                }
+                limit = n
+            case "_sort":
+                guard let getter = ClientFields.sortable[value] else {
+                    throw .badParameter("_sort: unknown field '\(value)'; sortable: \(ClientFields.sortable.keys.sorted().joined(separator: ", "))")
+                }
+                sortField = value
+                sortKey = getter
+            case "_order":
+                guard value == "asc" || value == "desc" else { throw .badParameter("_order must be asc or desc, got '\(value)'") }
+                order = value
+            case "clientid", "client_id":
+                filters.append { $0.clientId == value }
+            case "username":
+                filters.append { ($0.info.username ?? "") == value }
+            case "zone":
+                filters.append { _ in value == ManagementAPI.zone }
+            case "ip_address":
+                filters.append { $0.info.peerAddress == value }
+            case "conn_state":
+                switch value.lowercased() {
+                case "connected": filters.append { $0.connected }
+                case "disconnected": filters.append { !$0.connected }
+                default: throw .badParameter("conn_state must be connected or disconnected, got '\(value)'")
+                }
+            case "clean_start":
+                guard let flag = Bool(value.lowercased()) else { throw .badParameter("clean_start must be true or false, got '\(value)'") }
+                filters.append { $0.info.cleanStart == flag }
+            case "proto_name":
+                filters.append { $0.info.protocolVersion.protocolName == value }
+            case "proto_ver":
+                guard let level = UInt8(value), let version = ProtocolVersion(rawValue: level) else {
+                    throw .badParameter("proto_ver must be 3, 4 or 5, got '\(value)'")
+                }
+                filters.append { $0.info.protocolVersion == version }
+            case "_like_clientid":
+                let needle = value.lowercased()
+                filters.append { $0.clientId.lowercased().contains(needle) }
+            case "_like_username":
+                let needle = value.lowercased()
+                filters.append { ($0.info.username ?? "").lowercased().contains(needle) }
+            case "_gte_created_at", "_lte_created_at", "_gte_connected_at", "_lte_connected_at":
+                guard let seconds = Int64(value) else { throw .badParameter("\(key) must be epoch seconds, got '\(value)'") }
+                let ms = seconds * 1000
+                let created = key.hasSuffix("created_at")
+                let gte = key.hasPrefix("_gte_")
+                filters.append { snapshot in
+                    let t = created ? snapshot.createdAtMs : snapshot.info.connectedAtMs
+                    return gte ? t >= ms : t < ms + 1000
+                }
+            case "_gte_mqueue_len", "_lte_mqueue_len", "_gte_mqueue_dropped", "_lte_mqueue_dropped":
+                guard let bound = UInt64(value) else { throw .badParameter("\(key) must be a non-negative integer, got '\(value)'") }
+                let dropped = key.hasSuffix("dropped")
+                let gte = key.hasPrefix("_gte_")
+                filters.append { snapshot in
+                    let v = dropped ? snapshot.mqueueDropped : UInt64(snapshot.mqueueLen)
+                    return gte ? v >= bound : v <= bound
+                }
+            default:
+                throw .badParameter("unknown query parameter '\(key)'")
+            }
+        }
+        if let order {
+            guard sortKey != nil else { throw .badParameter("_order needs _sort") }
+            descending = order == "desc"
+        }
+    }
+
+    /// Filters, orders (ties by client id) and pages. Only the rows up to the end of the
+    /// requested page are ever ordered: a bounded heap keeps the best `page × limit`.
+    func apply(to clients: [ClientSnapshot]) -> (rows: [ClientSnapshot], count: Int) {
+        let matching = filters.isEmpty ? clients : clients.filter { c in filters.allSatisfy { $0(c) } }
+        let count = matching.count
+        let start = (page - 1) * limit
+        guard start < count else { return ([], count) }
+        let needed = min(count, start + limit)
+        let key = sortKey ?? { .text($0.clientId) }
+        let descending = self.descending
+        var ranked: [Ranked]
+        if needed * 4 >= count {
+            ranked = matching.indices.map { Ranked(key: key(matching[$0]), id: matching[$0].clientId, index: $0, descending: descending) }
+            ranked.sort()
+        } else {
+            var heap = Heap<Ranked>()
+            for i in matching.indices {
+                let r = Ranked(key: key(matching[i]), id: matching[i].clientId, index: i, descending: descending)
+                if heap.count < needed {
+                    heap.insert(r)
+                } else if r < heap.max! {
+                    _ = heap.replaceMax(with: r)
+                }
+            }
+            ranked = heap.unordered.sorted()
+        }
+        return (ranked[start..<needed].map { matching[$0.index] }, count)
+    }
+
+    /// A row's place in the requested order: `<` means "comes first".
+    struct Ranked: Comparable {
+        var key: SortKey
+        var id: String
+        var index: Int
+        var descending: Bool
+
+        static func < (a: Ranked, b: Ranked) -> Bool {
+            if a.key != b.key { return a.descending ? b.key < a.key : a.key < b.key }
+            return a.id < b.id
+        }
+
+        static func == (a: Ranked, b: Ranked) -> Bool { a.key == b.key && a.id == b.id }
+    }
+}

@@ -1,0 +1,495 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdAuth
+import Logging
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The management API: NanoMQ v4 and EMQX v3/v4 compatible endpoints over the broker's
+/// client table (shared/API.md). Routing is done here over the percent-decoded path
+/// segments, so client ids containing `/`, `%`, spaces or non-ASCII characters work.
+struct ManagementAPI: HTTPResponder {
+    typealias Context = BasicRequestContext
+
+    static let zone = "default"
+
+    let broker: Broker
+    let configuration: ManagementConfiguration
+    let node: String
+    let exporter: PrometheusExporter
+    let logger: Logger
+
+    init(broker: Broker, configuration: ManagementConfiguration, logger: Logger) {
+        self.broker = broker
+        self.configuration = configuration
+        self.node = Self.nodeName()
+        self.exporter = PrometheusExporter(broker: broker)
+        self.logger = logger
+    }
+
+    static func nodeName() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count)
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "aviary@" + (host.isEmpty ? "localhost" : host)
+    }
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        let response: Response
+        do {
+            response = try handle(request)
+        } catch {
+            response = error.response
+        }
+        exporter.countRequest(method: request.method.rawValue, status: response.status.code)
+        return response
+    }
+
+    // MARK: - Auth and routing
+
+    private func authenticate(_ request: Request) throws(APIError) -> String {
+        var challenge = HTTPFields()
+        challenge[.wwwAuthenticate] = "Basic realm=\"aviary\""
+        guard request.headers[.authorization] != nil else {
+            throw APIError(status: .unauthorized, code: 104, message: "missing credentials (HTTP Basic Auth)", headers: challenge)
+        }
+        let basic = request.headers.basic
+        let userMatches = Self.constantTimeEquals(basic?.username ?? "", configuration.username)
+        let passwordMatches = Self.constantTimeEquals(basic?.password ?? "", configuration.password)
+        guard let basic, userMatches && passwordMatches else {
+            throw APIError(status: .unauthorized, code: 103, message: "wrong username or password", headers: challenge)
+        }
+        return basic.username
+    }
+
+    /// Compares without an early exit, so timing does not tell how much of a secret matched.
+    static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        var difference = UInt8(x.count == y.count ? 0 : 1)
+        for i in 0..<max(x.count, y.count) {
+            difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+        }
+        return difference == 0
+    }
+
+    private func handle(_ request: Request) throws(APIError) -> Response {
+        let user = try authenticate(request)
+        let rawPath = request.uri.path
+        var segments: [String] = []
+        for part in rawPath.split(separator: "/", omittingEmptySubsequences: true) {
+            guard let decoded = PercentDecoding.decode(part) else {
+                throw .badParameter("malformed percent-encoding in path '\(rawPath)'")
+            }
+            segments.append(decoded)
+        }
+        guard let query = PercentDecoding.queryItems(request.uri.query) else {
+            throw .badParameter("malformed percent-encoding in query")
+        }
+        let method = request.method
+        func only(_ allowed: HTTPRequest.Method..., run: () throws(APIError) -> Response) throws(APIError) -> Response {
+            guard allowed.contains(method) else { throw .methodNotAllowed(allowed) }
+            return try run()
+        }
+        func noQuery() throws(APIError) {
+            if let first = query.first { throw .badParameter("unknown query parameter '\(first.key)'") }
+        }
+        func checkNode(_ name: String) throws(APIError) {
+            guard name == node else { throw APIError(status: .notFound, code: 102, message: "unknown node '\(name)'; this node is '\(node)'") }
+        }
+
+        /// Captures of `*` segments when the path matches `pattern`, else nil.
+        func match(_ pattern: String...) -> [String]? {
+            guard pattern.count == segments.count else { return nil }
+            var captures: [String] = []
+            for (p, s) in zip(pattern, segments) {
+                if p == "*" {
+                    captures.append(s)
+                } else if p != s {
+                    return nil
+                }
+            }
+            return captures
+        }
+
+        if match("metrics") != nil {
+            return try only(.get) { () throws(APIError) in
+                try noQuery()
+                var headers = HTTPFields()
+                headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: exporter.scrape())))
+            }
+        }
+        if match("api", "v4") != nil {
+            return try only(.get) { () throws(APIError) in
+                try noQuery()
+                return catalogue()
+            }
+        }
+        if match("api", "v4", "brokers") != nil {
+            return try only(.get) { () throws(APIError) in
+                try noQuery()
+                return ok { $0.array { self.writeBroker(&$0) } }
+            }
+        }
+        if let c = match("api", "v4", "brokers", "*") {
+            let name = c[0]
+            return try only(.get) { () throws(APIError) in
+                try noQuery()
+                try checkNode(name)
+                return ok { self.writeBroker(&$0) }
+            }
+        }
+        if match("api", "v4", "nodes") != nil {
+            return try only(.get) { () throws(APIError) in
+                try noQuery()
+                return ok { $0.array { self.writeNode(&$0) } }
+            }
+        }
+        if let c = match("api", "v4", "nodes", "*") {
+            let name = c[0]
+            return try only(.get) { () throws(APIError) in
+                try noQuery()
+                try checkNode(name)
+                return ok { self.writeNode(&$0) }
+            }
+        }
+        if match("api", "v4", "clients") != nil {
+            return try only(.get) { () throws(APIError) in try listClients(query, v3: false) }
+        }
+        if let c = match("api", "v4", "nodes", "*", "clients") {
+            let name = c[0]
+            try checkNode(name)
+            return try only(.get) { () throws(APIError) in try listClients(query, v3: false) }
+        }
+        if let c = match("api", "v4", "clients", "username", "*") {
+            let username = c[0]
+            return try only(.get) { () throws(APIError) in
+                try noQuery()
+                return lookup({ ($0.info.username ?? "") == username }, v3: false)
+            }
+        }
+        if let c = match("api", "v4", "clients", "*") ?? match("api", "v4", "nodes", "*", "clients", "*") {
+            let id = c.last!
+            if segments.count == 6 { try checkNode(segments[3]) }
+            return try only(.get, .delete) { () throws(APIError) in
+                try noQuery()
+                return method == .delete ? try kick(id, by: user) : lookup({ $0.clientId == id }, v3: false)
+            }
+        }
+        if match("api", "v4", "subscriptions") != nil {
+            return try only(.get) { () throws(APIError) in try listSubscriptions(query, clientId: nil) }
+        }
+        if let c = match("api", "v4", "subscriptions", "*") ?? match("api", "v4", "nodes", "*", "subscriptions", "*") {
+            let id = c.last!
+            if segments.count == 6 { try checkNode(segments[3]) }
+            return try only(.get) { () throws(APIError) in try listSubscriptions(query, clientId: id) }
+        }
+        if let c = match("api", "v4", "nodes", "*", "subscriptions") {
+            let name = c[0]
+            try checkNode(name)
+            return try only(.get) { () throws(APIError) in try listSubscriptions(query, clientId: nil) }
+        }
+        if match("api", "v4", "stats") != nil {
+            return try only(.get) { () throws(APIError) in
+                try noQuery()
+                return ok { $0.array { self.writeStats(&$0) } }
+            }
+        }
+        if match("api", "v4", "metrics") != nil {
+            return try only(.get) { () throws(APIError) in
+                try noQuery()
+                return ok { $0.array { self.writeMetrics(&$0) } }
+            }
+        }
+        if match("api", "v3", "connections") != nil {
+            return try only(.get) { () throws(APIError) in try listClients(query, v3: true) }
+        }
+        if let c = match("api", "v3", "nodes", "*", "connections") {
+            let name = c[0]
+            try checkNode(name)
+            return try only(.get) { () throws(APIError) in try listClients(query, v3: true) }
+        }
+        if let c = match("api", "v3", "connections", "*") {
+            let id = c[0]
+            return try only(.get, .delete) { () throws(APIError) in
+                try noQuery()
+                return method == .delete ? try kick(id, by: user) : lookup({ $0.clientId == id && $0.connected }, v3: true)
+            }
+        }
+        if let c = match("api", "v3", "connection", "username", "*") {
+            let username = c[0]
+            return try only(.get) { () throws(APIError) in
+                try noQuery()
+                return lookup({ ($0.info.username ?? "") == username && $0.connected }, v3: true)
+            }
+        }
+        throw .unknownRoute(rawPath)
+    }
+
+    // MARK: - Endpoints
+
+    private func ok(meta: (inout JSONWriter) -> Void = { _ in }, data: (inout JSONWriter) -> Void) -> Response {
+        var json = JSONWriter()
+        json.object { o in
+            o.field("code", 0)
+            o.key("data")
+            data(&o)
+            meta(&o)
+        }
+        return Self.jsonResponse(json)
+    }
+
+    static func jsonResponse(_ json: JSONWriter) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: json.buffer))
+    }
+
+    private func listClients(_ query: [(key: String, value: String)], v3: Bool) throws(APIError) -> Response {
+        let parsed = try ClientQuery(items: query)
+        let all = broker.clients()
+        let (rows, count) = parsed.apply(to: v3 ? all.filter(\.connected) : all)
+        var encoder = ClientJSON(node: node)
+        return ok(
+            meta: { o in
+                o.key("meta")
+                o.object { m in
+                    m.field("page", parsed.page)
+                    m.field("limit", parsed.limit)
+                    m.field("count", count)
+                    if !v3 { m.field("hasnext", parsed.page * parsed.limit < count) }
+                }
+            },
+            data: { o in
+                o.array { a in
+                    for row in rows {
+                        if v3 { encoder.writeV3(row, to: &a) } else { encoder.writeV4(row, to: &a) }
+                    }
+                }
+            }
+        )
+    }
+
+    private func lookup(_ predicate: (ClientSnapshot) -> Bool, v3: Bool) -> Response {
+        let rows = broker.clients().filter(predicate).sorted { $0.clientId < $1.clientId }
+        var encoder = ClientJSON(node: node)
+        return ok { o in
+            o.array { a in
+                for row in rows {
+                    if v3 { encoder.writeV3(row, to: &a) } else { encoder.writeV4(row, to: &a) }
+                }
+            }
+        }
+    }
+
+    private func kick(_ id: String, by user: String) throws(APIError) -> Response {
+        guard broker.disconnect(clientId: id) else { throw .clientNotFound(id) }
+        logger.notice("client kicked through the management API", metadata: ["client.id": "\(id)", "api.user": "\(user)"])
+        var json = JSONWriter(capacity: 16)
+        json.object { $0.field("code", 0) }
+        return Self.jsonResponse(json)
+    }
+
+    private func listSubscriptions(_ query: [(key: String, value: String)], clientId: String?) throws(APIError) -> Response {
+        var page = 1
+        var limit = ClientQuery.maxLimit
+        var filters: [(String, Subscription) -> Bool] = []
+        for (key, value) in query {
+            switch key {
+            case "_page":
+                guard let n = Int(value), n >= 1 else { throw .badParameter("_page must be an integer ≥ 1, got '\(value)'") }
+                page = n
+            case "_limit":
+                guard let n = Int(value), (1...ClientQuery.maxLimit).contains(n) else {
+                    throw .badParameter("_limit must be an integer from 1 to \(ClientQuery.maxLimit), got '\(value)'")
+                }
+                limit = n
+            case "clientid", "client_id": filters.append { id, _ in id == value }
+            case "topic": filters.append { _, s in s.topicFilter == value }
+            case "qos":
+                guard let q = UInt8(value), let qos = QoS(rawValue: q) else { throw .badParameter("qos must be 0, 1 or 2, got '\(value)'") }
+                filters.append { _, s in s.qos == qos }
+            case "share":
+                filters.append { _, s in s.topicFilter.hasPrefix("$share/\(value)/") }
+            case "_match_topic":
+                guard (try? TopicName.validate(value)) != nil else { throw .badParameter("_match_topic must be a topic name, got '\(value)'") }
+                filters.append { _, s in (try? TopicFilter(s.topicFilter))?.matches(value) ?? false }
+            default:
+                throw .badParameter("unknown query parameter '\(key)'")
+            }
+        }
+        let all = broker.subscriptions(clientId: clientId)
+            .filter { entry in filters.allSatisfy { $0(entry.clientId, entry.subscription) } }
+            .sorted { ($0.clientId, $0.subscription.topicFilter) < ($1.clientId, $1.subscription.topicFilter) }
+        let start = min(all.count, (page - 1) * limit)
+        let rows = all[start..<min(all.count, start + limit)]
+        return ok(
+            meta: { o in
+                o.key("meta")
+                o.object { m in
+                    m.field("page", page)
+                    m.field("limit", limit)
+                    m.field("count", all.count)
+                    m.field("hasnext", page * limit < all.count)
+                }
+            },
+            data: { o in
+                o.array { a in
+                    for (id, s) in rows {
+                        a.object { e in
+                            e.field("node", node)
+                            e.field("clientid", id)
+                            e.field("topic", s.topicFilter)
+                            e.field("qos", Int(s.qos.rawValue))
+                            e.field("nl", s.noLocal ? 1 : 0)
+                            e.field("rap", s.retainAsPublished ? 1 : 0)
+                            e.field("rh", Int(s.retainHandling.rawValue))
+                        }
+                    }
+                }
+            }
+        )
+    }
+
+    private func catalogue() -> Response {
+        let endpoints: [(String, String, String, String)] = [
+            ("list_brokers", "GET", "/brokers/", "A list of brokers in the cluster"),
+            ("list_nodes", "GET", "/nodes/", "A list of nodes in the cluster"),
+            ("list_clients", "GET", "/clients/", "Paged, filtered, sortable list of clients"),
+            ("lookup_client", "GET", "/clients/:clientid", "Look up a client by id"),
+            ("lookup_client_via_username", "GET", "/clients/username/:username", "Look up clients by username"),
+            ("kickout_client", "DELETE", "/clients/:clientid", "Disconnect a client (DISCONNECT 0x98 for MQTT 5)"),
+            ("list_node_clients", "GET", "/nodes/:node/clients/", "Clients of a node"),
+            ("list_subscriptions", "GET", "/subscriptions/", "Paged list of subscriptions"),
+            ("lookup_client_subscriptions", "GET", "/subscriptions/:clientid", "Subscriptions of a client"),
+            ("list_stats", "GET", "/stats/", "Connection, session, subscription and retained gauges"),
+            ("list_all_metrics", "GET", "/metrics/", "Byte, packet and message counters"),
+        ]
+        return ok { o in
+            o.array { a in
+                for (name, method, path, descr) in endpoints {
+                    a.object { e in
+                        e.field("name", name)
+                        e.field("method", method)
+                        e.field("path", path)
+                        e.field("descr", descr)
+                    }
+                }
+            }
+        }
+    }
+
+    private func uptimeText() -> String {
+        let total = broker.uptimeSeconds
+        let (d, h, m, s) = (total / 86400, total % 86400 / 3600, total % 3600 / 60, total % 60)
+        var parts: [String] = []
+        if d > 0 { parts.append("\(d) days") }
+        if d > 0 || h > 0 { parts.append("\(h) hours") }
+        if d > 0 || h > 0 || m > 0 { parts.append("\(m) minutes") }
+        parts.append("\(s) seconds")
+        return parts.joined(separator: ", ")
+    }
+
+    private func writeBroker(_ o: inout JSONWriter) {
+        var clock = ClientJSON(node: node)
+        let now = Int64(time(nil)) * 1000
+        o.object { b in
+            b.field("datetime", clock.localTime(ms: now))
+            b.field("node", node)
+            b.field("node_status", "Running")
+            b.field("sysdescr", "Aviary MQTT broker")
+            b.field("uptime", uptimeText())
+            b.field("uptime_seconds", broker.uptimeSeconds)
+            b.field("started_at_ms", broker.startedAtMs)
+            b.field("version", AviaryVersion.current)
+        }
+    }
+
+    private func writeNode(_ o: inout JSONWriter) {
+        let stats = broker.stats()
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        o.object { n in
+            n.field("node", node)
+            n.field("node_status", "Running")
+            n.field("connections", stats.connections)
+            n.field("sessions", stats.sessions)
+            n.field("uptime", uptimeText())
+            n.field("uptime_seconds", broker.uptimeSeconds)
+            n.field("version", AviaryVersion.current)
+            n.field("max_fds", Int64(limit.rlim_cur))
+        }
+    }
+
+    private func writeStats(_ o: inout JSONWriter) {
+        let s = broker.stats()
+        o.object { n in
+            n.field("node", node)
+            n.key("stats")
+            n.object { t in
+                t.field("connections.count", s.connections)
+                t.field("connections.max", s.connectionsMax)
+                t.field("live_connections.count", s.connections)
+                t.field("live_connections.max", s.connectionsMax)
+                t.field("sessions.count", s.sessions)
+                t.field("sessions.max", s.sessionsMax)
+                t.field("subscriptions.count", s.subscriptions)
+                t.field("subscriptions.max", s.subscriptionsMax)
+                t.field("topics.count", s.topics)
+                t.field("topics.max", s.topicsMax)
+                t.field("retained.count", s.retained)
+                t.field("retained.max", s.retainedMax)
+            }
+        }
+    }
+
+    private func writeMetrics(_ o: inout JSONWriter) {
+        let m = broker.metrics
+        o.object { n in
+            n.field("node", node)
+            n.key("metrics")
+            n.object { t in
+                t.field("bytes.received", m.bytesReceived.load)
+                t.field("bytes.sent", m.bytesSent.load)
+                t.field("packets.received", m.packetsReceived.load)
+                t.field("packets.sent", m.packetsSent.load)
+                for type in PacketType.allCases {
+                    t.field("packets.\(type.name).received", m.packetsReceivedByType[Int(type.rawValue)].load)
+                    t.field("packets.\(type.name).sent", m.packetsSentByType[Int(type.rawValue)].load)
+                }
+                t.field("messages.received", m.messagesReceived.load)
+                t.field("messages.sent", m.messagesSent.load)
+                t.field("messages.dropped", m.messagesDropped.load)
+                t.field("messages.dropped.no_subscribers", m.messagesNoSubscribers.load)
+                for qos in 0...2 {
+                    t.field("messages.qos\(qos).received", m.messagesReceivedByQoS[qos].load)
+                    t.field("messages.qos\(qos).sent", m.messagesSentByQoS[qos].load)
+                }
+                t.field("client.connected", m.connectionsAccepted.load)
+                t.field("client.refused", m.connectionsRefused.load)
+                t.field("client.protocol_errors", m.protocolErrors.load)
+                t.field("client.connect_timeouts", m.connectTimeouts.load)
+                t.field("client.keepalive_timeouts", m.keepAliveTimeouts.load)
+            }
+        }
+    }
+}
+
+/// Builds the management API application; `main` and the tests both call it.
+public func buildManagementApplication(
+    broker: Broker,
+    configuration: ManagementConfiguration,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    Application(
+        responder: ManagementAPI(broker: broker, configuration: configuration, logger: logger),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "aviary"),
+        onServerRunning: onServerRunning,
+        logger: logger
+    )
+}
