@@ -4,7 +4,7 @@
 set -euo pipefail
 
 need=()
-for pkg in libncurses-dev mosquitto-clients tmux python3-paho-mqtt pkg-config; do
+for pkg in libncurses-dev mosquitto-clients tmux python3-paho-mqtt pkg-config curl; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

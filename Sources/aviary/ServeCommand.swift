@@ -33,11 +33,12 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = broker.logLevel.level
         let server = Broker(configuration: configuration, logger: logger)
         let port = try await server.start()
-        print("aviary \(AviaryVersion.current) listening for MQTT on \(configuration.host):\(port)")
-        fflush(nil)  // a pipe or file is block-buffered: scripts wait for these lines
+        // Readiness is announced once the service group runs (its signal handlers are in place),
+        // so a script that waits for these lines can send SIGTERM right after and get a clean stop.
         let app = buildManagementApplication(broker: server, configuration: apiConfiguration, logger: logger) { channel in
+            print("aviary \(AviaryVersion.current) listening for MQTT on \(configuration.host):\(port)")
             print("management API on http://\(apiConfiguration.host):\(channel.localAddress?.port ?? apiConfiguration.port)")
-            fflush(nil)
+            fflush(nil)  // a pipe or file is block-buffered: scripts wait for these lines
         }
         let group = ServiceGroup(
             configuration: .init(

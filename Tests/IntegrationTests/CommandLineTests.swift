@@ -7,7 +7,7 @@ import Testing
 struct CommandLineTests {
     /// Starts `aviary serve` on a free port and returns it with the port it printed.
     static func serve(_ extra: [String] = []) throws -> (Subprocess, Int) {
-        let p = try Subprocess([Tools.aviary, "serve", "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--log-level", "warning"] + extra)
+        let p = try Subprocess([Tools.aviary, "serve", "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--log-level", "warning"] + extra)
         var port: Int?
         try eventually("the bound port to be printed") {
             if let line = p.lines.first(where: { $0.contains("listening for MQTT on") }), let last = line.split(separator: ":").last {

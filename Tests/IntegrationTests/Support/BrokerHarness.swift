@@ -47,3 +47,14 @@ func eventually(_ what: String, timeout: Double = 5, _ condition: () throws -> B
     if try condition() { return }
     throw TimedOut(what: what)
 }
+
+/// `eventually` for conditions that need the Swift concurrency pool to make progress.
+func eventuallyAsync(_ what: String, timeout: Double = 5, _ condition: () async throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    if try await condition() { return }
+    throw TimedOut(what: what)
+}

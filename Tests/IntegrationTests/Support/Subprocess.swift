@@ -4,6 +4,10 @@ import Foundation
 import Glibc
 #endif
 
+/// glibc ≥ 2.34; not exported by Swift's Glibc module (it is a GNU extension).
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+private func spawnAddCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
+
 /// A child process started with a clean signal mask (Swift Testing's worker threads block
 /// SIGTERM and friends, and children would inherit that), output going to a file.
 final class Subprocess: @unchecked Sendable {
@@ -27,6 +31,9 @@ final class Subprocess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Tests run brokers in this process: a child must not keep copies of their sockets
+        // (a long-lived mosquitto_sub would hold a kicked client's socket open).
+        _ = spawnAddCloseFrom(&actions, 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -83,7 +90,29 @@ final class Subprocess: @unchecked Sendable {
         return nil
     }
 
+    /// Like `wait(timeout:)`, but suspends instead of blocking a thread of the (small) Swift
+    /// concurrency pool, which in-process async servers such as the management API need.
+    func waitAsync(timeout: Double) async -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            if let code = wait(timeout: 0) { return code }
+            try? await Task.sleep(for: .milliseconds(5))
+        } while Date() < deadline
+        return wait(timeout: 0)
+    }
+
     func signal(_ sig: Int32) { Glibc.kill(pid, sig) }
+
+    /// `run` without blocking a concurrency-pool thread while the child runs.
+    static func runAsync(_ argv: [String], timeout: Double = 20) async throws -> (code: Int32, output: String) {
+        let p = try Subprocess(argv)
+        guard let code = await p.waitAsync(timeout: timeout) else {
+            p.signal(SIGKILL)
+            p.wait(timeout: 2)
+            throw TimedOut(what: argv.joined(separator: " "))
+        }
+        return (code, p.output)
+    }
 
     /// Runs to completion (killed after `timeout`) and returns exit code and output.
     static func run(_ argv: [String], timeout: Double = 20, environment: [String: String] = [:]) throws -> (code: Int32, output: String) {

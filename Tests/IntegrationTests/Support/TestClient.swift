@@ -122,10 +122,23 @@ final class TestClient {
         _ clientId: String,
         cleanStart: Bool = true,
         keepAlive: UInt16 = 60,
+        username: String? = nil,
         will: Will? = nil,
         properties: Properties = .none
     ) throws -> ConnAckPacket {
-        send(.connect(ConnectPacket(version: version, clientId: clientId, cleanStart: cleanStart, keepAlive: keepAlive, will: will, properties: properties)))
+        send(
+            .connect(
+                ConnectPacket(
+                    version: version,
+                    clientId: clientId,
+                    cleanStart: cleanStart,
+                    keepAlive: keepAlive,
+                    username: username,
+                    will: will,
+                    properties: properties
+                )
+            )
+        )
         return try receive { if case .connack(let c) = $0 { c } else { nil } }
     }
 

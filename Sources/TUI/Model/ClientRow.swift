@@ -1,0 +1,37 @@
+/// One client as the dashboard sees it, whichever API it came from. Counters are optional:
+/// NanoMQ's API has none, EMQX v3 has no queue figures; the table shows "–" for what is absent.
+public struct ClientRow: Sendable, Hashable {
+    public var clientId: String
+    public var username: String
+    public var address: String?
+    public var port: Int?
+    /// "3.1", "3.1.1" or "5.0".
+    public var protocolName: String
+    public var connected: Bool
+    public var keepAlive: Int?
+    public var cleanStart: Bool?
+    /// Wall-clock milliseconds since 1970.
+    public var connectedAtMs: Int64?
+    public var expiryInterval: Int64?
+    public var recvOct: UInt64?
+    public var sendOct: UInt64?
+    public var recvPkt: UInt64?
+    public var sendPkt: UInt64?
+    public var recvMsg: UInt64?
+    public var sendMsg: UInt64?
+    public var mqueueLen: UInt64?
+    public var mqueueDropped: UInt64?
+    public var inflight: UInt64?
+    public var subscriptions: UInt64?
+    public var willTopic: String?
+    /// Every field of the object as the API sent it, for the detail view.
+    public var fields: [(key: String, value: String)]
+
+    public static func == (a: ClientRow, b: ClientRow) -> Bool {
+        a.clientId == b.clientId && a.connected == b.connected && a.recvOct == b.recvOct && a.sendOct == b.sendOct
+            && a.recvMsg == b.recvMsg && a.sendMsg == b.sendMsg && a.fields.map(\.key) == b.fields.map(\.key)
+            && a.fields.map(\.value) == b.fields.map(\.value)
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(clientId) }
+}

@@ -1,0 +1,90 @@
+import Broker
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+/// A broker plus its management API, both on free ports.
+final class APIHarness: Sendable {
+    let mqtt: BrokerHarness
+    let apiPort: Int
+    private let task: Task<Void, any Error>
+
+    var broker: Broker { mqtt.broker }
+    var base: String { "http://127.0.0.1:\(apiPort)" }
+
+    static func start(_ configure: (inout BrokerConfiguration) -> Void = { _ in }) async throws -> APIHarness {
+        let mqtt = try await BrokerHarness.start(configure)
+        var configuration = ManagementConfiguration()
+        configuration.port = 0
+        let port = Mutex<Int?>(nil)
+        var logger = Logger(label: "test-api")
+        logger.logLevel = .critical
+        let app = buildManagementApplication(broker: mqtt.broker, configuration: configuration, logger: logger) { channel in
+            port.withLock { $0 = channel.localAddress?.port }
+        }
+        let task = Task(executorPreference: APIExecutor.shared) { try await app.run() }
+        try await eventuallyAsync("the API to listen") { port.withLock { $0 } != nil }
+        return APIHarness(mqtt: mqtt, apiPort: port.withLock { $0 }!, task: task)
+    }
+
+    private init(mqtt: BrokerHarness, apiPort: Int, task: Task<Void, any Error>) {
+        self.mqtt = mqtt
+        self.apiPort = apiPort
+        self.task = task
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.result
+        await mqtt.stop()
+    }
+}
+
+/// Runs the API's tasks on Dispatch threads rather than the 2-thread cooperative pool, which
+/// the blocking waits of other tests (raw sockets, subprocesses) can fill on a 2-core machine.
+final class APIExecutor: TaskExecutor {
+    static let shared = APIExecutor()
+    private let queue = DispatchQueue(label: "aviary.test.api", attributes: .concurrent)
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+/// One HTTP exchange made with curl.
+struct HTTPResult {
+    var status: Int
+    var headers: [String: String]
+    var body: [UInt8]
+    var json: [String: Any] { ((try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]) ?? [:] }
+    var data: [[String: Any]] { json["data"] as? [[String: Any]] ?? [] }
+    var ids: [String] { data.compactMap { ($0["client_id"] ?? $0["clientid"]) as? String } }
+    var code: Int? { (json["code"] as? NSNumber)?.intValue }
+    var message: String { json["message"] as? String ?? "" }
+    var meta: [String: Any] { json["meta"] as? [String: Any] ?? [:] }
+}
+
+enum HTTP {
+    /// `path` is sent as written (already percent-encoded where needed).
+    static func request(_ method: String = "GET", _ url: String, auth: String? = "admin:public", extra: [String] = []) async throws -> HTTPResult {
+        let dir = NSTemporaryDirectory() + "aviary-http-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var argv = ["curl", "-s", "-S", "-g", "-o", "\(dir)/body", "-D", "\(dir)/headers", "-w", "%{http_code}", "-X", method]
+        if let auth { argv += ["-u", auth] }
+        argv += extra + [url]
+        let r = try await Subprocess.runAsync(argv, timeout: 20)
+        guard r.code == 0, let status = Int(r.output.suffix(3)) else { throw TimedOut(what: "curl \(url): \(r.output)") }
+        var headers: [String: String] = [:]
+        let headerText = (try? String(contentsOfFile: "\(dir)/headers", encoding: .utf8)) ?? ""
+        for line in headerText.components(separatedBy: "\r\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        let body = (FileManager.default.contents(atPath: "\(dir)/body")).map { [UInt8]($0) } ?? []
+        return HTTPResult(status: status, headers: headers, body: body)
+    }
+}
