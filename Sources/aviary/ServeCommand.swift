@@ -1,5 +1,5 @@
 import ArgumentParser
-import Broker
+@_spi(Simulation) import Broker
 import Logging
 import NIOCore
 import UnixSignals
@@ -26,6 +26,9 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var broker: BrokerOptions
     @OptionGroup var api: APIOptions
 
+    @Option(name: .customLong("simulate-clients"), help: .hidden)
+    var simulateClients: Int = 0
+
     func run() async throws {
         let configuration = try broker.makeConfiguration()
         let apiConfiguration = try api.makeConfiguration()
@@ -33,6 +36,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = broker.logLevel.level
         let server = Broker(configuration: configuration, logger: logger)
         let port = try await server.start()
+        if simulateClients > 0 { server.addSimulatedClients(simulateClients) }
         // Readiness is announced once the service group runs (its signal handlers are in place),
         // so a script that waits for these lines can send SIGTERM right after and get a clean stop.
         let app = buildManagementApplication(broker: server, configuration: apiConfiguration, logger: logger) { channel in

@@ -304,6 +304,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             connectedAtMs: WallClock.nowMilliseconds()
         )
         info.willTopic = connect.will?.topic
+        info.willPayload = connect.will.map { Array($0.payload.readableBytesView) }
         let request = ConnectRequest(
             packet: connect,
             clientId: clientId,

@@ -13,49 +13,88 @@ enum SortKey: Comparable, Sendable {
     }
 }
 
-/// Every numeric or string field of the client object that `_sort` accepts, with how to read
-/// it from a snapshot. One table, so the sortable set and the JSON object cannot drift apart.
-enum ClientFields {
-    static func clamp(_ v: UInt64) -> Int64 { Int64(clamping: v) }
+/// Every numeric or string field of the client object that `_sort` accepts. A plain switch
+/// (no stored closures) so that ranking 100,000 rows costs no thunks and no copies.
+enum ClientField: String, CaseIterable, Sendable {
+    case clientIdNanoMQ = "client_id"
+    case clientId = "clientid"
+    case username
+    case keepalive
+    case connState = "conn_state"
+    case connected
+    case cleanStart = "clean_start"
+    case protoName = "proto_name"
+    case protoVer = "proto_ver"
+    case ipAddress = "ip_address"
+    case port
+    case expiryInterval = "expiry_interval"
+    case connectedAt = "connected_at"
+    case connectedAtMs = "connected_at_ms"
+    case createdAt = "created_at"
+    case createdAtMs = "created_at_ms"
+    case disconnectedAt = "disconnected_at"
+    case disconnectedAtMs = "disconnected_at_ms"
+    case subscriptionsCnt = "subscriptions_cnt"
+    case inflight
+    case maxInflight = "max_inflight"
+    case awaitingRel = "awaiting_rel"
+    case maxAwaitingRel = "max_awaiting_rel"
+    case mqueueLen = "mqueue_len"
+    case maxMqueue = "max_mqueue"
+    case mqueueDropped = "mqueue_dropped"
+    case recvOct = "recv_oct"
+    case recvCnt = "recv_cnt"
+    case recvPkt = "recv_pkt"
+    case recvMsg = "recv_msg"
+    case sendOct = "send_oct"
+    case sendCnt = "send_cnt"
+    case sendPkt = "send_pkt"
+    case sendMsg = "send_msg"
+    case sendPend = "send_pend"
+    case mailboxLen = "mailbox_len"
+    case heapSize = "heap_size"
+    case reductions
 
-    static let sortable: [String: @Sendable (ClientSnapshot) -> SortKey] = [
-        "client_id": { .text($0.clientId) },
-        "clientid": { .text($0.clientId) },
-        "username": { .text($0.info.username ?? "") },
-        "keepalive": { .number(Int64($0.info.keepAlive)) },
-        "conn_state": { .text($0.connected ? "connected" : "disconnected") },
-        "connected": { .number($0.connected ? 1 : 0) },
-        "clean_start": { .number($0.info.cleanStart ? 1 : 0) },
-        "proto_name": { .text($0.info.protocolVersion.protocolName) },
-        "proto_ver": { .number(Int64($0.info.protocolVersion.rawValue)) },
-        "ip_address": { .text($0.info.peerAddress) },
-        "port": { .number(Int64($0.info.peerPort)) },
-        "expiry_interval": { .number(Int64($0.expiryInterval)) },
-        "connected_at": { .number($0.info.connectedAtMs) },
-        "connected_at_ms": { .number($0.info.connectedAtMs) },
-        "created_at": { .number($0.createdAtMs) },
-        "created_at_ms": { .number($0.createdAtMs) },
-        "disconnected_at": { .number($0.info.disconnectedAtMs ?? 0) },
-        "disconnected_at_ms": { .number($0.info.disconnectedAtMs ?? 0) },
-        "subscriptions_cnt": { .number(Int64($0.subscriptionsCount)) },
-        "inflight": { .number(Int64($0.inflight)) },
-        "max_inflight": { .number(Int64($0.maxInflight)) },
-        "awaiting_rel": { .number(Int64($0.awaitingRel)) },
-        "max_awaiting_rel": { .number(Int64($0.maxAwaitingRel)) },
-        "mqueue_len": { .number(Int64($0.mqueueLen)) },
-        "max_mqueue": { .number(Int64($0.maxMqueue)) },
-        "mqueue_dropped": { .number(clamp($0.mqueueDropped)) },
-        "recv_oct": { .number(clamp($0.recvOct)) },
-        "recv_cnt": { .number(clamp($0.recvCnt)) },
-        "recv_pkt": { .number(clamp($0.recvPkt)) },
-        "recv_msg": { .number(clamp($0.recvMsg)) },
-        "send_oct": { .number(clamp($0.sendOct)) },
-        "send_cnt": { .number(clamp($0.sendCnt)) },
-        "send_pkt": { .number(clamp($0.sendPkt)) },
-        "send_msg": { .number(clamp($0.sendMsg)) },
-        "send_pend": { .number(clamp($0.sendPend)) },
-        "mailbox_len": { .number(clamp($0.outboxLen)) },
-        "heap_size": { .number(clamp($0.heldBytes + $0.sendPend)) },
-        "reductions": { .number(clamp($0.events)) },
-    ]
+    static var names: String { allCases.map(\.rawValue).sorted().joined(separator: ", ") }
+
+    func key(of row: ClientListing) -> SortKey {
+        func n(_ v: UInt64) -> SortKey { .number(Int64(clamping: v)) }
+        func n(_ v: Int) -> SortKey { .number(Int64(v)) }
+        switch self {
+        case .clientIdNanoMQ, .clientId: return .text(row.clientId)
+        case .username: return .text(row.info.username ?? "")
+        case .keepalive: return n(Int(row.info.keepAlive))
+        case .connState: return .text(row.connected ? "connected" : "disconnected")
+        case .connected: return n(row.connected ? 1 : 0)
+        case .cleanStart: return n(row.info.cleanStart ? 1 : 0)
+        case .protoName: return .text(row.info.protocolVersion.protocolName)
+        case .protoVer: return n(Int(row.info.protocolVersion.rawValue))
+        case .ipAddress: return .text(row.info.peerAddress)
+        case .port: return n(row.info.peerPort)
+        case .expiryInterval: return n(Int(row.expiryInterval))
+        case .connectedAt, .connectedAtMs: return .number(row.info.connectedAtMs)
+        case .createdAt, .createdAtMs: return .number(row.createdAtMs)
+        case .disconnectedAt, .disconnectedAtMs: return .number(row.disconnectedAtMs ?? 0)
+        case .subscriptionsCnt: return n(row.subscriptionsCount)
+        case .inflight: return n(row.inflight)
+        case .maxInflight: return n(row.maxInflight)
+        case .awaitingRel: return n(row.awaitingRel)
+        case .maxAwaitingRel: return n(row.maxAwaitingRel)
+        case .mqueueLen: return n(row.mqueueLen)
+        case .maxMqueue: return n(row.maxMqueue)
+        case .mqueueDropped: return n(row.mqueueDropped)
+        case .recvOct: return n(row.recvOct)
+        case .recvCnt: return n(row.recvCnt)
+        case .recvPkt: return n(row.recvPkt)
+        case .recvMsg: return n(row.recvMsg)
+        case .sendOct: return n(row.sendOct)
+        case .sendCnt: return n(row.sendCnt)
+        case .sendPkt: return n(row.sendPkt)
+        case .sendMsg: return n(row.sendMsg)
+        case .sendPend: return n(row.sendPend)
+        case .mailboxLen: return n(row.outboxLen)
+        case .heapSize: return n(row.heldBytes + row.sendPend)
+        case .reductions: return n(row.events)
+        }
+    }
 }

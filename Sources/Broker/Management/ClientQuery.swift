@@ -5,10 +5,9 @@ import HeapModule
 struct ClientQuery: Sendable {
     var page = 1
     var limit = 10_000
-    var sortField: String?
-    var sortKey: (@Sendable (ClientSnapshot) -> SortKey)?
+    var sortField: ClientField?
     var descending = false
-    var filters: [@Sendable (ClientSnapshot) -> Bool] = []
+    var filters: [@Sendable (ClientListing) -> Bool] = []
 
     static let maxLimit = 10_000
 
@@ -25,11 +24,10 @@ struct ClientQuery: Sendable {
                 }
                 limit = n
             case "_sort":
-                guard let getter = ClientFields.sortable[value] else {
-                    throw .badParameter("_sort: unknown field '\(value)'; sortable: \(ClientFields.sortable.keys.sorted().joined(separator: ", "))")
+                guard let field = ClientField(rawValue: value) else {
+                    throw .badParameter("_sort: unknown field '\(value)'; sortable: \(ClientField.names)")
                 }
-                sortField = value
-                sortKey = getter
+                sortField = field
             case "_order":
                 guard value == "asc" || value == "desc" else { throw .badParameter("_order must be asc or desc, got '\(value)'") }
                 order = value
@@ -85,29 +83,29 @@ struct ClientQuery: Sendable {
             }
         }
         if let order {
-            guard sortKey != nil else { throw .badParameter("_order needs _sort") }
+            guard sortField != nil else { throw .badParameter("_order needs _sort") }
             descending = order == "desc"
         }
     }
 
     /// Filters, orders (ties by client id) and pages. Only the rows up to the end of the
     /// requested page are ever ordered: a bounded heap keeps the best `page × limit`.
-    func apply(to clients: [ClientSnapshot]) -> (rows: [ClientSnapshot], count: Int) {
+    func apply(to clients: [ClientListing]) -> (rows: [ClientListing], count: Int) {
         let matching = filters.isEmpty ? clients : clients.filter { c in filters.allSatisfy { $0(c) } }
         let count = matching.count
         let start = (page - 1) * limit
         guard start < count else { return ([], count) }
         let needed = min(count, start + limit)
-        let key = sortKey ?? { .text($0.clientId) }
+        let field = sortField ?? .clientId
         let descending = self.descending
         var ranked: [Ranked]
         if needed * 4 >= count {
-            ranked = matching.indices.map { Ranked(key: key(matching[$0]), id: matching[$0].clientId, index: $0, descending: descending) }
+            ranked = matching.indices.map { Ranked(key: field.key(of: matching[$0]), id: matching[$0].clientId, index: $0, descending: descending) }
             ranked.sort()
         } else {
             var heap = Heap<Ranked>()
             for i in matching.indices {
-                let r = Ranked(key: key(matching[i]), id: matching[i].clientId, index: i, descending: descending)
+                let r = Ranked(key: field.key(of: matching[i]), id: matching[i].clientId, index: i, descending: descending)
                 if heap.count < needed {
                     heap.insert(r)
                 } else if r < heap.max! {

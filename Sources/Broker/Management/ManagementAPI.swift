@@ -251,8 +251,9 @@ struct ManagementAPI: HTTPResponder {
 
     private func listClients(_ query: [(key: String, value: String)], v3: Bool) throws(APIError) -> Response {
         let parsed = try ClientQuery(items: query)
-        let all = broker.clients()
-        let (rows, count) = parsed.apply(to: v3 ? all.filter(\.connected) : all)
+        let all = broker.listings()
+        let (page, count) = parsed.apply(to: v3 ? all.filter(\.connected) : all)
+        let rows = page.map(ClientSnapshot.init)
         var encoder = ClientJSON(node: node)
         return ok(
             meta: { o in
@@ -274,8 +275,8 @@ struct ManagementAPI: HTTPResponder {
         )
     }
 
-    private func lookup(_ predicate: (ClientSnapshot) -> Bool, v3: Bool) -> Response {
-        let rows = broker.clients().filter(predicate).sorted { $0.clientId < $1.clientId }
+    private func lookup(_ predicate: (ClientListing) -> Bool, v3: Bool) -> Response {
+        let rows = broker.listings().filter(predicate).sorted { $0.clientId < $1.clientId }.map(ClientSnapshot.init)
         var encoder = ClientJSON(node: node)
         return ok { o in
             o.array { a in

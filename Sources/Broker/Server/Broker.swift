@@ -150,14 +150,20 @@ public final class Broker: Sendable {
 
     // MARK: - Client table
 
-    /// A consistent snapshot of every session: connected clients and offline persistent ones.
+    /// A snapshot of every session: connected clients and offline persistent ones.
     public func clients() -> [ClientSnapshot] {
-        core.withState { state in state.sessions.values.map { state.snapshot(of: $0) } }
+        listings().map(ClientSnapshot.init)
     }
 
     /// One client's snapshot, or nil.
     public func client(id: String) -> ClientSnapshot? {
-        core.withState { state in state.sessions[id].map { state.snapshot(of: $0) } }
+        core.withState { state in state.sessions[id].map { state.listing(of: $0) } }.map(ClientSnapshot.init)
+    }
+
+    /// The client table as cheap rows: only references and a few integers are copied under
+    /// the lock; counters are read from their atomics afterwards.
+    func listings() -> [ClientListing] {
+        core.withState { state in state.sessions.values.map { state.listing(of: $0) } }
     }
 
     /// The subscriptions of every session (or of one client): filter, QoS and 5.0 options.

@@ -64,7 +64,7 @@ struct BrokerState: @unchecked Sendable {
             oldLink.send(.close(.sessionTakenOver))
             existing.link = nil
             liveConnections -= 1
-            existing.info.disconnectedAtMs = request.info.connectedAtMs
+            existing.disconnectedAtMs = request.info.connectedAtMs
             logger.info(
                 "session taken over",
                 metadata: ["client.id": "\(request.clientId)", "connection.peer": "\(existing.info.peerAddress):\(existing.info.peerPort)"]
@@ -88,8 +88,7 @@ struct BrokerState: @unchecked Sendable {
         if let existing, !request.packet.cleanStart {
             session = existing
             present = true
-            session.info = request.info
-            session.counters = request.link.counters
+            session.identity = ClientIdentity(info: request.info, counters: request.link.counters)
         } else {
             if let existing { endSession(existing, now: now) }
             session = Session(
@@ -109,8 +108,7 @@ struct BrokerState: @unchecked Sendable {
         session.will = request.packet.will
         session.window = request.window
         session.clientMaximumPacketSize = request.clientMaximumPacketSize
-        session.info.willTopic = request.packet.will?.topic
-        session.info.willPayload = request.packet.will.map { Array($0.payload.readableBytesView) }
+        session.disconnectedAtMs = nil
         liveConnections += 1
         maxLiveConnections = max(maxLiveConnections, liveConnections)
         if present {
@@ -125,7 +123,7 @@ struct BrokerState: @unchecked Sendable {
         guard session.link === link else { return }  // already taken over
         session.link = nil
         liveConnections -= 1
-        session.info.disconnectedAtMs = WallClock.nowMilliseconds()
+        session.disconnectedAtMs = WallClock.nowMilliseconds()
         let will = session.will
         session.will = nil
         switch kind {
@@ -337,11 +335,12 @@ struct BrokerState: @unchecked Sendable {
         return true
     }
 
-    func snapshot(of session: Session) -> ClientSnapshot {
-        let c = session.counters
-        return ClientSnapshot(
-            info: session.info,
+    /// One row of the client table; cheap enough to copy for every session under the lock.
+    func listing(of session: Session) -> ClientListing {
+        ClientListing(
+            identity: session.identity,
             connected: session.link != nil,
+            disconnectedAtMs: session.disconnectedAtMs,
             expiryInterval: session.expiryInterval,
             createdAtMs: session.createdAtMs,
             subscriptionsCount: session.subscriptions.count,
@@ -352,18 +351,7 @@ struct BrokerState: @unchecked Sendable {
             mqueueLen: session.queue.count,
             maxMqueue: configuration.maxQueuedMessages,
             mqueueDropped: session.dropped,
-            heldBytes: UInt64(session.heldBytes),
-            recvOct: c.recvOct.load(ordering: .relaxed),
-            sendOct: c.sendOct.load(ordering: .relaxed),
-            recvPkt: c.recvPkt.load(ordering: .relaxed),
-            sendPkt: c.sendPkt.load(ordering: .relaxed),
-            recvMsg: c.recvMsg.load(ordering: .relaxed),
-            sendMsg: c.sendMsg.load(ordering: .relaxed),
-            recvCnt: c.recvCnt.load(ordering: .relaxed),
-            sendCnt: c.sendCnt.load(ordering: .relaxed),
-            sendPend: c.sendPend.load(ordering: .relaxed),
-            outboxLen: c.outboxLen.load(ordering: .relaxed),
-            events: c.events.load(ordering: .relaxed)
+            heldBytes: UInt64(session.heldBytes)
         )
     }
 }

@@ -1,14 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Foundation
 
 /// Wall-clock time for timestamps shown to people (connected_at …); deadlines use NIODeadline.
 enum WallClock {
     static func nowMilliseconds() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
     }
 }

@@ -28,10 +28,12 @@ struct SessionSubscription {
 /// Not thread-safe on purpose: every access happens under the broker's state lock.
 final class Session: @unchecked Sendable {
     let clientId: String
-    /// Identity of the latest connection, kept for the listing after it disconnects.
-    var info: ClientInfo
-    /// Counters of the latest connection.
-    var counters: ConnectionCounters
+    /// Identity and counters of the latest connection, kept for the listing after it leaves.
+    var identity: ClientIdentity
+    var info: ClientInfo { identity.info }
+    var counters: ConnectionCounters { identity.counters }
+    /// Wall-clock milliseconds when the latest connection closed; nil while connected.
+    var disconnectedAtMs: Int64?
     /// The live connection, nil while the client is offline.
     var link: ConnectionLink?
     var subscriptions: [String: SessionSubscription] = [:]
@@ -64,8 +66,7 @@ final class Session: @unchecked Sendable {
 
     init(clientId: String, info: ClientInfo, counters: ConnectionCounters, expiryInterval: UInt32, window: Int, maxQueued: Int) {
         self.clientId = clientId
-        self.info = info
-        self.counters = counters
+        self.identity = ClientIdentity(info: info, counters: counters)
         self.expiryInterval = expiryInterval
         self.window = window
         self.maxQueued = maxQueued
