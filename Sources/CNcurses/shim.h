@@ -19,6 +19,7 @@ static inline int cn_a_reverse(void)   { return (int)A_REVERSE; }
 static inline int cn_a_underline(void) { return (int)A_UNDERLINE; }
 static inline int cn_a_dim(void)       { return (int)A_DIM; }
 static inline int cn_a_normal(void)    { return (int)A_NORMAL; }
+static inline int cn_a_bold_reverse(void) { return (int)(A_BOLD | A_REVERSE); }
 static inline int cn_key_f(int n)      { return KEY_F(n); }
 static inline mmask_t cn_all_mouse_events(void) { return ALL_MOUSE_EVENTS; }
 static inline mmask_t cn_button1_pressed(void)  { return BUTTON1_PRESSED; }
@@ -54,4 +55,13 @@ static inline void cn_install_crash_handlers(void) {
     struct sigaction sa; sigemptyset(&sa.sa_mask); sa.sa_flags = 0; sa.sa_handler = cn_fatal_handler;
     for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, &cn_old_actions()[sigs[i]]);
 }
+/* Quit request from SIGINT/SIGTERM/SIGHUP: the handler only records the signal; the UI loop
+   polls it on every tick and leaves curses properly. */
+static inline volatile sig_atomic_t *cn_quit_flag(void) { static volatile sig_atomic_t f = 0; return &f; }
+static inline void cn_quit_handler(int sig) { *cn_quit_flag() = sig; }
+static inline void cn_install_quit_handlers(void) {
+    struct sigaction sa; sigemptyset(&sa.sa_mask); sa.sa_flags = 0; sa.sa_handler = cn_quit_handler;
+    sigaction(SIGINT, &sa, NULL); sigaction(SIGTERM, &sa, NULL); sigaction(SIGHUP, &sa, NULL);
+}
+static inline mmask_t cn_button1_released(void) { return BUTTON1_RELEASED; }
 #endif

@@ -6,9 +6,9 @@ import Logging
 struct AviaryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aviary",
-        abstract: "An MQTT 3.1/3.1.1/5.0 broker with live per-client counters.",
+        abstract: "An MQTT 3.1/3.1.1/5.0 broker with a live terminal dashboard of its clients.",
         version: AviaryVersion.current,
-        subcommands: [ServeCommand.self],
-        defaultSubcommand: ServeCommand.self
+        subcommands: [RunCommand.self, ServeCommand.self, WatchCommand.self],
+        defaultSubcommand: RunCommand.self
     )
 }

@@ -1,0 +1,87 @@
+import Foundation
+
+/// The dashboard: polls a management API on a task, draws on the calling thread (which must
+/// not be a Swift concurrency thread: `getch` blocks), and restores the terminal on exit.
+public enum Dashboard {
+    public struct Options: Sendable {
+        public var url: String
+        public var user: String
+        public var password: String
+        public var interval: Double = 1
+        public var noColor = false
+        public init(url: String, user: String, password: String) {
+            self.url = url
+            self.user = user
+            self.password = password
+        }
+    }
+
+    /// Runs until `q`, Ctrl-C or SIGTERM/SIGHUP; returns the signal that ended it (0 for `q`).
+    public static func run(_ options: Options) -> Int32 {
+        let poller = Poller(url: options.url, user: options.user, password: options.password, interval: options.interval)
+        let pollTask = Task.detached { await poller.run() }
+        let noColor = options.noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+        let terminal = Terminal(noColor: noColor)
+        var state = TableState()
+        state.interval = options.interval
+        var tracker = RateTracker()
+        var generation = -1
+        var lastDraw = 0.0
+        var dirty = true
+        var signal: Int32 = 0
+        loop: while true {
+            signal = terminal.quitSignal
+            if signal != 0 { break }
+            let snapshot = poller.snapshot()
+            if snapshot.generation != generation {
+                generation = snapshot.generation
+                tracker.update(snapshot.rows, at: snapshot.fetchedAt)
+                state.setRows(snapshot.rows, rates: tracker.rates)
+                state.canKick = snapshot.info.flavour?.canKick ?? true
+                dirty = true
+            }
+            for message in poller.drainMessages() {
+                state.status = message
+                dirty = true
+            }
+            let (width, height) = terminal.size
+            let layout = Column.layout(width: width)
+            state.lastLayout = layout
+            let pageSize = max(1, height - 6)
+            let now = Poller.monotonic()
+            if dirty || now - lastDraw >= 0.5 {
+                state.scrollToSelection(pageSize: pageSize)
+                let detail: DetailInfo? = if case .detail(let id) = state.mode, snapshot.detailId == id { snapshot.detail } else { nil }
+                let screen = TableView.render(
+                    state: state,
+                    source: snapshot.info,
+                    totals: tracker.total,
+                    detail: detail,
+                    width: width,
+                    height: height,
+                    nowMs: Int64(Date().timeIntervalSince1970 * 1000),
+                    unicode: terminal.unicode
+                )
+                terminal.draw(screen)
+                lastDraw = now
+                dirty = false
+            }
+            guard let key = terminal.readKey(timeoutMs: 100) else { continue }
+            dirty = true
+            if key == .function(0) { continue }  // resize: re-laid out on the next draw
+            let wasDetail: Bool = if case .detail = state.mode { true } else { false }
+            switch state.handle(key, columns: layout.map(\.column), pageSize: pageSize, headerY: TableView.headerY) {
+            case .quit: break loop
+            case .kick(let id): Task.detached { await poller.kick(id) }
+            case .intervalChanged(let seconds): poller.setInterval(seconds)
+            case .pauseChanged(let paused): poller.setPaused(paused)
+            case .openDetail(let id): poller.setDetail(id)
+            case nil: break
+            }
+            if wasDetail, case .table = state.mode { poller.setDetail(nil) }
+        }
+        terminal.end()
+        pollTask.cancel()
+        return signal
+    }
+}

@@ -1,0 +1,174 @@
+/// The columns of the client table, in display order, with how to show and sort each.
+public enum Column: String, CaseIterable, Sendable {
+    case clientId, username, address, proto, state, connectedFor, keepAlive
+    case bytesInRate, bytesOutRate, msgsInRate, msgsOutRate
+    case recvOct, sendOct, recvPkt, sendPkt, queued, dropped, subscriptions
+
+    public var title: String {
+        switch self {
+        case .clientId: "CLIENT ID"
+        case .username: "USER"
+        case .address: "ADDRESS"
+        case .proto: "PROTO"
+        case .state: "STATE"
+        case .connectedFor: "UP"
+        case .keepAlive: "KA"
+        case .bytesInRate: "IN/s"
+        case .bytesOutRate: "OUT/s"
+        case .msgsInRate: "MSG IN/s"
+        case .msgsOutRate: "MSG OUT/s"
+        case .recvOct: "RECV"
+        case .sendOct: "SENT"
+        case .recvPkt: "PKT IN"
+        case .sendPkt: "PKT OUT"
+        case .queued: "QUEUED"
+        case .dropped: "DROPPED"
+        case .subscriptions: "SUBS"
+        }
+    }
+
+    /// Long name for the sort menu and help.
+    public var label: String {
+        switch self {
+        case .clientId: "client id"
+        case .username: "username"
+        case .address: "address:port"
+        case .proto: "protocol version"
+        case .state: "state"
+        case .connectedFor: "connected for"
+        case .keepAlive: "keepalive"
+        case .bytesInRate: "bytes in per second"
+        case .bytesOutRate: "bytes out per second"
+        case .msgsInRate: "messages in per second"
+        case .msgsOutRate: "messages out per second"
+        case .recvOct: "bytes received (recv_oct)"
+        case .sendOct: "bytes sent (send_oct)"
+        case .recvPkt: "packets received (recv_pkt)"
+        case .sendPkt: "packets sent (send_pkt)"
+        case .queued: "queued messages (mqueue_len)"
+        case .dropped: "dropped messages (mqueue_dropped)"
+        case .subscriptions: "subscriptions"
+        }
+    }
+
+    public var width: Int {
+        switch self {
+        case .clientId: 20
+        case .username: 10
+        case .address: 21
+        case .proto: 5
+        case .state: 9
+        case .connectedFor: 6
+        case .keepAlive: 5
+        case .bytesInRate, .bytesOutRate: 11
+        case .msgsInRate: 8
+        case .msgsOutRate: 9
+        case .recvOct, .sendOct: 10
+        case .recvPkt, .sendPkt: 7
+        case .queued: 6
+        case .dropped: 7
+        case .subscriptions: 4
+        }
+    }
+
+    public var isNumeric: Bool {
+        switch self {
+        case .clientId, .username, .address, .proto, .state: false
+        default: true
+        }
+    }
+
+    /// Dropped first when the terminal is narrow (higher = dropped earlier).
+    var dropOrder: Int {
+        switch self {
+        case .clientId, .bytesInRate, .bytesOutRate: 0
+        case .msgsInRate, .msgsOutRate: 1
+        case .state: 2
+        case .address: 3
+        case .sendOct, .recvOct: 4
+        case .queued, .dropped: 5
+        case .connectedFor: 6
+        case .username: 7
+        case .proto: 8
+        case .subscriptions: 9
+        case .recvPkt, .sendPkt: 10
+        case .keepAlive: 11
+        }
+    }
+
+    /// The columns that fit `width` cells (one space between columns); the client id column
+    /// takes what is left over, up to 40 cells.
+    public static func layout(width: Int) -> [(column: Column, width: Int)] {
+        var shown = Column.allCases
+        func total(_ cols: [Column]) -> Int { cols.reduce(0) { $0 + $1.width + 1 } - 1 }
+        while total(shown) > width, shown.count > 1 {
+            let drop = shown.max { $0.dropOrder < $1.dropOrder }!
+            if drop.dropOrder == 0 { break }
+            shown.removeAll { $0 == drop }
+        }
+        let spare = max(0, width - total(shown))
+        return shown.map { c in (c, c == .clientId ? min(c.width + spare, 40) : c.width) }
+    }
+
+    public func text(_ row: ClientRow, _ rates: Rates?, nowMs: Int64) -> String {
+        func opt(_ v: UInt64?, _ f: (UInt64) -> String) -> String { v.map(f) ?? "–" }
+        let hasCounters = row.recvOct != nil
+        switch self {
+        case .clientId: return row.clientId
+        case .username: return row.username
+        case .address: return row.address.map { a in row.port.map { "\(a):\($0)" } ?? a } ?? "–"
+        case .proto: return row.protocolName
+        case .state: return row.connected ? "connected" : "offline"
+        case .connectedFor:
+            guard row.connected, let at = row.connectedAtMs else { return "–" }
+            return Format.duration(seconds: (nowMs - at) / 1000)
+        case .keepAlive: return row.keepAlive.map { "\($0)" } ?? "–"
+        case .bytesInRate: return hasCounters ? Format.byteRate(rates?.bytesIn ?? 0) : "–"
+        case .bytesOutRate: return hasCounters ? Format.byteRate(rates?.bytesOut ?? 0) : "–"
+        case .msgsInRate: return row.recvMsg != nil ? Format.rate(rates?.msgsIn ?? 0) : "–"
+        case .msgsOutRate: return row.sendMsg != nil ? Format.rate(rates?.msgsOut ?? 0) : "–"
+        case .recvOct: return opt(row.recvOct, Format.bytes)
+        case .sendOct: return opt(row.sendOct, Format.bytes)
+        case .recvPkt: return opt(row.recvPkt, Format.count)
+        case .sendPkt: return opt(row.sendPkt, Format.count)
+        case .queued: return opt(row.mqueueLen, Format.count)
+        case .dropped: return opt(row.mqueueDropped, Format.count)
+        case .subscriptions: return opt(row.subscriptions, Format.count)
+        }
+    }
+
+    /// Sort value: numbers compare as numbers; a missing value sorts after every present one.
+    func sortValue(_ row: ClientRow, _ rates: Rates?) -> SortValue {
+        func n(_ v: UInt64?) -> SortValue { v.map { .number(Double($0)) } ?? .missing }
+        switch self {
+        case .clientId: return .text(row.clientId)
+        case .username: return .text(row.username)
+        case .address: return .text(row.address.map { "\($0):\(String(row.port ?? 0).leftPadded(5))" } ?? "")
+        case .proto: return .text(row.protocolName)
+        case .state: return .number(row.connected ? 1 : 0)
+        case .connectedFor: return row.connected ? row.connectedAtMs.map { .number(-Double($0)) } ?? .missing : .missing
+        case .keepAlive: return row.keepAlive.map { .number(Double($0)) } ?? .missing
+        case .bytesInRate: return row.recvOct != nil ? .number(rates?.bytesIn ?? 0) : .missing
+        case .bytesOutRate: return row.sendOct != nil ? .number(rates?.bytesOut ?? 0) : .missing
+        case .msgsInRate: return row.recvMsg != nil ? .number(rates?.msgsIn ?? 0) : .missing
+        case .msgsOutRate: return row.sendMsg != nil ? .number(rates?.msgsOut ?? 0) : .missing
+        case .recvOct: return n(row.recvOct)
+        case .sendOct: return n(row.sendOct)
+        case .recvPkt: return n(row.recvPkt)
+        case .sendPkt: return n(row.sendPkt)
+        case .queued: return n(row.mqueueLen)
+        case .dropped: return n(row.mqueueDropped)
+        case .subscriptions: return n(row.subscriptions)
+        }
+    }
+}
+
+enum SortValue: Comparable {
+    case number(Double)
+    case text(String)
+    case missing
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}

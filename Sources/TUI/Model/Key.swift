@@ -1,0 +1,19 @@
+/// A key or mouse event, decoded from ncurses (or made up by tests).
+public enum Key: Sendable, Hashable {
+    case char(Character)
+    case up, down, left, right, pageUp, pageDown, home, end
+    case enter, escape, backspace, delete, tab
+    case function(Int)
+    /// A left click at a screen cell (0-based).
+    case click(x: Int, y: Int)
+    case wheelUp, wheelDown
+}
+
+/// What the reducer asks the outside world to do.
+public enum Effect: Sendable, Equatable {
+    case quit
+    case kick(String)
+    case intervalChanged(Double)
+    case pauseChanged(Bool)
+    case openDetail(String)
+}

@@ -1,0 +1,257 @@
+/// Everything the screen shows, as a value: rows, sort, filter, selection (by client id,
+/// so it follows the client across refreshes and re-sorts), mode and status.
+public struct TableState: Sendable {
+    public enum Mode: Sendable, Equatable {
+        case table
+        case detail(String)
+        case help
+        case sortMenu(Int)
+        case confirmKick(String)
+    }
+
+    public private(set) var rows: [ClientRow] = []
+    public private(set) var rates: [String: Rates] = [:]
+    public private(set) var visible: [ClientRow] = []
+    public var sortColumn: Column = .bytesInRate
+    public var descending = true
+    public var filter = ""
+    public var filterEditing = false
+    public var selectedId: String?
+    public var scrollTop = 0
+    public var mode: Mode = .table
+    public var paused = false
+    public var interval: Double = 1.0
+    public var status = ""
+    /// Whether the source can disconnect clients (NanoMQ's API cannot).
+    public var canKick = true
+
+    public static let intervals: [Double] = [0.25, 0.5, 1, 2, 5, 10]
+
+    public init() {}
+
+    /// Replaces the data (a new poll), keeping sort, filter and the selected client.
+    public mutating func setRows(_ rows: [ClientRow], rates: [String: Rates]) {
+        self.rows = rows
+        self.rates = rates
+        refresh()
+    }
+
+    /// Recomputes the visible rows after a change of data, sort or filter.
+    public mutating func refresh() {
+        let needle = filter.lowercased()
+        var shown =
+            needle.isEmpty
+            ? rows
+            : rows.filter { row in
+                row.clientId.lowercased().contains(needle) || row.username.lowercased().contains(needle)
+                    || (row.address ?? "").contains(needle)
+            }
+        let column = sortColumn
+        let descending = self.descending
+        let rates = self.rates
+        let keyed = shown.map { (column.sortValue($0, rates[$0.clientId]), $0) }
+        shown = keyed.sorted { a, b in
+            switch (a.0, b.0) {
+            case (.missing, .missing): return a.1.clientId < b.1.clientId
+            case (.missing, _): return false
+            case (_, .missing): return true
+            default:
+                if a.0 == b.0 { return a.1.clientId < b.1.clientId }
+                return descending ? b.0 < a.0 : a.0 < b.0
+            }
+        }.map(\.1)
+        visible = shown
+        if let id = selectedId, !visible.contains(where: { $0.clientId == id }) {
+            selectedId = visible.first?.clientId
+        } else if selectedId == nil {
+            selectedId = visible.first?.clientId
+        }
+    }
+
+    public var selectedIndex: Int? {
+        guard let id = selectedId else { return nil }
+        return visible.firstIndex { $0.clientId == id }
+    }
+
+    public var selectedRow: ClientRow? {
+        selectedIndex.map { visible[$0] }
+    }
+
+    /// Keeps the selection on screen for a table of `pageSize` rows.
+    public mutating func scrollToSelection(pageSize: Int) {
+        guard pageSize > 0 else { return }
+        let index = selectedIndex ?? 0
+        if index < scrollTop { scrollTop = index }
+        if index >= scrollTop + pageSize { scrollTop = index - pageSize + 1 }
+        scrollTop = max(0, min(scrollTop, max(0, visible.count - pageSize)))
+    }
+
+    private mutating func move(by delta: Int, pageSize: Int) {
+        guard !visible.isEmpty else { return }
+        let index = max(0, min(visible.count - 1, (selectedIndex ?? 0) + delta))
+        selectedId = visible[index].clientId
+        scrollToSelection(pageSize: pageSize)
+    }
+
+    private mutating func sort(by column: Column) {
+        if sortColumn == column {
+            descending.toggle()
+        } else {
+            sortColumn = column
+            descending = column.isNumeric
+        }
+        refresh()
+    }
+
+    /// Applies a key. `columns` is the current layout (for `<`/`>` and header clicks),
+    /// `pageSize` the number of table rows on screen, `headerY` the screen row of the header.
+    public mutating func handle(_ key: Key, columns: [Column], pageSize: Int, headerY: Int = 3) -> Effect? {
+        if filterEditing {
+            switch key {
+            case .escape:
+                filter = ""
+                filterEditing = false
+            case .enter:
+                filterEditing = false
+            case .backspace, .delete:
+                if !filter.isEmpty { filter.removeLast() }
+            case .char(let c) where !c.isNewline:
+                filter.append(c)
+            default:
+                return nil
+            }
+            refresh()
+            scrollToSelection(pageSize: pageSize)
+            return nil
+        }
+        switch mode {
+        case .help:
+            mode = .table
+            return key == .char("q") ? .quit : nil
+        case .confirmKick(let id):
+            mode = .table
+            if key == .char("y") || key == .char("Y") {
+                status = "disconnecting \(id)…"
+                return .kick(id)
+            }
+            status = "not disconnected: \(id)"
+            return nil
+        case .sortMenu(let index):
+            let all = Column.allCases
+            switch key {
+            case .up, .char("k"): mode = .sortMenu(max(0, index - 1))
+            case .down, .char("j"): mode = .sortMenu(min(all.count - 1, index + 1))
+            case .enter:
+                sortColumn = all[index]
+                descending = all[index].isNumeric
+                mode = .table
+                refresh()
+            case .escape, .function(6), .char("q"): mode = .table
+            default: break
+            }
+            return nil
+        case .detail:
+            switch key {
+            case .escape, .enter, .char("q"), .backspace: mode = .table
+            case .char("d"), .delete: return requestKick()
+            default: break
+            }
+            return nil
+        case .table:
+            break
+        }
+        switch key {
+        case .char("q"), .function(10): return .quit
+        case .up, .char("k"), .wheelUp: move(by: -1, pageSize: pageSize)
+        case .down, .char("j"), .wheelDown: move(by: 1, pageSize: pageSize)
+        case .pageUp: move(by: -max(1, pageSize - 1), pageSize: pageSize)
+        case .pageDown: move(by: max(1, pageSize - 1), pageSize: pageSize)
+        case .home, .char("g"): move(by: -visible.count, pageSize: pageSize)
+        case .end, .char("G"): move(by: visible.count, pageSize: pageSize)
+        case .char("<"), .char(","):
+            if let i = columns.firstIndex(of: sortColumn), i > 0 { sortColumn = columns[i - 1] } else { sortColumn = columns.last ?? sortColumn }
+            descending = sortColumn.isNumeric
+            refresh()
+        case .char(">"), .char("."):
+            if let i = columns.firstIndex(of: sortColumn), i + 1 < columns.count { sortColumn = columns[i + 1] } else { sortColumn = columns.first ?? sortColumn }
+            descending = sortColumn.isNumeric
+            refresh()
+        case .char("r"), .char("I"):
+            descending.toggle()
+            refresh()
+        case .function(6):
+            mode = .sortMenu(Column.allCases.firstIndex(of: sortColumn) ?? 0)
+        case .char("/"):
+            filterEditing = true
+        case .escape:
+            if !filter.isEmpty {
+                filter = ""
+                refresh()
+            }
+        case .enter:
+            if let id = selectedId {
+                mode = .detail(id)
+                return .openDetail(id)
+            }
+        case .char("d"), .delete, .function(9):
+            return requestKick()
+        case .char("p"), .char(" "):
+            paused.toggle()
+            status = paused ? "paused: press p or space to resume" : "resumed"
+            return .pauseChanged(paused)
+        case .char("+"), .char("="):
+            let next = TableState.intervals.first { $0 > interval } ?? interval
+            interval = next
+            status = "refresh every \(Format.seconds(interval))"
+            return .intervalChanged(interval)
+        case .char("-"), .char("_"):
+            let next = TableState.intervals.last { $0 < interval } ?? interval
+            interval = next
+            status = "refresh every \(Format.seconds(interval))"
+            return .intervalChanged(interval)
+        case .char("?"), .char("h"), .function(1):
+            mode = .help
+        case .click(let x, let y):
+            if y == headerY {
+                var left = 0
+                for (column, width) in lastLayout {
+                    if x >= left && x < left + width + 1 {
+                        sort(by: column)
+                        break
+                    }
+                    left += width + 1
+                }
+            } else if y > headerY {
+                let index = scrollTop + (y - headerY - 1)
+                if index < visible.count { selectedId = visible[index].clientId }
+            }
+        default:
+            break
+        }
+        return nil
+    }
+
+    /// Width given to the client id column by the last layout (set by the view).
+    public var lastLayout: [(column: Column, width: Int)] = []
+
+    private mutating func requestKick() -> Effect? {
+        guard let row = selectedRow else { return nil }
+        guard canKick else {
+            status = "this API has no disconnect endpoint (NanoMQ's HTTP API v4 cannot kick clients)"
+            return nil
+        }
+        guard row.connected else {
+            status = "\(row.clientId) is not connected"
+            return nil
+        }
+        mode = .confirmKick(row.clientId)
+        return nil
+    }
+}
+
+extension Format {
+    /// 0.25s, 1s, 10s
+    public static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))s" : "\(value)s"
+    }
+}

@@ -1,0 +1,277 @@
+import Foundation
+
+/// What the header knows about the source besides the rows.
+public struct SourceInfo: Sendable {
+    public var url: String
+    public var flavour: Flavour?
+    public var brokerName: String?
+    public var version: String?
+    public var uptime: String?
+    /// Wall-clock ms of the last good poll and how long it took.
+    public var lastPollMs: Int64?
+    public var latencyMs: Double?
+    /// Set while polls fail: the message, since when, and seconds to the next try.
+    public var error: String?
+    public var errorSinceMs: Int64?
+    public var retryIn: Double?
+    public var authFailed = false
+    /// Total clients on the source (may exceed the rows fetched).
+    public var total: Int = 0
+
+    public init(url: String) { self.url = url }
+}
+
+/// Subscriptions and fresh fields for the detail view.
+public struct DetailInfo: Sendable {
+    public var subscriptions: [(topic: String, qos: Int)]?
+    public var note: String?
+    public init(subscriptions: [(topic: String, qos: Int)]? = nil, note: String? = nil) {
+        self.subscriptions = subscriptions
+        self.note = note
+    }
+}
+
+/// Every key, for the help overlay and the README (one table, so they cannot drift).
+public enum KeyHelp {
+    public static let entries: [(keys: String, action: String)] = [
+        ("↑ ↓  j k", "move the selection (it follows the client across refreshes)"),
+        ("PgUp PgDn", "move a page"),
+        ("Home End  g G", "first / last client"),
+        ("< >", "sort by the previous / next column"),
+        ("r", "reverse the sort order"),
+        ("F6", "sort-by menu (↑ ↓, Enter)"),
+        ("click a header", "sort by it; click again to reverse"),
+        ("/", "filter by client id, username or address (incremental; Enter keeps, Esc clears)"),
+        ("Esc", "clear the filter / close a view"),
+        ("Enter", "details of the selected client (live)"),
+        ("d  Delete  F9", "disconnect the selected client (asks first: y confirms)"),
+        ("p  Space", "pause / resume polling"),
+        ("+ -", "refresh interval (0.25 s to 10 s)"),
+        ("?  h  F1", "this help"),
+        ("q  F10  Ctrl-C", "quit"),
+    ]
+}
+
+/// Renders the state into a frame of styled lines. Pure: no terminal involved.
+public enum TableView {
+    public static let headerY = 3
+
+    public static func render(
+        state: TableState,
+        source: SourceInfo,
+        totals: Rates,
+        detail: DetailInfo?,
+        width: Int,
+        height: Int,
+        nowMs: Int64,
+        unicode: Bool = true
+    ) -> Screen {
+        guard width >= 40, height >= 8 else {
+            let message = Format.fit("terminal too small (\(width)x\(height)); need 40x8", max(1, width))
+            var lines = [Line(message, .banner)]
+            while lines.count < height { lines.append(Line()) }
+            return Screen(width: width, height: height, lines: Array(lines.prefix(height)))
+        }
+        var lines: [Line] = []
+        lines.append(titleLine(state: state, source: source, width: width, nowMs: nowMs))
+        lines.append(ratesLine(state: state, source: source, totals: totals, width: width, nowMs: nowMs))
+        lines.append(bannerLine(source: source, width: width, nowMs: nowMs))
+        let layout = Column.layout(width: width)
+        let body = height - 6
+        switch state.mode {
+        case .help:
+            lines.append(Line(Format.fit(" Keys", width), .columnHeader))
+            for entry in KeyHelp.entries.prefix(body) {
+                var line = Line()
+                line.append(Format.fit("  " + entry.keys, 18), .key)
+                line.append(Format.fit(entry.action, width - 18))
+                lines.append(line)
+            }
+        case .sortMenu(let index):
+            lines.append(Line(Format.fit(" Sort by (↑ ↓ to choose, Enter to apply, Esc to cancel)", width), .columnHeader))
+            let all = Column.allCases
+            let top = max(0, min(index - body / 2, all.count - body))
+            for (i, column) in all.enumerated().dropFirst(max(0, top)).prefix(body) {
+                let mark = column == state.sortColumn ? (state.descending ? (unicode ? " ▼" : " v") : (unicode ? " ▲" : " ^")) : ""
+                lines.append(Line(Format.fit("  \(column.title.padding(11)) \(column.label)\(mark)", width), i == index ? .selected : .normal))
+            }
+        case .detail(let id):
+            lines.append(Line(Format.fit(" Client \(id)  (Esc to return, d to disconnect)", width), .columnHeader))
+            lines += detailLines(state: state, id: id, detail: detail, width: width, height: body)
+        case .table, .confirmKick:
+            lines.append(headerLine(layout: layout, state: state, width: width, unicode: unicode))
+            let stale = source.error != nil
+            let end = min(state.visible.count, state.scrollTop + body)
+            if state.scrollTop < end {
+                for row in state.visible[state.scrollTop..<end] {
+                    let rates = state.rates[row.clientId]
+                    var text = ""
+                    for (i, (column, w)) in layout.enumerated() {
+                        if i > 0 { text += " " }
+                        text += Format.fit(column.text(row, rates, nowMs: nowMs), w, alignRight: column.isNumeric, ellipsis: unicode ? "…" : "~")
+                    }
+                    let style: Style
+                    if row.clientId == state.selectedId {
+                        style = .selected
+                    } else if stale || !row.connected {
+                        style = .dim
+                    } else if let r = rates, r.msgsIn + r.msgsOut >= 100 || r.bytesIn + r.bytesOut >= 102_400 {
+                        style = .hot
+                    } else {
+                        style = .normal
+                    }
+                    lines.append(Line(Format.fit(text, width), style))
+                }
+            }
+            if state.visible.isEmpty {
+                lines.append(Line(Format.fit(state.filter.isEmpty ? "  (no clients)" : "  (no client matches \"\(state.filter)\")", width), .dim))
+            }
+        }
+        while lines.count < height - 2 { lines.append(Line()) }
+        lines.append(statusLine(state: state, width: width))
+        lines.append(footerLine(state: state, width: width))
+        return Screen(width: width, height: height, lines: lines)
+    }
+
+    static func titleLine(state: TableState, source: SourceInfo, width: Int, nowMs: Int64) -> Line {
+        var parts = [(source.brokerName ?? "broker") + (source.version.map { " " + $0 } ?? "")]
+        parts.append(source.url + (source.flavour.map { " (\($0.rawValue))" } ?? ""))
+        if let uptime = source.uptime { parts.append("up " + uptime) }
+        let connected = state.rows.filter(\.connected).count
+        parts.append("clients \(connected) connected / \(max(source.total, state.rows.count))")
+        if !state.filter.isEmpty { parts.append("\(state.visible.count) of \(state.rows.count) shown") }
+        return Line(Format.fit(" " + parts.joined(separator: " │ "), width), .title)
+    }
+
+    static func ratesLine(state: TableState, source: SourceInfo, totals: Rates, width: Int, nowMs: Int64) -> Line {
+        var text = " in \(Format.rate(totals.msgsIn)) msg/s \(Format.byteRate(totals.bytesIn))"
+        text += " │ out \(Format.rate(totals.msgsOut)) msg/s \(Format.byteRate(totals.bytesOut))"
+        text += " │ every \(Format.seconds(state.interval))"
+        if let last = source.lastPollMs {
+            text += " │ last poll \(clock(last))" + (source.latencyMs.map { " (\(Int($0.rounded())) ms)" } ?? "")
+        }
+        var line = Line(text, .header)
+        if state.paused { line.append("  PAUSED", .banner) }
+        let used = Format.width(line.text)
+        if used < width { line.append(String(repeating: " ", count: width - used), .header) }
+        return line
+    }
+
+    static func bannerLine(source: SourceInfo, width: Int, nowMs: Int64) -> Line {
+        guard let error = source.error else { return Line(String(repeating: " ", count: width)) }
+        let what = source.authFailed ? "CREDENTIALS REJECTED" : "UNREACHABLE"
+        var text = " \(what)"
+        if let since = source.errorSinceMs { text += " since \(clock(since))" }
+        text += ": \(error)"
+        if let retry = source.retryIn { text += " — retry in \(Int(retry.rounded(.up)))s" }
+        text += " (showing the last data)"
+        return Line(Format.fit(text, width), .banner)
+    }
+
+    static func headerLine(layout: [(column: Column, width: Int)], state: TableState, width: Int, unicode: Bool) -> Line {
+        var line = Line()
+        for (i, (column, w)) in layout.enumerated() {
+            if i > 0 { line.append(" ", .columnHeader) }
+            var title = column.title
+            if column == state.sortColumn { title += state.descending ? (unicode ? "▼" : "v") : (unicode ? "▲" : "^") }
+            line.append(Format.fit(title, w, alignRight: column.isNumeric), column == state.sortColumn ? .sortedHeader : .columnHeader)
+        }
+        let used = Format.width(line.text)
+        if used < width { line.append(String(repeating: " ", count: width - used), .columnHeader) }
+        return line
+    }
+
+    static func detailLines(state: TableState, id: String, detail: DetailInfo?, width: Int, height: Int) -> [Line] {
+        guard let row = state.rows.first(where: { $0.clientId == id }) else {
+            return [Line(Format.fit("  \(id) is no longer listed by the API", width), .dim)]
+        }
+        var lines: [Line] = []
+        let rates = state.rates[id] ?? Rates()
+        var fields = row.fields
+        if row.recvOct != nil {
+            fields.insert(("rate in", "\(Format.rate(rates.msgsIn)) msg/s, \(Format.byteRate(rates.bytesIn))"), at: 0)
+            fields.insert(("rate out", "\(Format.rate(rates.msgsOut)) msg/s, \(Format.byteRate(rates.bytesOut))"), at: 1)
+        }
+        let subs = detail?.subscriptions ?? []
+        let subLines = subs.isEmpty ? 1 : subs.count + 1
+        let fieldRows = max(1, height - min(subLines, height / 3))
+        let needed = (fields.count + fieldRows - 1) / fieldRows
+        let columns = max(1, min(needed, max(1, width / 40)))
+        let perColumn = (fields.count + columns - 1) / columns
+        let cellWidth = width / columns
+        for r in 0..<min(perColumn, fieldRows) {
+            var line = Line()
+            for c in 0..<columns {
+                let i = c * perColumn + r
+                guard i < fields.count else { continue }
+                line.append(Format.fit("  " + fields[i].key, 22), .key)
+                line.append(Format.fit(fields[i].value, cellWidth - 22))
+            }
+            lines.append(line)
+        }
+        if lines.count < height {
+            if let subscriptions = detail?.subscriptions {
+                lines.append(Line(Format.fit("  subscriptions (\(subscriptions.count))", width), .key))
+                for s in subscriptions.prefix(height - lines.count) {
+                    lines.append(Line(Format.fit("    \(s.topic)  qos \(s.qos)", width)))
+                }
+            } else if let note = detail?.note {
+                lines.append(Line(Format.fit("  " + note, width), .dim))
+            }
+        }
+        return Array(lines.prefix(height))
+    }
+
+    static func statusLine(state: TableState, width: Int) -> Line {
+        if state.filterEditing {
+            return Line(Format.fit(" / \(state.filter)▏  (Enter keeps the filter, Esc clears it)", width), .status)
+        }
+        if case .confirmKick(let id) = state.mode {
+            return Line(Format.fit(" Disconnect \(id)? [y/N]", width), .banner)
+        }
+        return Line(Format.fit(" " + state.status, width), .status)
+    }
+
+    static func footerLine(state: TableState, width: Int) -> Line {
+        let keys: [(String, String)]
+        switch state.mode {
+        case .help: keys = [("any key", "close")]
+        case .sortMenu: keys = [("↑↓", "choose"), ("Enter", "sort"), ("Esc", "cancel")]
+        case .detail: keys = [("Esc", "back"), ("d", "disconnect"), ("q", "back")]
+        case .confirmKick: keys = [("y", "disconnect"), ("any other key", "cancel")]
+        case .table:
+            keys = [
+                ("?", "help"), ("/", "filter"), ("Enter", "detail"), ("d", "disconnect"), ("<>", "sort"), ("r", "reverse"),
+                ("F6", "sort by"), ("p", state.paused ? "resume" : "pause"), ("+-", "interval"), ("q", "quit"),
+            ]
+        }
+        var line = Line()
+        for (k, action) in keys {
+            line.append(" " + k, .key)
+            line.append(" " + action, .normal)
+        }
+        var fitted = Line()
+        var used = 0
+        for run in line.runs {
+            let w = Format.width(run.text)
+            if used + w > width { break }
+            fitted.append(run.text, run.style)
+            used += w
+        }
+        if used < width { fitted.append(String(repeating: " ", count: width - used)) }
+        return fitted
+    }
+
+    /// HH:MM:SS local time.
+    static func clock(_ ms: Int64) -> String {
+        var t = time_t(ms / 1000)
+        var parts = tm()
+        localtime_r(&t, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}

@@ -1,0 +1,237 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// What the last polls produced, handed from the poller to the UI thread under a lock.
+public struct PollSnapshot: Sendable {
+    public var generation = 0
+    public var rows: [ClientRow] = []
+    /// Monotonic seconds when `rows` were fetched (for rates).
+    public var fetchedAt: Double = 0
+    public var info: SourceInfo
+    public var detailId: String?
+    public var detail: DetailInfo?
+    /// Outcomes of disconnect requests, oldest first, drained by the UI.
+    public var messages: [String] = []
+}
+
+/// Polls a management API (ours, NanoMQ's, EMQX's) on its own task, with backoff while the
+/// API is unreachable; the UI reads `snapshot()` on its own thread.
+public final class Poller: Sendable {
+    let baseURL: String
+    let authorization: String
+    let client: HTTPClient
+    private let state: Mutex<PollSnapshot>
+    private let control = Mutex((interval: 1.0, paused: false, detailId: String?.none))
+    private let flavourBox = Mutex<Flavour?>(nil)
+
+    public init(url: String, user: String, password: String, interval: Double) {
+        var base = url
+        while base.hasSuffix("/") { base.removeLast() }
+        if !base.contains("://") { base = "http://" + base }
+        baseURL = base
+        authorization = "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
+        client = HTTPClient(eventLoopGroupProvider: .singleton)
+        state = Mutex(PollSnapshot(info: SourceInfo(url: base)))
+        control.withLock { $0.interval = interval }
+    }
+
+    public func snapshot() -> PollSnapshot { state.withLock { $0 } }
+
+    public func drainMessages() -> [String] {
+        state.withLock { s in
+            defer { s.messages.removeAll() }
+            return s.messages
+        }
+    }
+
+    public func setInterval(_ seconds: Double) { control.withLock { $0.interval = seconds } }
+    public func setPaused(_ paused: Bool) { control.withLock { $0.paused = paused } }
+    public func setDetail(_ id: String?) {
+        control.withLock { $0.detailId = id }
+        state.withLock {
+            $0.detailId = id
+            $0.detail = nil
+        }
+    }
+
+    public func shutdown() async { try? await client.shutdown() }
+
+    static func monotonic() -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+    }
+
+    // MARK: - HTTP
+
+    struct Reply {
+        var status: Int
+        var body: [UInt8]
+    }
+
+    func request(_ path: String, method: HTTPMethod = .GET) async throws -> Reply {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        request.headers.add(name: "Authorization", value: authorization)
+        let response = try await client.execute(request, timeout: .seconds(5))
+        let body = try await response.body.collect(upTo: 256 << 20)
+        return Reply(status: Int(response.status.code), body: Array(body.readableBytesView))
+    }
+
+    static func encode(_ id: String) -> String {
+        id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? id
+    }
+
+    /// Works out which API this is from `/api/v4/brokers` (or EMQX v3's).
+    func detect() async throws -> (Flavour, name: String?, version: String?, uptime: String?) {
+        let reply = try await request("/api/v4/brokers")
+        if reply.status == 401 { throw APIResponseError(status: 401, code: nil, message: "credentials rejected") }
+        if reply.status == 404 {
+            let v3 = try await request("/api/v3/brokers")
+            if v3.status == 401 { throw APIResponseError(status: 401, code: nil, message: "credentials rejected") }
+            guard v3.status == 200 else { throw APIResponseError(status: v3.status, code: nil, message: "not a NanoMQ or EMQX management API") }
+            let b = Self.firstObject(v3.body)
+            return (.emqx3, "EMQX", b?["version"] as? String, b?["uptime"] as? String)
+        }
+        guard reply.status == 200, let b = Self.firstObject(reply.body) else {
+            throw APIResponseError(status: reply.status, code: nil, message: "unexpected answer from /api/v4/brokers")
+        }
+        let descr = (b["sysdescr"] as? String ?? "").lowercased()
+        let flavour: Flavour = descr.contains("aviary") ? .aviary : descr.contains("nanomq") ? .nanomq : .emqx4
+        let name = flavour == .aviary ? "aviary" : flavour == .nanomq ? "NanoMQ" : "EMQX"
+        return (flavour, name, b["version"] as? String, b["uptime"] as? String)
+    }
+
+    static func firstObject(_ body: [UInt8]) -> [String: Any]? {
+        let json = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]
+        if let list = json?["data"] as? [[String: Any]] { return list.first }
+        return json?["data"] as? [String: Any]
+    }
+
+    func clientsPath(_ flavour: Flavour) -> String {
+        switch flavour {
+        case .aviary, .emqx4: "/api/v4/clients?_limit=10000"
+        case .nanomq: "/api/v4/clients"
+        case .emqx3: "/api/v3/connections?_limit=10000"
+        }
+    }
+
+    // MARK: - Loop
+
+    /// Polls until the task is cancelled.
+    public func run() async {
+        var failures = 0
+        var polls = 0
+        while !Task.isCancelled {
+            let (interval, paused, detailId) = control.withLock { ($0.interval, $0.paused, $0.detailId) }
+            if paused {
+                try? await Task.sleep(for: .milliseconds(50))
+                continue
+            }
+            let started = Self.monotonic()
+            do {
+                var flavour = flavourBox.withLock { $0 }
+                if flavour == nil || polls % 10 == 0 {
+                    let found = try await detect()
+                    flavour = found.0
+                    flavourBox.withLock { $0 = found.0 }
+                    state.withLock {
+                        $0.info.flavour = found.0
+                        $0.info.brokerName = found.name
+                        $0.info.version = found.version
+                        $0.info.uptime = found.uptime
+                    }
+                }
+                let reply = try await request(clientsPath(flavour!))
+                let page = try ClientDecoder.decode(status: reply.status, body: reply.body)
+                var detail: DetailInfo?
+                if let id = detailId {
+                    detail = await fetchDetail(id, flavour: flavour!)
+                }
+                let finished = Self.monotonic()
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                state.withLock { s in
+                    s.generation += 1
+                    s.rows = page.rows
+                    s.fetchedAt = finished
+                    s.info.total = page.total
+                    s.info.lastPollMs = now
+                    s.info.latencyMs = (finished - started) * 1000
+                    s.info.error = nil
+                    s.info.errorSinceMs = nil
+                    s.info.retryIn = nil
+                    s.info.authFailed = false
+                    if s.detailId == detailId { s.detail = detail }
+                }
+                failures = 0
+                polls += 1
+                let rest = interval - (Self.monotonic() - started)
+                if rest > 0 { try? await Task.sleep(for: .milliseconds(Int64(rest * 1000))) }
+            } catch {
+                failures += 1
+                flavourBox.withLock { $0 = nil }
+                let backoff = min(max(interval, 0.5) * pow(2, Double(min(failures - 1, 6))), 30)
+                let message = Self.describe(error)
+                let auth = (error as? APIResponseError)?.status == 401
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                state.withLock { s in
+                    s.info.error = message
+                    s.info.authFailed = auth
+                    if s.info.errorSinceMs == nil { s.info.errorSinceMs = now }
+                }
+                let until = Self.monotonic() + backoff
+                while !Task.isCancelled, Self.monotonic() < until {
+                    state.withLock { $0.info.retryIn = until - Self.monotonic() }
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
+            }
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let api = error as? APIResponseError { return api.description }
+        if let http = error as? HTTPClientError { return "\(http)" }
+        let text = "\(error)"
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        return text
+    }
+
+    func fetchDetail(_ id: String, flavour: Flavour) async -> DetailInfo {
+        let path = flavour == .emqx3 ? "/api/v3/subscriptions/\(Self.encode(id))" : "/api/v4/subscriptions/\(Self.encode(id))"
+        guard let reply = try? await request(path), reply.status == 200,
+            let json = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any],
+            let data = json["data"] as? [[String: Any]]
+        else { return DetailInfo(note: "subscriptions not available from this API") }
+        let subs = data.compactMap { o -> (topic: String, qos: Int)? in
+            guard let topic = o["topic"] as? String else { return nil }
+            return (topic, (o["qos"] as? NSNumber)?.intValue ?? 0)
+        }
+        return DetailInfo(subscriptions: subs.sorted { $0.topic < $1.topic })
+    }
+
+    /// Disconnects a client through the API's kick endpoint; the outcome goes to the status line.
+    public func kick(_ id: String) async {
+        let flavour = flavourBox.withLock { $0 } ?? .aviary
+        let message: String
+        if !flavour.canKick {
+            message = "this API has no disconnect endpoint"
+        } else {
+            let path = flavour == .emqx3 ? "/api/v3/connections/\(Self.encode(id))" : "/api/v4/clients/\(Self.encode(id))"
+            do {
+                let reply = try await request(path, method: .DELETE)
+                let json = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any]
+                let code = (json?["code"] as? NSNumber)?.intValue
+                if reply.status == 200 && (code == nil || code == 0) {
+                    message = "disconnected \(id)"
+                } else {
+                    message = "could not disconnect \(id): HTTP \(reply.status)" + (code.map { " code \($0)" } ?? "")
+                        + ((json?["message"] as? String).map { ": " + $0 } ?? "")
+                }
+            } catch {
+                message = "could not disconnect \(id): \(Self.describe(error))"
+            }
+        }
+        state.withLock { $0.messages.append(message) }
+    }
+}
