@@ -51,23 +51,24 @@ public enum Column: String, CaseIterable, Sendable {
         }
     }
 
+    /// Cells of the column: always room for the title plus the ▲/▼ sort marker.
     public var width: Int {
         switch self {
         case .clientId: 20
         case .username: 10
         case .address: 21
-        case .proto: 5
+        case .proto: 6
         case .state: 9
         case .connectedFor: 6
         case .keepAlive: 5
         case .bytesInRate, .bytesOutRate: 11
-        case .msgsInRate: 8
-        case .msgsOutRate: 9
+        case .msgsInRate: 9
+        case .msgsOutRate: 10
         case .recvOct, .sendOct: 10
-        case .recvPkt, .sendPkt: 7
-        case .queued: 6
-        case .dropped: 7
-        case .subscriptions: 4
+        case .recvPkt, .sendPkt: 8
+        case .queued: 7
+        case .dropped: 8
+        case .subscriptions: 5
         }
     }
 

@@ -241,8 +241,8 @@ public enum TableView {
         case .confirmKick: keys = [("y", "disconnect"), ("any other key", "cancel")]
         case .table:
             keys = [
-                ("?", "help"), ("/", "filter"), ("Enter", "detail"), ("d", "disconnect"), ("<>", "sort"), ("r", "reverse"),
-                ("F6", "sort by"), ("p", state.paused ? "resume" : "pause"), ("+-", "interval"), ("q", "quit"),
+                ("q", "quit"), ("?", "help"), ("/", "filter"), ("Enter", "detail"), ("d", "disconnect"), ("<>", "sort"),
+                ("r", "reverse"), ("p", state.paused ? "resume" : "pause"), ("+-", "interval"), ("F6", "sort by"),
             ]
         }
         var line = Line()

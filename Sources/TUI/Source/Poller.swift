@@ -33,7 +33,7 @@ public final class Poller: Sendable {
         if !base.contains("://") { base = "http://" + base }
         baseURL = base
         authorization = "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
-        client = HTTPClient(eventLoopGroupProvider: .singleton)
+        client = HTTPClient.shared
         state = Mutex(PollSnapshot(info: SourceInfo(url: base)))
         control.withLock { $0.interval = interval }
     }
@@ -56,8 +56,6 @@ public final class Poller: Sendable {
             $0.detail = nil
         }
     }
-
-    public func shutdown() async { try? await client.shutdown() }
 
     static func monotonic() -> Double {
         Double(DispatchTime.now().uptimeNanoseconds) / 1e9

@@ -1,0 +1,131 @@
+import Broker
+import Foundation
+import Testing
+import TUI
+
+/// The real `aviary` binary in tmux against a real broker and real clients.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct DashboardE2ETests {
+    @Test("watch: rows, moving counters and rates, sort keys, filter, detail, and d+y disconnects the client")
+    func watchEndToEnd() async throws {
+        let h = try await APIHarness.start()
+        var subs: [Subprocess] = []
+        for (id, version) in [("e2e-sub-1", "mqttv5"), ("e2e-sub-2", "mqttv311"), ("e2e-sub-3", "mqttv31")] {
+            subs.append(try Subprocess(["mosquitto_sub", "-p", "\(h.mqtt.port)", "-V", version, "-i", id, "-q", "1", "-t", "e2e/#"]))
+        }
+        let python = try #require(Tools.python)
+        let publisher = try Subprocess([
+            python, "-c",
+            """
+            import time, paho.mqtt.client as m
+            kw = {'client_id': 'e2e-paho-pub'}
+            c = m.Client(m.CallbackAPIVersion.VERSION2, **kw) if hasattr(m, 'CallbackAPIVersion') else m.Client(**kw)
+            c.connect('127.0.0.1', \(h.mqtt.port)); c.loop_start()
+            for i in range(1200):
+                c.publish('e2e/data', 'x' * 100, qos=1); time.sleep(0.025)
+            """,
+        ])
+        try await eventuallyAsync("clients connected") { h.broker.clients().filter(\.connected).count == 4 }
+        let tui = try TmuxDriver([Tools.aviary, "watch", "http://127.0.0.1:\(h.apiPort)", "--interval", "0.5"])
+        try tui.waitFor("all four clients") { s in ["e2e-sub-1", "e2e-sub-2", "e2e-sub-3", "e2e-paho-pub"].allSatisfy(s.contains) }
+        #expect(try tui.screen().contains("(aviary)"))
+        // Counters and rates move.
+        try tui.waitFor("the publisher's rate") { _ in (tui.cell("e2e-paho-pub", .msgsInRate).flatMap(Double.init) ?? 0) >= 10 }
+        try tui.waitFor("a subscriber's counters") { _ in
+            let sent = tui.cell("e2e-sub-1", .sendOct) ?? ""
+            return sent.hasSuffix("KiB") && tui.cell("e2e-sub-1", .bytesOutRate) != "0 B/s"
+        }
+        // Sort keys: > moves the marker, r reverses; the publisher tops MSG IN/s.
+        try tui.send(">")
+        try tui.waitFor(text: "OUT/s▼")
+        try tui.send(">")
+        try tui.waitFor(text: "MSG IN/s▼")
+        try tui.waitFor("publisher first") { s in
+            s.components(separatedBy: "\n").first { $0.hasPrefix("e2e-") }?.hasPrefix("e2e-paho-pub") == true
+        }
+        try tui.send("r")
+        try tui.waitFor(text: "MSG IN/s▲")
+        try tui.waitFor("publisher last") { s in
+            s.components(separatedBy: "\n").last { $0.hasPrefix("e2e-") }?.hasPrefix("e2e-paho-pub") == true
+        }
+        // Filter narrows the rows and says "n of m".
+        try tui.send("/")
+        try tui.type("sub-1")
+        try tui.send("Enter")
+        try tui.waitFor("filtered") { s in s.contains("1 of 4 shown") && !s.contains("e2e-sub-2") && s.contains("e2e-sub-1") }
+        // Detail view with every field and the subscriptions.
+        try tui.send("Enter")
+        try tui.waitFor("detail") { s in s.contains("Client e2e-sub-1") && s.contains("recv_oct") && s.contains("e2e/#") }
+        try tui.send("Escape")
+        try tui.waitFor(text: "CLIENT ID")
+        // Disconnect: asks, n cancels, y disconnects; the mosquitto_sub (5.0) process sees it and exits.
+        try tui.send("d")
+        try tui.waitFor(text: "Disconnect e2e-sub-1? [y/N]")
+        try tui.send("n")
+        try tui.waitFor(text: "not disconnected: e2e-sub-1")
+        #expect(subs[0].wait(timeout: 0.2) == nil)
+        try tui.send("d")
+        try tui.waitFor(text: "Disconnect e2e-sub-1? [y/N]")
+        try tui.send("y")
+        try tui.waitFor(text: "disconnected e2e-sub-1")
+        #expect(await subs[0].waitAsync(timeout: 10) != nil, "mosquitto_sub did not see the disconnect")
+        try tui.waitFor("row gone") { s in !s.contains("e2e-sub-1 ") }
+        // Quit restores the terminal.
+        try tui.send("Escape")
+        try tui.send("q")
+        try tui.waitFor(text: "[exit 0]")
+        #expect(try tui.display("#{alternate_on}") == "0")
+        publisher.signal(SIGKILL)
+        for s in subs { s.signal(SIGKILL) }
+        await h.stop()
+    }
+
+    @Test("an unreachable API gets a banner and retries; wrong credentials are named")
+    func unreachableAndAuth() async throws {
+        let h = try await APIHarness.start()
+        let wrong = try TmuxDriver([Tools.aviary, "watch", "127.0.0.1:\(h.apiPort)", "--password", "nope"], cols: 120, rows: 20)
+        try wrong.waitFor(text: "CREDENTIALS REJECTED")
+        try wrong.send("q")
+        try wrong.waitFor(text: "[exit 0]")
+        let c = try TestClient(port: h.mqtt.port)
+        try c.connect("survivor")
+        let tui = try TmuxDriver([Tools.aviary, "watch", "http://127.0.0.1:\(h.apiPort)"], cols: 120, rows: 20)
+        try tui.waitFor(text: "survivor")
+        await h.stop()
+        let screen = try tui.waitFor(text: "UNREACHABLE")
+        #expect(screen.contains("retry in") && screen.contains("survivor"), "the last data stays on screen")
+        try tui.send("q")
+        try tui.waitFor(text: "[exit 0]")
+    }
+
+    @Test("aviary --demo: broker, API and dashboard in one process; resize; NO_COLOR; SIGTERM restores the terminal")
+    func demoMode() async throws {
+        let log = NSTemporaryDirectory() + "aviary-e2e-\(UUID().uuidString.prefix(6)).log"
+        defer { unlink(log) }
+        let tui = try TmuxDriver(
+            [Tools.aviary, "--demo", "--mqtt-port", "0", "--api-port", "0", "--log-file", log],
+            cols: 160,
+            rows: 30,
+            env: ["NO_COLOR": "1"]
+        )
+        try tui.waitFor("demo clients") { s in s.contains("sensor-kitchen") && s.contains("camera-door") && s.contains("logger") }
+        #expect(try tui.screen().contains("SENT"))
+        let coloured = try tui.screen(colours: true)
+        #expect(coloured.range(of: "\u{1B}\\[[0-9;]*[34][0-7]m", options: .regularExpression) == nil, "NO_COLOR: no colour codes")
+        #expect(coloured.contains("\u{1B}[7m") || coloured.contains(";7m"), "reverse video marks the header")
+        try tui.tmux(["resize-window", "-t", "e2e", "-x", "80", "-y", "24"])
+        try tui.waitFor("narrow layout") { s in !s.contains("SENT") && s.contains("CLIENT ID") && s.contains("sensor-kitchen") }
+        try tui.tmux(["resize-window", "-t", "e2e", "-x", "30", "-y", "6"])
+        try tui.waitFor(text: "too small")
+        try tui.tmux(["resize-window", "-t", "e2e", "-x", "160", "-y", "30"])
+        try tui.waitFor(text: "SENT")
+        let pid = try #require(try tui.programPID())
+        kill(pid, SIGTERM)
+        try tui.waitFor(text: "exiting on signal 15")
+        try tui.waitFor(text: "[exit 0]")
+        #expect(try tui.display("#{alternate_on}") == "0")
+        #expect(try tui.display("#{cursor_flag}") == "1")
+        let logText = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(logText.contains("client connected"), "broker logs go to --log-file, not the screen")
+    }
+}

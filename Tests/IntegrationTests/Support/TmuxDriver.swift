@@ -1,0 +1,90 @@
+import Foundation
+import TUI
+
+/// Runs a command in a private tmux server at a fixed size and reads its screen
+/// (the harness described in shared/TUI-NOTES.md).
+final class TmuxDriver {
+    let dir: String
+    let socket: String
+
+    init(_ command: [String], cols: Int = 160, rows: Int = 30, env: [String: String] = [:]) throws {
+        dir = NSTemporaryDirectory() + "aviary-tmux-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        socket = dir + "/sock"
+        let quoted = command.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        // A shell that outlives the program keeps its last output and shows the exit code.
+        let shell = "\(quoted); echo \"[exit $?]\"; exec sleep 600"
+        var argv = ["tmux", "-S", socket, "-f", "/dev/null", "new-session", "-d", "-s", "e2e", "-x", "\(cols)", "-y", "\(rows)"]
+        let environment = ["LANG": "C.UTF-8", "SWIFT_BACKTRACE": "interactive=no"].merging(env) { $1 }
+        for (k, v) in environment { argv += ["-e", "\(k)=\(v)"] }
+        try tmux(Array(argv.dropFirst()) + [shell])
+    }
+
+    deinit {
+        _ = try? Subprocess.run(["tmux", "-S", socket, "kill-server"], timeout: 5)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    @discardableResult
+    func tmux(_ args: [String]) throws -> String {
+        let argv = args.first == "tmux" ? args : ["tmux", "-S", socket] + args
+        let r = try Subprocess.run(argv, timeout: 10)
+        guard r.code == 0 else { throw TimedOut(what: "tmux \(args.joined(separator: " ")): \(r.output)") }
+        return r.output
+    }
+
+    func screen(colours: Bool = false) throws -> String {
+        try tmux(["capture-pane", "-t", "e2e", "-p"] + (colours ? ["-e"] : []))
+    }
+
+    var lines: [String] { ((try? screen()) ?? "").components(separatedBy: "\n") }
+
+    func send(_ keys: String...) throws { try tmux(["send-keys", "-t", "e2e"] + keys) }
+
+    func type(_ text: String) throws { try tmux(["send-keys", "-t", "e2e", "-l", text]) }
+
+    func display(_ format: String) throws -> String {
+        try tmux(["display", "-t", "e2e", "-p", format]).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Waits until the screen satisfies `condition`; returns it.
+    @discardableResult
+    func waitFor(_ what: String, timeout: Double = 10, _ condition: (String) -> Bool) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = ""
+        while Date() < deadline {
+            last = (try? screen()) ?? ""
+            if condition(last) { return last }
+            usleep(50_000)
+        }
+        throw TimedOut(what: "\(what); screen was:\n\(last)")
+    }
+
+    @discardableResult
+    func waitFor(text: String, timeout: Double = 10) throws -> String {
+        try waitFor("'\(text)'", timeout: timeout) { $0.contains(text) }
+    }
+
+    /// PID of the program (the child of the pane's shell).
+    func programPID() throws -> Int32? {
+        let shell = try display("#{pane_pid}")
+        let children = (try? String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)) ?? ""
+        return children.split(separator: " ").first.flatMap { Int32($0) }
+    }
+
+    /// The text of one table cell: the row whose client id column starts with `id`, under `column`.
+    func cell(_ id: String, _ column: Column, width: Int = 160) -> String? {
+        let layout = Column.layout(width: width)
+        guard let row = lines.first(where: { $0.hasPrefix(id + " ") || $0 == id }) else { return nil }
+        var start = 0
+        for (c, w) in layout {
+            if c == column {
+                let chars = Array(row)
+                guard chars.count >= start else { return "" }
+                return String(chars[start..<min(chars.count, start + w)]).trimmingCharacters(in: .whitespaces)
+            }
+            start += w + 1
+        }
+        return nil
+    }
+}

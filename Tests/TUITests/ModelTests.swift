@@ -1,0 +1,350 @@
+import Testing
+
+@testable import TUI
+
+func row(
+    _ id: String,
+    user: String = "",
+    connected: Bool = true,
+    recv: UInt64? = 0,
+    sent: UInt64? = 0,
+    msgsIn: UInt64? = 0,
+    msgsOut: UInt64? = 0,
+    connectedAt: Int64 = 1_000,
+    proto: String = "3.1.1",
+    address: String? = "127.0.0.1",
+    port: Int? = 1000
+) -> ClientRow {
+    ClientRow(
+        clientId: id,
+        username: user,
+        address: address,
+        port: port,
+        protocolName: proto,
+        connected: connected,
+        keepAlive: 60,
+        cleanStart: true,
+        connectedAtMs: connectedAt,
+        expiryInterval: 0,
+        recvOct: recv,
+        sendOct: sent,
+        recvPkt: msgsIn.map { $0 + 2 },
+        sendPkt: msgsOut.map { $0 + 2 },
+        recvMsg: msgsIn,
+        sendMsg: msgsOut,
+        mqueueLen: 0,
+        mqueueDropped: 0,
+        inflight: 0,
+        subscriptions: 1,
+        willTopic: nil,
+        fields: [("client_id", id)]
+    )
+}
+
+struct FormatTests {
+    @Test(
+        "bytes in binary units",
+        arguments: [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"), (10 * 1024 * 1024, "10.0 MiB"), (5 << 30, "5.0 GiB"),
+            (200 * 1024, "200 KiB")] as [(UInt64, String)]
+    )
+    func bytes(value: UInt64, text: String) { #expect(Format.bytes(value) == text) }
+
+    @Test("rates and counts", arguments: [(0.0, "0"), (0.5, "0.5"), (12.0, "12"), (3400.0, "3.4k"), (2_500_000.0, "2.5M")] as [(Double, String)])
+    func rates(value: Double, text: String) { #expect(Format.rate(value) == text) }
+
+    @Test("durations", arguments: [(0, "0s"), (42, "42s"), (307, "5m07s"), (7380, "2h03m"), (273_600, "3d04h")] as [(Int64, String)])
+    func durations(seconds: Int64, text: String) { #expect(Format.duration(seconds: seconds) == text) }
+
+    @Test("byte rates never go negative") func byteRate() {
+        #expect(Format.byteRate(-5) == "0 B/s")
+        #expect(Format.byteRate(1536) == "1.5 KiB/s")
+    }
+
+    @Test("fit pads, right-aligns and cuts with an ellipsis by display width")
+    func fit() {
+        #expect(Format.fit("abc", 5) == "abc  ")
+        #expect(Format.fit("abc", 5, alignRight: true) == "  abc")
+        #expect(Format.fit("abcdefgh", 5) == "abcd…")
+        #expect(Format.width("中文é😀a") == 8)
+        #expect(Format.fit("中文中文", 5) == "中文…")
+        #expect(Format.width(Format.fit("中文中文", 5)) == 5)
+        #expect(Format.truncate("abcdef", 3) == "abc")
+    }
+}
+
+struct RateTrackerTests {
+    @Test("rates are deltas over the time between polls")
+    func deltas() {
+        var t = RateTracker()
+        t.update([row("a", recv: 1000, sent: 0, msgsIn: 10, msgsOut: 0)], at: 10)
+        #expect(t.rates["a"] == Rates())
+        t.update([row("a", recv: 3000, sent: 500, msgsIn: 30, msgsOut: 5)], at: 12)
+        let r = t.rates["a"]!
+        #expect(r.bytesIn == 1000 && r.bytesOut == 250 && r.msgsIn == 10 && r.msgsOut == 2.5)
+        #expect(t.total.bytesIn == 1000)
+    }
+
+    @Test("a reconnect or a counter reset gives 0, never a negative value or a spike")
+    func resets() {
+        var t = RateTracker()
+        t.update([row("a", recv: 5000, msgsIn: 50)], at: 1)
+        t.update([row("a", recv: 100, msgsIn: 1, connectedAt: 2_000)], at: 2)  // reconnected
+        #expect(t.rates["a"] == Rates())
+        t.update([row("a", recv: 50, msgsIn: 0, connectedAt: 2_000)], at: 3)  // counter went down
+        #expect(t.rates["a"]!.bytesIn == 0 && t.rates["a"]!.msgsIn == 0)
+        t.update([row("a", recv: 150, msgsIn: 1, connectedAt: 2_000)], at: 4)
+        #expect(t.rates["a"]!.bytesIn == 100)
+    }
+
+    @Test("disconnected clients and APIs without counters have zero rates")
+    func noCounters() {
+        var t = RateTracker()
+        t.update([row("n", recv: nil, sent: nil, msgsIn: nil, msgsOut: nil), row("d", connected: false, recv: 10)], at: 1)
+        t.update([row("n", recv: nil, sent: nil, msgsIn: nil, msgsOut: nil), row("d", connected: false, recv: 20)], at: 2)
+        #expect(t.rates["n"] == Rates() && t.rates["d"] == Rates())
+    }
+}
+
+struct TableStateTests {
+    static func state(_ rows: [ClientRow], rates: [String: Rates] = [:]) -> TableState {
+        var s = TableState()
+        s.setRows(rows, rates: rates)
+        return s
+    }
+
+    static let rows = [
+        row("c", user: "zed", recv: 300, sent: 10, msgsIn: 3, msgsOut: 9, connectedAt: 3_000, proto: "5.0", port: 3),
+        row("a", user: "amy", recv: 100, sent: 30, msgsIn: 1, msgsOut: 7, connectedAt: 1_000, proto: "3.1", port: 1),
+        row("b", user: "bob", connected: false, recv: 100, sent: 20, msgsIn: 2, msgsOut: 8, connectedAt: 2_000, proto: "3.1.1", port: 2),
+        row("d", user: "amy", recv: nil, sent: nil, msgsIn: nil, msgsOut: nil, connectedAt: 4_000, proto: "5.0", address: nil, port: nil),
+    ]
+
+    @Test("every column sorts both ways; ties by client id; missing values last", arguments: Column.allCases)
+    func sortEveryColumn(column: Column) {
+        let rates: [String: Rates] = ["a": { var r = Rates(); r.bytesIn = 5; r.msgsOut = 1; return r }(), "b": Rates(), "c": { var r = Rates(); r.bytesIn = 9; return r }()]
+        for descending in [false, true] {
+            var s = Self.state(Self.rows, rates: rates)
+            s.sortColumn = column
+            s.descending = descending
+            s.refresh()
+            let values = s.visible.map { column.sortValue($0, rates[$0.clientId]) }
+            for (i, (x, y)) in zip(values, values.dropFirst()).enumerated() {
+                let a = s.visible[i].clientId
+                let b = s.visible[i + 1].clientId
+                switch (x, y) {
+                case (.missing, .missing): #expect(a < b)
+                case (.missing, _): Issue.record("\(column): missing value before a present one")
+                case (_, .missing): break
+                default:
+                    if x == y {
+                        #expect(a < b, "\(column) tie: \(a) before \(b)")
+                    } else {
+                        #expect(descending ? y < x : x < y, "\(column) \(descending ? "desc" : "asc"): \(a) before \(b)")
+                    }
+                }
+            }
+            #expect(s.visible.count == 4)
+        }
+    }
+
+    @Test("concrete orders")
+    func concreteOrders() {
+        var s = Self.state(Self.rows)
+        s.sortColumn = .recvOct
+        s.descending = true
+        s.refresh()
+        #expect(s.visible.map(\.clientId) == ["c", "a", "b", "d"])  // a and b tie on 100: by id; d has no counters
+        s.sortColumn = .username
+        s.descending = false
+        s.refresh()
+        #expect(s.visible.map(\.clientId) == ["a", "d", "b", "c"])
+    }
+
+    @Test("the filter matches id, username and address, case-insensitively")
+    func filter() {
+        var s = Self.state(Self.rows)
+        s.filter = "AMY"
+        s.refresh()
+        #expect(Set(s.visible.map(\.clientId)) == ["a", "d"])
+        s.filter = "127.0"
+        s.refresh()
+        #expect(s.visible.count == 3)
+        s.filter = "nothing"
+        s.refresh()
+        #expect(s.visible.isEmpty && s.selectedId == nil)
+    }
+
+    @Test("typing a filter is incremental; Esc clears it")
+    func filterKeys() {
+        var s = Self.state(Self.rows)
+        let cols = Column.allCases
+        _ = s.handle(.char("/"), columns: cols, pageSize: 10)
+        #expect(s.filterEditing)
+        for c in "bo" { _ = s.handle(.char(c), columns: cols, pageSize: 10) }
+        #expect(s.visible.map(\.clientId) == ["b"])
+        _ = s.handle(.backspace, columns: cols, pageSize: 10)
+        #expect(s.filter == "b")
+        _ = s.handle(.escape, columns: cols, pageSize: 10)
+        #expect(s.filter.isEmpty && !s.filterEditing && s.visible.count == 4)
+    }
+
+    @Test("the selection follows the same client across refreshes and re-sorts")
+    func selectionFollowsClient() {
+        var s = Self.state(Self.rows)
+        s.sortColumn = .clientId
+        s.descending = false
+        s.refresh()
+        _ = s.handle(.down, columns: Column.allCases, pageSize: 10)
+        #expect(s.selectedId == "b")
+        _ = s.handle(.char("r"), columns: Column.allCases, pageSize: 10)
+        #expect(s.selectedId == "b" && s.selectedIndex == 2)
+        var changed = Self.rows
+        changed.removeFirst()
+        s.setRows(changed, rates: [:])
+        #expect(s.selectedId == "b")
+        _ = s.handle(.char("G"), columns: Column.allCases, pageSize: 10)
+        #expect(s.selectedId == s.visible.last?.clientId)
+        _ = s.handle(.home, columns: Column.allCases, pageSize: 10)
+        #expect(s.selectedId == s.visible.first?.clientId)
+    }
+
+    @Test("< and > move the sort column through the shown columns; r reverses")
+    func sortKeys() {
+        var s = Self.state(Self.rows)
+        let cols: [Column] = [.clientId, .bytesInRate, .bytesOutRate]
+        s.sortColumn = .bytesInRate
+        _ = s.handle(.char(">"), columns: cols, pageSize: 10)
+        #expect(s.sortColumn == .bytesOutRate && s.descending)
+        _ = s.handle(.char("<"), columns: cols, pageSize: 10)
+        _ = s.handle(.char("<"), columns: cols, pageSize: 10)
+        #expect(s.sortColumn == .clientId && !s.descending)
+        _ = s.handle(.char("r"), columns: cols, pageSize: 10)
+        #expect(s.descending)
+    }
+
+    @Test("disconnect asks first, defaults to No, and refuses where the API cannot kick")
+    func kickConfirmation() {
+        var s = Self.state(Self.rows)
+        s.selectedId = "a"
+        #expect(s.handle(.char("d"), columns: [], pageSize: 10) == nil)
+        #expect(s.mode == .confirmKick("a"))
+        #expect(s.handle(.char("n"), columns: [], pageSize: 10) == nil)
+        #expect(s.mode == .table)
+        _ = s.handle(.delete, columns: [], pageSize: 10)
+        #expect(s.handle(.char("y"), columns: [], pageSize: 10) == .kick("a"))
+        s.selectedId = "b"
+        _ = s.handle(.char("d"), columns: [], pageSize: 10)
+        #expect(s.mode == .table && s.status.contains("not connected"))
+        s.canKick = false
+        s.selectedId = "a"
+        _ = s.handle(.char("d"), columns: [], pageSize: 10)
+        #expect(s.mode == .table && s.status.contains("no disconnect endpoint"))
+    }
+
+    @Test("pause, interval bounds, help, detail and quit keys")
+    func otherKeys() {
+        var s = Self.state(Self.rows)
+        #expect(s.handle(.char(" "), columns: [], pageSize: 10) == .pauseChanged(true))
+        #expect(s.handle(.char("p"), columns: [], pageSize: 10) == .pauseChanged(false))
+        for _ in 0..<10 { _ = s.handle(.char("+"), columns: [], pageSize: 10) }
+        #expect(s.interval == 10)
+        for _ in 0..<10 { _ = s.handle(.char("-"), columns: [], pageSize: 10) }
+        #expect(s.interval == 0.25)
+        _ = s.handle(.char("?"), columns: [], pageSize: 10)
+        #expect(s.mode == .help)
+        _ = s.handle(.char("x"), columns: [], pageSize: 10)
+        s.selectedId = "c"
+        #expect(s.handle(.enter, columns: [], pageSize: 10) == .openDetail("c"))
+        _ = s.handle(.escape, columns: [], pageSize: 10)
+        #expect(s.mode == .table)
+        #expect(s.handle(.function(6), columns: [], pageSize: 10) == nil)
+        _ = s.handle(.down, columns: [], pageSize: 10)
+        _ = s.handle(.enter, columns: [], pageSize: 10)
+        #expect(s.mode == .table && s.sortColumn != .bytesInRate)
+        #expect(s.handle(.char("q"), columns: [], pageSize: 10) == .quit)
+    }
+
+    @Test("a click on a header sorts by it; a second click reverses")
+    func headerClick() {
+        var s = Self.state(Self.rows)
+        s.lastLayout = Column.layout(width: 200)
+        let x = s.lastLayout.prefix { $0.column != .username }.reduce(0) { $0 + $1.width + 1 }
+        _ = s.handle(.click(x: x + 1, y: 3), columns: [], pageSize: 10)
+        #expect(s.sortColumn == .username && !s.descending)
+        _ = s.handle(.click(x: x + 1, y: 3), columns: [], pageSize: 10)
+        #expect(s.descending)
+    }
+}
+
+struct LayoutAndViewTests {
+    @Test("every column has room for its title and the sort marker")
+    func titlesFit() {
+        for c in Column.allCases { #expect(c.width >= Format.width(c.title) + 1, "\(c)") }
+    }
+
+    @Test("wider terminals show more columns; the essential ones always fit", arguments: [60, 80, 120, 160, 220])
+    func layout(width: Int) {
+        let layout = Column.layout(width: width)
+        let used = layout.reduce(0) { $0 + $1.width + 1 } - 1
+        #expect(used <= width || layout.count == 3)
+        #expect(layout.contains { $0.column == .clientId } && layout.contains { $0.column == .bytesInRate })
+        if width >= 220 { #expect(layout.count == Column.allCases.count) }
+        #expect(Column.layout(width: width + 40).count >= layout.count)
+    }
+
+    static func render(width: Int, height: Int, state: TableState, error: String? = nil) -> Screen {
+        var info = SourceInfo(url: "http://127.0.0.1:8081")
+        info.flavour = .aviary
+        info.brokerName = "aviary"
+        info.version = "0.1.0"
+        info.error = error
+        info.errorSinceMs = error == nil ? nil : 0
+        return TableView.render(state: state, source: info, totals: Rates(), detail: nil, width: width, height: height, nowMs: 61_000)
+    }
+
+    @Test("frames have the terminal's size, a sorted-column marker and the rows", arguments: [(80, 24), (200, 50)])
+    func frame(width: Int, height: Int) {
+        var s = TableStateTests.state(TableStateTests.rows)
+        s.sortColumn = .clientId
+        s.descending = false
+        s.refresh()
+        let screen = Self.render(width: width, height: height, state: s)
+        #expect(screen.lines.count == height)
+        #expect(screen.lines.allSatisfy { Format.width($0.text) <= width })
+        #expect(screen.lines[3].text.contains("CLIENT ID▲"))
+        #expect(screen.lines[4].text.hasPrefix("a "))
+        #expect(screen.lines[0].text.contains("clients 3 connected / 4"))
+        #expect(screen.lines[height - 1].text.contains("q quit"))
+        #expect(screen.lines[4].runs.first?.style == .selected)
+        #expect(screen.lines[5].runs.first?.style == .dim)  // b is offline
+    }
+
+    @Test("an unreachable API shows a banner and dims the kept rows")
+    func banner() {
+        let s = TableStateTests.state(TableStateTests.rows)
+        let screen = Self.render(width: 100, height: 20, state: s, error: "connection refused")
+        #expect(screen.lines[2].text.contains("UNREACHABLE") && screen.lines[2].text.contains("connection refused"))
+        #expect(screen.lines[5].runs.first?.style == .dim)
+    }
+
+    @Test("a tiny terminal gets a message instead of a broken table")
+    func tooSmall() {
+        let screen = Self.render(width: 30, height: 6, state: TableState())
+        #expect(screen.lines.count == 6 && screen.text.contains("too small"))
+    }
+
+    @Test("the help overlay lists every key of the key table")
+    func help() {
+        var s = TableState()
+        s.mode = .help
+        let screen = Self.render(width: 120, height: 30, state: s)
+        for entry in KeyHelp.entries { #expect(screen.text.contains(entry.keys), "\(entry.keys)") }
+    }
+
+    @Test("the confirmation names the client")
+    func confirm() {
+        var s = TableStateTests.state(TableStateTests.rows)
+        s.mode = .confirmKick("c")
+        #expect(Self.render(width: 100, height: 20, state: s).lines[18].text.contains("Disconnect c? [y/N]"))
+    }
+}
