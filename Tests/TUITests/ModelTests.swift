@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import TUI
@@ -346,5 +347,17 @@ struct LayoutAndViewTests {
         var s = TableStateTests.state(TableStateTests.rows)
         s.mode = .confirmKick("c")
         #expect(Self.render(width: 100, height: 20, state: s).lines[18].text.contains("Disconnect c? [y/N]"))
+    }
+}
+
+struct DocumentationTests {
+    @Test("README lists every key of the help overlay")
+    func readmeKeys() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        for entry in KeyHelp.entries {
+            #expect(text.contains("| `\(entry.keys)` | \(entry.action) |"), "README is missing the key \(entry.keys)")
+        }
     }
 }

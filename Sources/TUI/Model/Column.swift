@@ -85,12 +85,12 @@ public enum Column: String, CaseIterable, Sendable {
         case .clientId, .bytesInRate, .bytesOutRate: 0
         case .msgsInRate, .msgsOutRate: 1
         case .state: 2
-        case .address: 3
+        case .username: 3
         case .sendOct, .recvOct: 4
-        case .queued, .dropped: 5
-        case .connectedFor: 6
-        case .username: 7
-        case .proto: 8
+        case .address: 5
+        case .queued, .dropped: 6
+        case .proto: 7
+        case .connectedFor: 8
         case .subscriptions: 9
         case .recvPkt, .sendPkt: 10
         case .keepAlive: 11

@@ -7,6 +7,9 @@ public struct SourceInfo: Sendable {
     public var brokerName: String?
     public var version: String?
     public var uptime: String?
+    /// Exact uptime when the API gives it (ours does), and when it was read (wall ms).
+    public var uptimeSeconds: Int64?
+    public var uptimeReadMs: Int64?
     /// Wall-clock ms of the last good poll and how long it took.
     public var lastPollMs: Int64?
     public var latencyMs: Double?
@@ -75,7 +78,7 @@ public enum TableView {
         var lines: [Line] = []
         lines.append(titleLine(state: state, source: source, width: width, nowMs: nowMs))
         lines.append(ratesLine(state: state, source: source, totals: totals, width: width, nowMs: nowMs))
-        lines.append(bannerLine(source: source, width: width, nowMs: nowMs))
+        lines.append(bannerLine(source: source, hasData: !state.rows.isEmpty, width: width, nowMs: nowMs))
         let layout = Column.layout(width: width)
         let body = height - 6
         switch state.mode {
@@ -136,7 +139,11 @@ public enum TableView {
     static func titleLine(state: TableState, source: SourceInfo, width: Int, nowMs: Int64) -> Line {
         var parts = [(source.brokerName ?? "broker") + (source.version.map { " " + $0 } ?? "")]
         parts.append(source.url + (source.flavour.map { " (\($0.rawValue))" } ?? ""))
-        if let uptime = source.uptime { parts.append("up " + uptime) }
+        if let seconds = source.uptimeSeconds, let read = source.uptimeReadMs {
+            parts.append("up " + Format.duration(seconds: seconds + max(0, nowMs - read) / 1000))
+        } else if let uptime = source.uptime {
+            parts.append("up " + uptime)
+        }
         let connected = state.rows.filter(\.connected).count
         parts.append("clients \(connected) connected / \(max(source.total, state.rows.count))")
         if !state.filter.isEmpty { parts.append("\(state.visible.count) of \(state.rows.count) shown") }
@@ -157,14 +164,14 @@ public enum TableView {
         return line
     }
 
-    static func bannerLine(source: SourceInfo, width: Int, nowMs: Int64) -> Line {
+    static func bannerLine(source: SourceInfo, hasData: Bool, width: Int, nowMs: Int64) -> Line {
         guard let error = source.error else { return Line(String(repeating: " ", count: width)) }
         let what = source.authFailed ? "CREDENTIALS REJECTED" : "UNREACHABLE"
         var text = " \(what)"
         if let since = source.errorSinceMs { text += " since \(clock(since))" }
         text += ": \(error)"
         if let retry = source.retryIn { text += " — retry in \(Int(retry.rounded(.up)))s" }
-        text += " (showing the last data)"
+        if hasData { text += " (showing the last data)" }
         return Line(Format.fit(text, width), .banner)
     }
 

@@ -82,7 +82,7 @@ public final class Poller: Sendable {
     }
 
     /// Works out which API this is from `/api/v4/brokers` (or EMQX v3's).
-    func detect() async throws -> (Flavour, name: String?, version: String?, uptime: String?) {
+    func detect() async throws -> (Flavour, name: String?, version: String?, uptime: String?, uptimeSeconds: Int64?) {
         let reply = try await request("/api/v4/brokers")
         if reply.status == 401 { throw APIResponseError(status: 401, code: nil, message: "credentials rejected") }
         if reply.status == 404 {
@@ -90,7 +90,7 @@ public final class Poller: Sendable {
             if v3.status == 401 { throw APIResponseError(status: 401, code: nil, message: "credentials rejected") }
             guard v3.status == 200 else { throw APIResponseError(status: v3.status, code: nil, message: "not a NanoMQ or EMQX management API") }
             let b = Self.firstObject(v3.body)
-            return (.emqx3, "EMQX", b?["version"] as? String, b?["uptime"] as? String)
+            return (.emqx3, "EMQX", b?["version"] as? String, b?["uptime"] as? String, nil)
         }
         guard reply.status == 200, let b = Self.firstObject(reply.body) else {
             throw APIResponseError(status: reply.status, code: nil, message: "unexpected answer from /api/v4/brokers")
@@ -98,7 +98,7 @@ public final class Poller: Sendable {
         let descr = (b["sysdescr"] as? String ?? "").lowercased()
         let flavour: Flavour = descr.contains("aviary") ? .aviary : descr.contains("nanomq") ? .nanomq : .emqx4
         let name = flavour == .aviary ? "aviary" : flavour == .nanomq ? "NanoMQ" : "EMQX"
-        return (flavour, name, b["version"] as? String, b["uptime"] as? String)
+        return (flavour, name, b["version"] as? String, b["uptime"] as? String, (b["uptime_seconds"] as? NSNumber)?.int64Value)
     }
 
     static func firstObject(_ body: [UInt8]) -> [String: Any]? {
@@ -139,6 +139,8 @@ public final class Poller: Sendable {
                         $0.info.brokerName = found.name
                         $0.info.version = found.version
                         $0.info.uptime = found.uptime
+                        $0.info.uptimeSeconds = found.uptimeSeconds
+                        $0.info.uptimeReadMs = Int64(Date().timeIntervalSince1970 * 1000)
                     }
                 }
                 let reply = try await request(clientsPath(flavour!))
