@@ -1,28 +1,44 @@
 import HeapModule
 
+/// `_page` (from 1) and `_limit` (1…10000) of any listing.
+struct Paging: Sendable {
+    var page = 1
+    var limit = 10_000
+    static let maxLimit = 10_000
+
+    /// Takes `key` if it is a paging parameter; throws for a bad value.
+    mutating func accept(_ key: String, _ value: String) throws(APIError) -> Bool {
+        switch key {
+        case "_page":
+            guard let n = Int(value), n >= 1 else { throw .badParameter("_page must be an integer ≥ 1, got '\(value)'") }
+            page = n
+        case "_limit":
+            guard let n = Int(value), (1...Self.maxLimit).contains(n) else {
+                throw .badParameter("_limit must be an integer from 1 to \(Self.maxLimit), got '\(value)'")
+            }
+            limit = n
+        default:
+            return false
+        }
+        return true
+    }
+}
+
 /// `_page`, `_limit`, filters and `_sort`/`_order` of a client listing, parsed and validated.
 /// Every problem is a 400 with code 108 naming the key.
 struct ClientQuery: Sendable {
-    var page = 1
-    var limit = 10_000
+    var paging = Paging()
+    var page: Int { paging.page }
+    var limit: Int { paging.limit }
     var sortField: ClientField?
     var descending = false
     var filters: [@Sendable (ClientListing) -> Bool] = []
 
-    static let maxLimit = 10_000
-
     init(items: [(key: String, value: String)]) throws(APIError) {
         var order: String?
         for (key, value) in items {
+            if try paging.accept(key, value) { continue }
             switch key {
-            case "_page":
-                guard let n = Int(value), n >= 1 else { throw .badParameter("_page must be an integer ≥ 1, got '\(value)'") }
-                page = n
-            case "_limit":
-                guard let n = Int(value), (1...Self.maxLimit).contains(n) else {
-                    throw .badParameter("_limit must be an integer from 1 to \(Self.maxLimit), got '\(value)'")
-                }
-                limit = n
             case "_sort":
                 guard let field = ClientField(rawValue: value) else {
                     throw .badParameter("_sort: unknown field '\(value)'; sortable: \(ClientField.names)")

@@ -296,19 +296,11 @@ struct ManagementAPI: HTTPResponder {
     }
 
     private func listSubscriptions(_ query: [(key: String, value: String)], clientId: String?) throws(APIError) -> Response {
-        var page = 1
-        var limit = ClientQuery.maxLimit
+        var paging = Paging()
         var filters: [(String, Subscription) -> Bool] = []
         for (key, value) in query {
+            if try paging.accept(key, value) { continue }
             switch key {
-            case "_page":
-                guard let n = Int(value), n >= 1 else { throw .badParameter("_page must be an integer ≥ 1, got '\(value)'") }
-                page = n
-            case "_limit":
-                guard let n = Int(value), (1...ClientQuery.maxLimit).contains(n) else {
-                    throw .badParameter("_limit must be an integer from 1 to \(ClientQuery.maxLimit), got '\(value)'")
-                }
-                limit = n
             case "clientid", "client_id": filters.append { id, _ in id == value }
             case "topic": filters.append { _, s in s.topicFilter == value }
             case "qos":
@@ -326,6 +318,7 @@ struct ManagementAPI: HTTPResponder {
         let all = broker.subscriptions(clientId: clientId)
             .filter { entry in filters.allSatisfy { $0(entry.clientId, entry.subscription) } }
             .sorted { ($0.clientId, $0.subscription.topicFilter) < ($1.clientId, $1.subscription.topicFilter) }
+        let (page, limit) = (paging.page, paging.limit)
         let start = min(all.count, (page - 1) * limit)
         let rows = all[start..<min(all.count, start + limit)]
         return ok(

@@ -26,6 +26,8 @@ public struct SourceInfo: Sendable {
 
 /// Subscriptions and fresh fields for the detail view.
 public struct DetailInfo: Sendable {
+    /// Every field of the client, fetched for the detail view only.
+    public var fields: [(key: String, value: String)]?
     public var subscriptions: [(topic: String, qos: Int)]?
     public var note: String?
     public init(subscriptions: [(topic: String, qos: Int)]? = nil, note: String? = nil) {
@@ -194,7 +196,8 @@ public enum TableView {
         }
         var lines: [Line] = []
         let rates = state.rates[id] ?? Rates()
-        var fields = row.fields
+        var fields = detail?.fields ?? row.fields
+        if fields.isEmpty { fields = [("client id", row.clientId), ("", "loading every field…")] }
         if row.recvOct != nil {
             fields.insert(("rate in", "\(Format.rate(rates.msgsIn)) msg/s, \(Format.byteRate(rates.bytesIn))"), at: 0)
             fields.insert(("rate out", "\(Format.rate(rates.msgsOut)) msg/s, \(Format.byteRate(rates.bytesOut))"), at: 1)

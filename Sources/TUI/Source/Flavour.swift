@@ -41,89 +41,133 @@ public struct ClientPage: Sendable {
     public var total: Int
 }
 
+/// The keys the table needs, from any of the supported shapes; decoded with `JSONDecoder`
+/// (no boxing of every value). Everything else is fetched only for the detail view.
+struct RawClient: Decodable {
+    var client_id: String?
+    var clientid: String?
+    var username: String?
+    var ip_address: String?
+    var ipaddress: String?
+    var port: Int?
+    var proto_ver: Int?
+    var conn_state: String?
+    var connected: Bool?
+    var conn_mod: String?
+    var keepalive: Int?
+    var clean_start: Bool?
+    var connected_at: TextOrNumber?
+    var connected_at_ms: Int64?
+    var expiry_interval: Int64?
+    var recv_oct, send_oct, recv_pkt, send_pkt, recv_msg, send_msg: UInt64?
+    var mqueue_len, mqueue_dropped, inflight, subscriptions_cnt: UInt64?
+    var will_topic: String?
+
+    /// EMQX v4 and we send `connected_at` as text; other versions as a number.
+    enum TextOrNumber: Decodable {
+        case text(String)
+        case number(Int64)
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let n = try? c.decode(Int64.self) { self = .number(n) } else { self = .text(try c.decode(String.self)) }
+        }
+    }
+
+    var flavour: Flavour {
+        if client_id != nil && clientid != nil { return .aviary }
+        if clientid != nil { return .emqx4 }
+        if conn_mod != nil || ipaddress != nil { return .emqx3 }
+        return .nanomq
+    }
+}
+
+struct RawEnvelope: Decodable {
+    struct Meta: Decodable { var count: Int? }
+    var code: Int?
+    var message: String?
+    var data: [RawClient]?
+    var meta: Meta?
+}
+
 /// Decodes client listings and lookups of every supported API into `ClientRow`s. The
 /// dashboard's poller and the contract tests use this one decoder.
 public enum ClientDecoder {
-    public static func decode(status: Int, body: [UInt8]) throws -> ClientPage {
-        let object = try? JSONSerialization.jsonObject(with: Data(body))
-        guard let envelope = object as? [String: Any] else {
+    /// `includeFields` also keeps every field of every object as text (for the detail view;
+    /// the poller asks for it only for the one client on screen).
+    public static func decode(status: Int, body: [UInt8], includeFields: Bool = true) throws -> ClientPage {
+        let envelope: RawEnvelope
+        do {
+            envelope = try JSONDecoder().decode(RawEnvelope.self, from: Data(body))
+        } catch {
             let text = String(decoding: body.prefix(200), as: UTF8.self)
+            if (try? JSONSerialization.jsonObject(with: Data(body))) is [String: Any] {
+                throw APIResponseError(status: status, code: nil, message: "unexpected JSON shape: \(error)")
+            }
             throw APIResponseError(status: status, code: nil, message: text.contains("<html") ? "not a JSON API (HTML page)" : text)
         }
-        let code = (envelope["code"] as? NSNumber)?.intValue
-        guard status == 200, code == nil || code == 0 else {
-            throw APIResponseError(status: status, code: code, message: envelope["message"] as? String ?? "")
+        guard status == 200, envelope.code == nil || envelope.code == 0 else {
+            throw APIResponseError(status: status, code: envelope.code, message: envelope.message ?? "")
         }
-        guard let data = envelope["data"] as? [[String: Any]] else {
-            throw APIResponseError(status: status, code: code, message: "response has no data array")
+        guard let data = envelope.data else {
+            throw APIResponseError(status: status, code: envelope.code, message: "response has no data array")
         }
-        let rows = data.map(row)
-        let meta = envelope["meta"] as? [String: Any]
-        let total = (meta?["count"] as? NSNumber)?.intValue ?? rows.count
-        return ClientPage(rows: rows, flavour: data.first.map(Flavour.detect), total: total)
+        var rows = data.map(row)
+        if includeFields, let objects = (try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])?["data"] as? [[String: Any]] {
+            for i in rows.indices where i < objects.count { rows[i].fields = fields(objects[i]) }
+        }
+        return ClientPage(rows: rows, flavour: data.first?.flavour, total: envelope.meta?.count ?? rows.count)
     }
 
-    static func row(_ o: [String: Any]) -> ClientRow {
-        func string(_ keys: String...) -> String? {
-            for key in keys { if let s = o[key] as? String { return s } }
-            return nil
-        }
-        func number(_ keys: String...) -> NSNumber? {
-            for key in keys { if let n = o[key] as? NSNumber { return n } }
-            return nil
-        }
-        func counter(_ key: String) -> UInt64? { number(key).map { $0.uint64Value } }
-
-        let level = number("proto_ver")?.intValue
+    static func row(_ o: RawClient) -> ClientRow {
         let protocolName: String =
-            switch level {
+            switch o.proto_ver {
             case 3: "3.1"
             case 4: "3.1.1"
             case 5: "5.0"
-            default: string("proto_ver").map { $0 } ?? "?"
+            default: "?"
             }
-        let connected: Bool
-        if let state = string("conn_state") {
-            connected = state == "connected"
-        } else if let flag = o["connected"] as? Bool {
-            connected = flag
-        } else {
-            connected = true  // EMQX v3 lists connections only
+        let connected = o.conn_state.map { $0 == "connected" } ?? o.connected ?? true  // EMQX v3 lists connections only
+        var connectedAtMs = o.connected_at_ms
+        if connectedAtMs == nil, let at = o.connected_at {
+            switch at {
+            case .text(let text): connectedAtMs = parseLocalTime(text)
+            case .number(let n): connectedAtMs = n > 100_000_000_000 ? n : n * 1000
+            }
         }
-        var connectedAtMs = number("connected_at_ms")?.int64Value
-        if connectedAtMs == nil, let text = string("connected_at") { connectedAtMs = parseLocalTime(text) }
-        if connectedAtMs == nil, let n = number("connected_at") { connectedAtMs = n.int64Value > 100_000_000_000 ? n.int64Value : n.int64Value * 1000 }
-        let fields = o.keys.sorted().map { key -> (key: String, value: String) in
+        return ClientRow(
+            clientId: o.client_id ?? o.clientid ?? "",
+            username: o.username ?? "",
+            address: o.ip_address ?? o.ipaddress,
+            port: o.port,
+            protocolName: protocolName,
+            connected: connected,
+            keepAlive: o.keepalive,
+            cleanStart: o.clean_start,
+            connectedAtMs: connectedAtMs,
+            expiryInterval: o.expiry_interval,
+            recvOct: o.recv_oct,
+            sendOct: o.send_oct,
+            recvPkt: o.recv_pkt,
+            sendPkt: o.send_pkt,
+            recvMsg: o.recv_msg,
+            sendMsg: o.send_msg,
+            mqueueLen: o.mqueue_len,
+            mqueueDropped: o.mqueue_dropped,
+            inflight: o.inflight,
+            subscriptions: o.subscriptions_cnt,
+            willTopic: o.will_topic,
+            fields: []
+        )
+    }
+
+    static func fields(_ o: [String: Any]) -> [(key: String, value: String)] {
+        o.keys.sorted().map { key -> (key: String, value: String) in
             let value = o[key]!
             if let n = value as? NSNumber {
                 return (key, String(cString: n.objCType) == "c" ? (n.boolValue ? "true" : "false") : n.stringValue)
             }
             return (key, value as? String ?? "\(value)")
         }
-        return ClientRow(
-            clientId: string("client_id", "clientid") ?? "",
-            username: string("username") ?? "",
-            address: string("ip_address", "ipaddress"),
-            port: number("port")?.intValue,
-            protocolName: protocolName,
-            connected: connected,
-            keepAlive: number("keepalive")?.intValue,
-            cleanStart: (o["clean_start"] as? Bool),
-            connectedAtMs: connectedAtMs,
-            expiryInterval: number("expiry_interval")?.int64Value,
-            recvOct: counter("recv_oct"),
-            sendOct: counter("send_oct"),
-            recvPkt: counter("recv_pkt"),
-            sendPkt: counter("send_pkt"),
-            recvMsg: counter("recv_msg"),
-            sendMsg: counter("send_msg"),
-            mqueueLen: counter("mqueue_len"),
-            mqueueDropped: counter("mqueue_dropped"),
-            inflight: counter("inflight"),
-            subscriptions: counter("subscriptions_cnt"),
-            willTopic: string("will_topic"),
-            fields: fields
-        )
     }
 
     /// Parses `YYYY-MM-DD HH:MM:SS` as local time.

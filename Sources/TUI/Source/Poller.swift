@@ -124,6 +124,11 @@ public final class Poller: Sendable {
         while !Task.isCancelled {
             let (interval, paused, detailId) = control.withLock { ($0.interval, $0.paused, $0.detailId) }
             if paused {
+                // The detail view still gets its fields when opened while paused.
+                if let id = detailId, let flavour = flavourBox.withLock({ $0 }), state.withLock({ $0.detail == nil }) {
+                    let detail = await fetchDetail(id, flavour: flavour)
+                    state.withLock { s in if s.detailId == id { s.detail = detail } }
+                }
                 try? await Task.sleep(for: .milliseconds(50))
                 continue
             }
@@ -144,7 +149,7 @@ public final class Poller: Sendable {
                     }
                 }
                 let reply = try await request(clientsPath(flavour!))
-                let page = try ClientDecoder.decode(status: reply.status, body: reply.body)
+                let page = try ClientDecoder.decode(status: reply.status, body: reply.body, includeFields: false)
                 var detail: DetailInfo?
                 if let id = detailId {
                     detail = await fetchDetail(id, flavour: flavour!)
@@ -198,6 +203,17 @@ public final class Poller: Sendable {
     }
 
     func fetchDetail(_ id: String, flavour: Flavour) async -> DetailInfo {
+        let lookup = flavour == .emqx3 ? "/api/v3/connections/\(Self.encode(id))" : "/api/v4/clients/\(Self.encode(id))"
+        var fields: [(key: String, value: String)]?
+        if let reply = try? await request(lookup), let page = try? ClientDecoder.decode(status: reply.status, body: reply.body) {
+            fields = page.rows.first?.fields
+        }
+        var info = await fetchSubscriptions(id, flavour: flavour)
+        info.fields = fields
+        return info
+    }
+
+    func fetchSubscriptions(_ id: String, flavour: Flavour) async -> DetailInfo {
         let path = flavour == .emqx3 ? "/api/v3/subscriptions/\(Self.encode(id))" : "/api/v4/subscriptions/\(Self.encode(id))"
         guard let reply = try? await request(path), reply.status == 200,
             let json = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any],
