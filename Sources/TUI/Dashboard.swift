@@ -29,7 +29,16 @@ public enum Dashboard {
         var lastDraw = 0.0
         var dirty = true
         var signal: Int32 = 0
+        var lastQuery = Poller.ViewQuery()
         loop: while true {
+            var wanted = Poller.ViewQuery()
+            wanted.sortField = state.sortColumn.apiField
+            wanted.descending = state.descending
+            wanted.filter = state.filter
+            if wanted != lastQuery {
+                poller.setQuery(wanted)
+                lastQuery = wanted
+            }
             signal = terminal.quitSignal
             if signal != 0 { break }
             let snapshot = poller.snapshot()

@@ -1,4 +1,4 @@
-import Broker
+@_spi(Simulation) import Broker
 import Foundation
 import Testing
 import TUI
@@ -127,5 +127,37 @@ struct DashboardE2ETests {
         #expect(try tui.display("#{cursor_flag}") == "1")
         let logText = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(logText.contains("client connected"), "broker logs go to --log-file, not the screen")
+    }
+
+    @Test("a large table is fetched as a server-sorted, server-filtered window")
+    func largeTableWindow() async throws {
+        let h = try await APIHarness.start()
+        h.broker.addSimulatedClients(3000)
+        let tui = try TmuxDriver([Tools.aviary, "watch", "http://127.0.0.1:\(h.apiPort)", "--interval", "0.5"])
+        try tui.waitFor(text: "top 500 by recv_oct")
+        #expect(try tui.screen().contains("clients 3000"))
+        func shownIds() -> [String] { tui.lines.compactMap { $0.hasPrefix("sim-") ? String($0.prefix { $0 != " " }) : nil } }
+        let topByRecv = Set(h.broker.clients().sorted { ($0.recvOct, $1.clientId) > ($1.recvOct, $0.clientId) }.prefix(500).map(\.clientId))
+        #expect(!shownIds().isEmpty && shownIds().allSatisfy(topByRecv.contains))
+        // F6 → "bytes sent": the window is now the top 500 by send_oct.
+        try tui.send("F6")
+        try tui.waitFor(text: "Sort by")
+        let steps = Column.allCases.firstIndex(of: .sendOct)! - Column.allCases.firstIndex(of: .bytesInRate)!
+        for _ in 0..<steps { try tui.send("Down") }
+        try tui.send("Enter")
+        try tui.waitFor(text: "top 500 by send_oct")
+        let topBySent = Set(h.broker.clients().sorted { ($0.sendOct, $1.clientId) > ($1.sendOct, $0.clientId) }.prefix(500).map(\.clientId))
+        try tui.waitFor("rows from the send_oct window") { _ in
+            let ids = shownIds()
+            return !ids.isEmpty && ids.allSatisfy(topBySent.contains)
+        }
+        // The filter goes to the server too.
+        try tui.send("/")
+        try tui.type("sim-29")
+        try tui.send("Enter")
+        try tui.waitFor("server-side filter") { s in s.contains("matching") && !shownIds().isEmpty && shownIds().allSatisfy { $0.contains("sim-29") } }
+        try tui.send("q")
+        try tui.waitFor(text: "[exit 0]")
+        await h.stop()
     }
 }

@@ -24,7 +24,7 @@ pid=$(cut -d' ' -f1 "/proc/$shell/task/$shell/children")
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 c0=$(cpu); sleep "$secs"; c1=$(cpu)
-latency=$(tmux -S "$sock" capture-pane -t b -p | grep -o "last poll [0-9:]* ([0-9]* ms)" | head -1)
-shown=$(tmux -S "$sock" capture-pane -t b -p | head -1 | grep -o "clients [0-9]* connected / [0-9]*")
+latency=$(tmux -S "$sock" capture-pane -t b -p | grep -o "last poll [0-9:]* ([0-9]* ms)" | head -1 || true)
+shown=$(tmux -S "$sock" capture-pane -t b -p | head -1 | sed 's/.*(aviary) │ //; s/ *$//' || true)
 rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
-echo "{\"clients\": $n, \"seconds\": $secs, \"dashboard_cpu_ms_per_poll\": $(( (c1 - c0) * 1000 / ticks / secs )), \"dashboard_cpu_percent\": $(( (c1 - c0) * 100 / ticks / secs )), \"dashboard_rss_kib\": $rss, \"header\": \"$shown\", \"$latency\": true}"
+echo "{\"clients\": $n, \"seconds\": $secs, \"dashboard_cpu_ms_per_poll\": $(( (c1 - c0) * 1000 / ticks / secs )), \"dashboard_cpu_percent\": $(( (c1 - c0) * 100 / ticks / secs )), \"dashboard_rss_kib\": $rss, \"header\": \"$shown\", \"poll\": \"$latency\"}"

@@ -72,6 +72,29 @@ public enum Column: String, CaseIterable, Sendable {
         }
     }
 
+    /// The management API field a server-side sort uses for this column (rates sort by the
+    /// counter they come from).
+    public var apiField: String {
+        switch self {
+        case .clientId: "clientid"
+        case .username: "username"
+        case .address: "ip_address"
+        case .proto: "proto_ver"
+        case .state: "connected"
+        case .connectedFor: "connected_at"
+        case .keepAlive: "keepalive"
+        case .bytesInRate, .recvOct: "recv_oct"
+        case .bytesOutRate, .sendOct: "send_oct"
+        case .msgsInRate: "recv_msg"
+        case .msgsOutRate: "send_msg"
+        case .recvPkt: "recv_pkt"
+        case .sendPkt: "send_pkt"
+        case .queued: "mqueue_len"
+        case .dropped: "mqueue_dropped"
+        case .subscriptions: "subscriptions_cnt"
+        }
+    }
+
     public var isNumeric: Bool {
         switch self {
         case .clientId, .username, .address, .proto, .state: false

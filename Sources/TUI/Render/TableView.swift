@@ -20,6 +20,8 @@ public struct SourceInfo: Sendable {
     public var authFailed = false
     /// Total clients on the source (may exceed the rows fetched).
     public var total: Int = 0
+    /// Set when only a server-sorted window of a large table is fetched ("top 500 by recv_oct").
+    public var window: String?
 
     public init(url: String) { self.url = url }
 }
@@ -146,9 +148,14 @@ public enum TableView {
         } else if let uptime = source.uptime {
             parts.append("up " + uptime)
         }
-        let connected = state.rows.filter(\.connected).count
-        parts.append("clients \(connected) connected / \(max(source.total, state.rows.count))")
-        if !state.filter.isEmpty { parts.append("\(state.visible.count) of \(state.rows.count) shown") }
+        if let window = source.window {
+            parts.append("clients \(source.total)\(state.filter.isEmpty ? "" : " matching")")
+            parts.append("showing \(state.visible.count): \(window)")
+        } else {
+            let connected = state.rows.filter(\.connected).count
+            parts.append("clients \(connected) connected / \(max(source.total, state.rows.count))")
+            if !state.filter.isEmpty { parts.append("\(state.visible.count) of \(state.rows.count) shown") }
+        }
         return Line(Format.fit(" " + parts.joined(separator: " │ "), width), .title)
     }
 

@@ -25,6 +25,20 @@ public final class Poller: Sendable {
     let client: HTTPClient
     private let state: Mutex<PollSnapshot>
     private let control = Mutex((interval: 1.0, paused: false, detailId: String?.none))
+    /// What the table shows, for server-side sort and paging of large tables.
+    private let query = Mutex(ViewQuery())
+
+    public struct ViewQuery: Sendable, Equatable {
+        public var sortField = "recv_oct"
+        public var descending = true
+        public var filter = ""
+        public init() {}
+    }
+
+    /// Tables larger than this are fetched as a window (`window` rows, sorted and filtered by
+    /// the server) where the API can sort and page (ours and EMQX v4).
+    public static let fullFetchLimit = 2000
+    public static let window = 500
     private let flavourBox = Mutex<Flavour?>(nil)
 
     public init(url: String, user: String, password: String, interval: Double) {
@@ -46,6 +60,8 @@ public final class Poller: Sendable {
             return s.messages
         }
     }
+
+    public func setQuery(_ q: ViewQuery) { query.withLock { $0 = q } }
 
     public func setInterval(_ seconds: Double) { control.withLock { $0.interval = seconds } }
     public func setPaused(_ paused: Bool) { control.withLock { $0.paused = paused } }
@@ -107,11 +123,17 @@ public final class Poller: Sendable {
         return json?["data"] as? [String: Any]
     }
 
-    func clientsPath(_ flavour: Flavour) -> String {
+    /// The listing to fetch, and how it is windowed (nil: every client).
+    func clientsPath(_ flavour: Flavour, lastTotal: Int) -> (path: String, window: String?) {
         switch flavour {
-        case .aviary, .emqx4: "/api/v4/clients?_limit=10000"
-        case .nanomq: "/api/v4/clients"
-        case .emqx3: "/api/v3/connections?_limit=10000"
+        case .aviary, .emqx4:
+            guard lastTotal > Self.fullFetchLimit else { return ("/api/v4/clients?_limit=10000", nil) }
+            let q = query.withLock { $0 }
+            var path = "/api/v4/clients?_sort=\(q.sortField)&_order=\(q.descending ? "desc" : "asc")&_limit=\(Self.window)"
+            if !q.filter.isEmpty { path += "&_like_clientid=" + Self.encode(q.filter) }
+            return (path, "top \(Self.window) by \(q.sortField)\(q.descending ? "" : " (ascending)")")
+        case .nanomq: return ("/api/v4/clients", nil)
+        case .emqx3: return ("/api/v3/connections?_limit=10000", nil)
         }
     }
 
@@ -148,7 +170,9 @@ public final class Poller: Sendable {
                         $0.info.uptimeReadMs = Int64(Date().timeIntervalSince1970 * 1000)
                     }
                 }
-                let reply = try await request(clientsPath(flavour!))
+                let lastTotal = state.withLock { $0.info.total }
+                let (path, window) = clientsPath(flavour!, lastTotal: lastTotal)
+                let reply = try await request(path)
                 let page = try ClientDecoder.decode(status: reply.status, body: reply.body, includeFields: false)
                 var detail: DetailInfo?
                 if let id = detailId {
@@ -161,6 +185,7 @@ public final class Poller: Sendable {
                     s.rows = page.rows
                     s.fetchedAt = finished
                     s.info.total = page.total
+                    s.info.window = window
                     s.info.lastPollMs = now
                     s.info.latencyMs = (finished - started) * 1000
                     s.info.error = nil
