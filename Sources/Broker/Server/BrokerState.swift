@@ -180,26 +180,21 @@ struct BrokerState: @unchecked Sendable {
                 retained[message.topic] = message
             }
         }
-        var targets: [ObjectIdentifier: QueuedMessage] = [:]
-        var sessionsByID: [ObjectIdentifier: Session] = [:]
+        // One entry per receiving session: overlapping subscriptions merge (highest QoS, every
+        // subscription identifier), as section 3.3.4 allows.
+        var targets: [ObjectIdentifier: (session: Session, item: QueuedMessage)] = [:]
         func add(_ entry: SubscriptionEntry<Session>) {
-            let session = entry.subscriber
-            let id = ObjectIdentifier(session)
+            let id = ObjectIdentifier(entry.subscriber)
             let qos = min(message.qos, entry.options.qos)
             let retain = entry.options.retainAsPublished && message.retain
             if var existing = targets[id] {
-                existing.qos = max(existing.qos, qos)
-                existing.retain = existing.retain || retain
-                if let identifier = entry.identifier { existing.subscriptionIdentifiers.append(identifier) }
+                existing.item.qos = max(existing.item.qos, qos)
+                existing.item.retain = existing.item.retain || retain
+                if let identifier = entry.identifier { existing.item.subscriptionIdentifiers.append(identifier) }
                 targets[id] = existing
             } else {
-                sessionsByID[id] = session
-                targets[id] = QueuedMessage(
-                    message: message,
-                    qos: qos,
-                    retain: retain,
-                    subscriptionIdentifiers: entry.identifier.map { [$0] } ?? []
-                )
+                let item = QueuedMessage(message: message, qos: qos, retain: retain, subscriptionIdentifiers: entry.identifier.map { [$0] } ?? [])
+                targets[id] = (entry.subscriber, item)
             }
         }
         tree.match(
@@ -217,8 +212,8 @@ struct BrokerState: @unchecked Sendable {
             metrics.messagesNoSubscribers.add()
             return 0
         }
-        for (id, item) in targets {
-            let drops = sessionsByID[id]!.deliver(item, now: now)
+        for (session, item) in targets.values {
+            let drops = session.deliver(item, now: now)
             if drops > 0 { metrics.messagesDropped.add(UInt64(drops)) }
         }
         return targets.count

@@ -40,6 +40,8 @@ public final class Poller: Sendable {
     public static let fullFetchLimit = 2000
     public static let window = 500
     private let flavourBox = Mutex<Flavour?>(nil)
+    /// Clients on the source, from an unfiltered poll; nil until known (polls start windowed).
+    private let knownTotal = Mutex<Int?>(nil)
 
     public init(url: String, user: String, password: String, interval: Double) {
         var base = url
@@ -123,17 +125,19 @@ public final class Poller: Sendable {
         return json?["data"] as? [String: Any]
     }
 
-    /// The listing to fetch, and how it is windowed (nil: every client).
-    func clientsPath(_ flavour: Flavour, lastTotal: Int) -> (path: String, window: String?) {
+    /// The listing to fetch, and how it is windowed (nil: every client). The first poll is
+    /// windowed, so a huge table is never fetched whole just to learn its size.
+    func clientsPath(_ flavour: Flavour) -> (path: String, window: String?, filtered: Bool) {
         switch flavour {
         case .aviary, .emqx4:
-            guard lastTotal > Self.fullFetchLimit else { return ("/api/v4/clients?_limit=10000", nil) }
+            let total = knownTotal.withLock { $0 }
+            if let total, total <= Self.fullFetchLimit { return ("/api/v4/clients?_limit=10000", nil, false) }
             let q = query.withLock { $0 }
             var path = "/api/v4/clients?_sort=\(q.sortField)&_order=\(q.descending ? "desc" : "asc")&_limit=\(Self.window)"
             if !q.filter.isEmpty { path += "&_like_clientid=" + Self.encode(q.filter) }
-            return (path, "top \(Self.window) by \(q.sortField)\(q.descending ? "" : " (ascending)")")
-        case .nanomq: return ("/api/v4/clients", nil)
-        case .emqx3: return ("/api/v3/connections?_limit=10000", nil)
+            return (path, "top \(Self.window) by \(q.sortField)\(q.descending ? "" : " (ascending)")", !q.filter.isEmpty)
+        case .nanomq: return ("/api/v4/clients", nil, false)
+        case .emqx3: return ("/api/v3/connections?_limit=10000", nil, false)
         }
     }
 
@@ -170,10 +174,12 @@ public final class Poller: Sendable {
                         $0.info.uptimeReadMs = Int64(Date().timeIntervalSince1970 * 1000)
                     }
                 }
-                let lastTotal = state.withLock { $0.info.total }
-                let (path, window) = clientsPath(flavour!, lastTotal: lastTotal)
+                let (path, window, filtered) = clientsPath(flavour!)
                 let reply = try await request(path)
                 let page = try ClientDecoder.decode(status: reply.status, body: reply.body, includeFields: false)
+                if !filtered { knownTotal.withLock { $0 = page.total } }
+                // A small table is shown whole from the next poll on.
+                let shownWindow = window != nil && page.total <= Self.fullFetchLimit && !filtered ? nil : window
                 var detail: DetailInfo?
                 if let id = detailId {
                     detail = await fetchDetail(id, flavour: flavour!)
@@ -185,7 +191,7 @@ public final class Poller: Sendable {
                     s.rows = page.rows
                     s.fetchedAt = finished
                     s.info.total = page.total
-                    s.info.window = window
+                    s.info.window = shownWindow
                     s.info.lastPollMs = now
                     s.info.latencyMs = (finished - started) * 1000
                     s.info.error = nil
