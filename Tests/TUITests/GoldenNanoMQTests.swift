@@ -13,8 +13,14 @@ struct GoldenResponse: Sendable, CustomTestStringConvertible {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/golden/nanomq")
 
-    static func load(_ file: String) -> GoldenResponse {
-        let text = try! String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+    struct Missing: Error, CustomStringConvertible {
+        var path: String
+        var description: String { "golden file missing: \(path) (shared/ must sit beside the checkout)" }
+    }
+
+    static func load(_ file: String) throws -> GoldenResponse {
+        let path = directory.appendingPathComponent(file)
+        guard let text = try? String(contentsOf: path, encoding: .utf8) else { throw Missing(path: path.path) }
         let response = text.components(separatedBy: "=== RESPONSE")[1]
         let afterMarker = response[response.index(after: response.firstIndex(of: "\n")!)...]
         let statusLine = afterMarker.prefix { $0 != "\r" && $0 != "\n" }
@@ -26,7 +32,7 @@ struct GoldenResponse: Sendable, CustomTestStringConvertible {
     /// Every GET of a client list or a client lookup in the capture.
     static var clientResponses: [GoldenResponse] {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        return files.filter { $0.contains("_GET_clients") || $0.contains("_GET_api_v4_clients") }.sorted().map(load)
+        return files.filter { $0.contains("_GET_clients") || $0.contains("_GET_api_v4_clients") }.sorted().compactMap { try? load($0) }
     }
 }
 
@@ -60,12 +66,12 @@ struct GoldenNanoMQTests {
     }
 
     @Test("NanoMQ errors keep their status and code")
-    func errorCodes() {
-        let bad = GoldenResponse.load("19_GET_clients_q_conn_state_bogus.txt")
+    func errorCodes() throws {
+        let bad = try GoldenResponse.load("19_GET_clients_q_conn_state_bogus.txt")
         #expect(throws: APIResponseError(status: 400, code: 108, message: "")) {
             try ClientDecoder.decode(status: bad.status, body: bad.body)
         }
-        let noauth = GoldenResponse.load("42_GET_clients_noauth.txt")
+        let noauth = try GoldenResponse.load("42_GET_clients_noauth.txt")
         #expect(throws: APIResponseError(status: 401, code: 104, message: "")) {
             try ClientDecoder.decode(status: noauth.status, body: noauth.body)
         }
@@ -73,7 +79,7 @@ struct GoldenNanoMQTests {
 
     @Test("protocol levels map to version names")
     func protocolNames() throws {
-        let page = try ClientDecoder.decode(status: 200, body: GoldenResponse.load("05_GET_clients.txt").body)
+        let page = try ClientDecoder.decode(status: 200, body: try GoldenResponse.load("05_GET_clients.txt").body)
         let byId = Dictionary(uniqueKeysWithValues: page.rows.map { ($0.clientId, $0.protocolName) })
         #expect(byId["sub-v31"] == "3.1")
         #expect(byId["sub-v311"] == "3.1.1")
@@ -96,8 +102,8 @@ struct GoldenNanoMQTests {
     }
 
     @Test("an HTML error page is reported as not a JSON API")
-    func htmlPage() {
-        let page = GoldenResponse.load("55_GET_api_v5_clients.txt")
+    func htmlPage() throws {
+        let page = try GoldenResponse.load("55_GET_api_v5_clients.txt")
         #expect(throws: APIResponseError(status: 404, code: nil, message: "not a JSON API (HTML page)")) {
             try ClientDecoder.decode(status: page.status, body: page.body)
         }
