@@ -63,5 +63,4 @@ static inline void cn_install_quit_handlers(void) {
     struct sigaction sa; sigemptyset(&sa.sa_mask); sa.sa_flags = 0; sa.sa_handler = cn_quit_handler;
     sigaction(SIGINT, &sa, NULL); sigaction(SIGTERM, &sa, NULL); sigaction(SIGHUP, &sa, NULL);
 }
-static inline mmask_t cn_button1_released(void) { return BUTTON1_RELEASED; }
 #endif

@@ -62,7 +62,9 @@ final class ConnectionLink: Sendable {
     func drain() {
         let items = outbox.withLock { box -> [Outbound] in
             box.scheduled = false
-            return box.items.isEmpty ? [] : { let i = box.items; box.items = []; return i }()
+            var taken: [Outbound] = []
+            swap(&taken, &box.items)
+            return taken
         }
         guard !items.isEmpty else { return }
         ConnectionCounters.subtract(counters.outboxLen, UInt64(items.count))

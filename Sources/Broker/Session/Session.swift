@@ -73,7 +73,6 @@ final class Session: @unchecked Sendable {
     }
 
     var isOnline: Bool { link != nil }
-    var awaitingRelease: Int { incomingQoS2.count }
 
     // MARK: - Outgoing messages
 

@@ -7,9 +7,6 @@ final class Terminal {
     private let color: Bool
     private var attributes: [Style: Int32] = [:]
 
-    /// The ncurses version string the binary is linked against.
-    static var ncursesVersion: String { String(cString: curses_version()) }
-
     /// Whether the locale is UTF-8 (else ASCII glyphs are used, as htop does).
     let unicode: Bool
 
