@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "aviary", targets: ["aviary"]),
+        .executable(name: "aviary-dashboard", targets: ["aviary-dashboard"]),
         .library(name: "Broker", targets: ["Broker"]),
         .library(name: "TUI", targets: ["TUI"]),
     ],
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
     ],
     targets: [
         .target(
@@ -56,17 +58,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The command line. It never links ncurses: `aviary serve` runs where there is no terminal
+        // and no libncursesw; `aviary` and `aviary watch` start `aviary-dashboard` beside it.
         .executableTarget(
             name: "aviary",
             dependencies: [
                 "Broker",
-                "TUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The dashboard process: ncurses and the HTTP poller.
+        .executableTarget(
+            name: "aviary-dashboard",
+            dependencies: [
+                "TUI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,84 +1,60 @@
 import ArgumentParser
 import Broker
-import Logging
+import Foundation
 
-/// Log levels accepted by `--log-level`.
-enum LogLevelOption: String, ExpressibleByArgument, CaseIterable {
-    case trace, debug, info, notice, warning, error, critical
-    var level: Logger.Level { Logger.Level(rawValue: rawValue)! }
-}
+/// The settings as flags, shared by `aviary` and `aviary serve`. Every flag is optional so that
+/// an absent one falls through to `AVIARY_*`, then to `--config`, then to the default.
+struct SettingsOptions: ParsableArguments {
+    @Option(name: .customLong("config"), help: ArgumentHelp("Config file of 'key = value' lines (env: AVIARY_CONFIG).", valueName: "file"))
+    var config: String?
 
-/// Flags of the broker, shared by `aviary` and `aviary serve`.
-struct BrokerOptions: ParsableArguments {
-    @Option(name: .customLong("mqtt-host"), help: "Address the MQTT listener binds to.")
-    var mqttHost: String = "0.0.0.0"
+    @Option(name: .customLong("mqtt-host"), help: .setting("mqtt_host")) var mqttHost: String?
+    @Option(name: .customLong("mqtt-port"), help: .setting("mqtt_port")) var mqttPort: String?
+    @Option(name: .customLong("api-host"), help: .setting("api_host")) var apiHost: String?
+    @Option(name: .customLong("api-port"), help: .setting("api_port")) var apiPort: String?
+    @Option(name: .customLong("api-user"), help: .setting("api_user")) var apiUser: String?
+    @Option(name: .customLong("api-password"), help: .setting("api_password")) var apiPassword: String?
+    @Option(name: .customLong("max-connections"), help: .setting("max_connections")) var maxConnections: String?
+    @Option(name: .customLong("max-packet-size"), help: .setting("max_packet_size")) var maxPacketSize: String?
+    @Option(name: .customLong("max-inflight"), help: .setting("max_inflight")) var maxInflight: String?
+    @Option(name: .customLong("receive-maximum"), help: .setting("receive_maximum")) var receiveMaximum: String?
+    @Option(name: .customLong("max-queued-messages"), help: .setting("max_queued_messages")) var maxQueuedMessages: String?
+    @Option(name: .customLong("max-session-expiry"), help: .setting("max_session_expiry")) var maxSessionExpiry: String?
+    @Option(name: .customLong("max-keepalive"), help: .setting("max_keepalive")) var maxKeepalive: String?
+    @Option(name: .customLong("topic-alias-maximum"), help: .setting("topic_alias_maximum")) var topicAliasMaximum: String?
+    @Option(name: .customLong("connect-timeout"), help: .setting("connect_timeout")) var connectTimeout: String?
+    @Option(name: .customLong("sys-interval"), help: .setting("sys_interval")) var sysInterval: String?
+    @Option(name: .customLong("log-level"), help: .setting("log_level")) var logLevel: String?
+    @Option(name: .customLong("log-format"), help: .setting("log_format")) var logFormat: String?
 
-    @Option(name: .customLong("mqtt-port"), help: "MQTT listener port; 0 picks a free port and prints it.")
-    var mqttPort: Int = 1883
+    /// Each setting's key with the flag's value, nil where the flag was not given.
+    var flagValues: [(key: String, value: String?)] {
+        [
+            ("config", config), ("mqtt_host", mqttHost), ("mqtt_port", mqttPort), ("api_host", apiHost), ("api_port", apiPort),
+            ("api_user", apiUser), ("api_password", apiPassword), ("max_connections", maxConnections),
+            ("max_packet_size", maxPacketSize), ("max_inflight", maxInflight), ("receive_maximum", receiveMaximum),
+            ("max_queued_messages", maxQueuedMessages), ("max_session_expiry", maxSessionExpiry), ("max_keepalive", maxKeepalive),
+            ("topic_alias_maximum", topicAliasMaximum), ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
+            ("log_level", logLevel), ("log_format", logFormat),
+        ]
+    }
 
-    @Option(name: .customLong("max-packet-size"), help: "Largest packet accepted from a client, in bytes.")
-    var maxPacketSize: Int = BrokerConfiguration().maxPacketSize
-
-    @Option(name: .customLong("max-inflight"), help: "Outgoing QoS 1/2 messages in flight per client.")
-    var maxInflight: Int = BrokerConfiguration().maxInflight
-
-    @Option(name: .customLong("max-queued-messages"), help: "Messages queued per client (offline or over its window).")
-    var maxQueuedMessages: Int = BrokerConfiguration().maxQueuedMessages
-
-    @Option(name: .customLong("max-connections"), help: "Most connections at once (0 = no limit).")
-    var maxConnections: Int = 0
-
-    @Option(name: .customLong("connect-timeout"), help: "Seconds a socket may wait before sending CONNECT.")
-    var connectTimeout: Double = BrokerConfiguration().connectTimeout
-
-    @Option(name: .customLong("sys-interval"), help: "Seconds between $SYS publications (0 = off).")
-    var sysInterval: Double = BrokerConfiguration().sysInterval
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: LogLevelOption = .info
-
-    func makeConfiguration() throws -> BrokerConfiguration {
-        var c = BrokerConfiguration()
-        c.host = mqttHost
-        c.port = mqttPort
-        c.maxPacketSize = maxPacketSize
-        c.maxInflight = maxInflight
-        c.maxQueuedMessages = maxQueuedMessages
-        c.maxConnections = maxConnections
-        c.connectTimeout = connectTimeout
-        c.sysInterval = sysInterval
-        do {
-            try c.validate()
-        } catch let error as ConfigurationError {
-            throw ValidationError("--\(error.setting): expected \(error.expected)")
+    /// Flags, then the process's `AVIARY_*` variables, then the config file, then defaults.
+    func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ResolvedSettings {
+        var flags: [String: String] = [:]
+        for (key, value) in flagValues { if let value { flags[key] = value } }
+        let resolved = try SettingsResolver.resolve(flags: flags, environment: environment)
+        for name in resolved.unknownVariables {
+            FileHandle.standardError.write(Data("aviary: warning: \(name) is not a setting and is ignored\n".utf8))
         }
-        return c
+        return resolved
     }
 }
 
-/// Flags of the management HTTP API.
-struct APIOptions: ParsableArguments {
-    @Option(name: .customLong("api-host"), help: "Address the management API binds to.")
-    var apiHost: String = ManagementConfiguration().host
-
-    @Option(name: .customLong("api-port"), help: "Management API port; 0 picks a free port and prints it.")
-    var apiPort: Int = ManagementConfiguration().port
-
-    @Option(name: .customLong("api-user"), help: "Management API Basic Auth user name.")
-    var apiUser: String = ManagementConfiguration().username
-
-    @Option(name: .customLong("api-password"), help: "Management API Basic Auth password.")
-    var apiPassword: String = ManagementConfiguration().password
-
-    func makeConfiguration() throws -> ManagementConfiguration {
-        guard (0...65535).contains(apiPort) else { throw ValidationError("--api-port: expected a port number from 0 to 65535") }
-        guard !apiHost.isEmpty else { throw ValidationError("--api-host: expected an IP address or host name") }
-        guard !apiUser.isEmpty, !apiPassword.isEmpty else { throw ValidationError("--api-user/--api-password: expected non-empty credentials") }
-        var c = ManagementConfiguration()
-        c.host = apiHost
-        c.port = apiPort
-        c.username = apiUser
-        c.password = apiPassword
-        return c
+extension ArgumentHelp {
+    /// Help for a setting's flag: what it does, its default and its other spellings.
+    static func setting(_ key: String) -> ArgumentHelp {
+        let setting = Setting.named(key)
+        return ArgumentHelp("\(setting.summary) (default: \(setting.defaultValue), env: \(setting.variable))", valueName: setting.valueName)
     }
 }

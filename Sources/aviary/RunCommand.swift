@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -15,17 +16,23 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run the broker, its management API and the dashboard in this terminal (the default).",
         discussion: """
-            Logs go to --log-file, not to the terminal. Quitting the dashboard stops the broker.
+            The settings are those of `aviary serve` (flags, AVIARY_* variables, a --config file). Logs go to --log-file, not to the terminal. Quitting the dashboard stops the broker.
+
             Examples:
-              aviary                          # broker on 0.0.0.0:1883, API on 127.0.0.1:8081, dashboard
-              aviary --demo                   # plus a few real demo clients with live traffic
+              aviary                        # broker on 0.0.0.0:1883, API on 127.0.0.1:8081
+              aviary --demo                 # plus real demo clients with live traffic
               aviary --mqtt-port 11883 --api-port 18081 --interval 0.5
+              aviary --config aviary.conf --log-format json --log-file aviary.json
             """
     )
 
-    @OptionGroup var broker: BrokerOptions
-    @OptionGroup var api: APIOptions
-    @OptionGroup var dashboard: DashboardOptions
+    @OptionGroup var settings: SettingsOptions
+
+    @Option(name: .customLong("interval"), help: "Seconds between dashboard polls (0.25 to 10).")
+    var interval: Double = 1
+
+    @Flag(name: .customLong("no-color"), help: "No colours (also when NO_COLOR is set).")
+    var noColor = false
 
     @Flag(name: .customLong("demo"), help: "Start demo MQTT clients (real TCP connections) with varied traffic.")
     var demo = false
@@ -33,9 +40,13 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-file"), help: "Where the broker's log goes while the dashboard owns the terminal.")
     var logFile: String = "/tmp/aviary.log"
 
+    func validate() throws {
+        guard (0.25...10).contains(interval) else { throw ValidationError("--interval: expected seconds from 0.25 to 10") }
+    }
+
     func run() async throws {
-        let configuration = try broker.makeConfiguration()
-        var apiConfiguration = try api.makeConfiguration()
+        let resolved = try settings.resolve()
+        let configuration = resolved.configuration
         // The log must not write into the dashboard: send stderr (swift-log's default) to the file.
         let fd = open(logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         guard fd >= 0 else { throw ValidationError("--log-file: cannot open '\(logFile)' for writing") }
@@ -46,21 +57,22 @@ struct RunCommand: AsyncParsableCommand {
             dup2(savedStderr, 2)
             close(savedStderr)
         }
-        var logger = Logger(label: "aviary")
-        logger.logLevel = broker.logLevel.level
-        let server = Broker(configuration: configuration, logger: logger)
+        LogOutput.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
+        let logger = Logger(label: "aviary")
+        let server = Broker(configuration: configuration.broker, logger: logger)
         let port: Int
         do {
             port = try await server.start()
         } catch {
-            throw ValidationError("cannot listen for MQTT on \(configuration.host):\(configuration.port): \(error)")
+            throw SettingsError("cannot listen for MQTT on \(configuration.broker.host):\(configuration.broker.port): \(error)")
         }
+        let api = configuration.api
         let apiPort = Mutex<Int?>(nil)
-        let app = buildManagementApplication(broker: server, configuration: apiConfiguration, logger: logger) { channel in
+        let app = buildManagementApplication(broker: server, configuration: api, logger: logger) { channel in
             apiPort.withLock { $0 = channel.localAddress?.port }
         }
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: BrokerService(broker: server)), .init(service: app)], logger: logger)
+            configuration: .init(services: [.init(service: app), .init(service: BrokerService(broker: server))], logger: logger)
         )
         let running = Task { try await group.run() }
         for _ in 0..<100 where apiPort.withLock({ $0 }) == nil {
@@ -70,21 +82,31 @@ struct RunCommand: AsyncParsableCommand {
         guard let boundAPIPort = apiPort.withLock({ $0 }) else {
             await group.triggerGracefulShutdown()
             _ = await running.result
-            throw ValidationError("the management API did not start on \(apiConfiguration.host):\(apiConfiguration.port) (see \(logFile))")
+            throw SettingsError("the management API did not start on \(api.host):\(api.port) (see \(logFile))")
         }
-        apiConfiguration.port = boundAPIPort
         logger.info("aviary started", metadata: ["mqtt.port": "\(port)", "api.port": "\(boundAPIPort)"])
         let traffic = demo ? DemoTraffic(port: port) : nil
         traffic?.start()
-        let host = apiConfiguration.host == "0.0.0.0" ? "127.0.0.1" : apiConfiguration.host
-        let signal = await dashboard.runDashboard(
-            url: "http://\(host):\(boundAPIPort)",
-            user: apiConfiguration.username,
-            password: apiConfiguration.password
-        )
+        let host = api.host == "0.0.0.0" ? "127.0.0.1" : api.host
+        var arguments = ["http://\(host):\(boundAPIPort)", "--interval", "\(interval)"]
+        if noColor { arguments.append("--no-color") }
+        do {
+            let dashboard = try DashboardProcess.spawn(arguments: arguments, user: api.username, password: api.password)
+            // SIGTERM/SIGINT/SIGHUP sent to aviary go to the dashboard, which restores the terminal and exits.
+            let forwarding = Task {
+                for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup) {
+                    kill(dashboard, signal.rawValue)
+                }
+            }
+            let code = await DashboardProcess.wait(for: dashboard)
+            forwarding.cancel()
+            if code != 0 { logger.warning("the dashboard exited with status \(code)") }
+        } catch {
+            logger.error("cannot start the dashboard: \(error)")
+            FileHandle(fileDescriptor: savedStderr).write(Data("aviary: \(error)\n".utf8))
+        }
         traffic?.stop()
         await group.triggerGracefulShutdown()
         _ = await running.result
-        if signal != 0 { print("aviary: exiting on signal \(signal)") }
     }
 }

@@ -2,8 +2,8 @@ import ArgumentParser
 @_spi(Simulation) import Broker
 import Logging
 import NIOCore
-import UnixSignals
 import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -14,43 +14,78 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the MQTT broker and its management API headless (no terminal needed).",
         discussion: """
+            Every setting is a flag, an AVIARY_* environment variable or a line of the --config file, in that order of precedence; --print-config shows the result and where each value came from. SIGTERM or SIGINT shuts down gracefully: the listener closes, MQTT 5 clients get DISCONNECT 0x8B, writes flush, then the API stops (at most 10 s). A second signal exits at once.
+
             Examples:
-              aviary serve                        # MQTT on 0.0.0.0:1883, API on 127.0.0.1:8081
-              aviary serve --mqtt-port 0 --api-port 0
-                                                  # free ports; both are printed
-              aviary serve --api-user ops --api-password 's3cret'
-              curl -u admin:public 'http://127.0.0.1:8081/api/v4/clients?_sort=send_oct&_order=desc&_limit=10'
+              aviary serve                  # MQTT on 0.0.0.0:1883, API on 127.0.0.1:8081
+              aviary serve --config /etc/aviary/aviary.conf
+              AVIARY_MQTT_PORT=11883 aviary serve --log-format json
+              aviary serve --mqtt-port 0 --api-port 0     # free ports, both printed
+              aviary serve --config aviary.conf --print-config
+              curl -u admin:public 'http://127.0.0.1:8081/api/v4/clients?_limit=10'
             """
     )
 
-    @OptionGroup var broker: BrokerOptions
-    @OptionGroup var api: APIOptions
+    @OptionGroup var settings: SettingsOptions
+
+    @Flag(name: .customLong("print-config"), help: "Print the effective configuration, with the source of each value, and exit.")
+    var printConfig = false
 
     @Option(name: .customLong("simulate-clients"), help: .hidden)
     var simulateClients: Int = 0
 
+    /// Upper bound of a graceful shutdown before the services are cancelled.
+    static let shutdownLimit: Duration = .seconds(10)
+
     func run() async throws {
-        let configuration = try broker.makeConfiguration()
-        let apiConfiguration = try api.makeConfiguration()
-        var logger = Logger(label: "aviary")
-        logger.logLevel = broker.logLevel.level
-        let server = Broker(configuration: configuration, logger: logger)
-        let port = try await server.start()
+        let resolved = try settings.resolve()
+        if printConfig {
+            print(resolved.rendered())
+            return
+        }
+        let configuration = resolved.configuration
+        LogOutput.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
+        let logger = Logger(label: "aviary")
+        let server = Broker(configuration: configuration.broker, logger: logger)
+        let port: Int
+        do {
+            port = try await server.start()
+        } catch {
+            throw SettingsError("cannot listen for MQTT on \(configuration.broker.host):\(configuration.broker.port): \(error)")
+        }
         if simulateClients > 0 { server.addSimulatedClients(simulateClients) }
+        let api = configuration.api
         // Readiness is announced once the service group runs (its signal handlers are in place),
         // so a script that waits for these lines can send SIGTERM right after and get a clean stop.
-        let app = buildManagementApplication(broker: server, configuration: apiConfiguration, logger: logger) { channel in
-            print("aviary \(AviaryVersion.current) listening for MQTT on \(configuration.host):\(port)")
-            print("management API on http://\(apiConfiguration.host):\(channel.localAddress?.port ?? apiConfiguration.port)")
+        let app = buildManagementApplication(broker: server, configuration: api, logger: logger) { channel in
+            print("aviary \(AviaryVersion.current) listening for MQTT on \(configuration.broker.host):\(port)")
+            print("management API on http://\(api.host):\(channel.localAddress?.port ?? api.port)")
             fflush(nil)  // a pipe or file is block-buffered: scripts wait for these lines
         }
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: BrokerService(broker: server)), .init(service: app)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
+        var groupConfiguration = ServiceGroupConfiguration(
+            // Shut down in reverse order: the broker first (stop accepting, DISCONNECT 0x8B, flush), then the API.
+            services: [.init(service: app), .init(service: BrokerService(broker: server))],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
         )
-        try await group.run()
+        groupConfiguration.maximumGracefulShutdownDuration = Self.shutdownLimit
+        groupConfiguration.maximumCancellationDuration = .seconds(2)
+        let impatience = Task { await Self.exitOnSecondSignal(logger: logger) }
+        defer { impatience.cancel() }
+        try await ServiceGroup(configuration: groupConfiguration).run()
+        logger.info("aviary stopped")
+    }
+
+    /// The service group handles the first SIGTERM/SIGINT; a second one ends the process at once.
+    static func exitOnSecondSignal(logger: Logger) async {
+        var seen = 0
+        for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+            seen += 1
+            if seen == 2 {
+                logger.warning("second signal during shutdown, exiting now", metadata: ["signal": "\(signal)"])
+                let number: Int32 = signal == .sigint ? SIGINT : SIGTERM
+                _exit(128 + number)
+            }
+        }
     }
 }

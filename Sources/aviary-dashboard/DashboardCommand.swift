@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import TUI
+
+/// The dashboard process. `aviary watch …` runs it with the user's arguments; `aviary` runs it
+/// against its own management API. Kept apart from `aviary` so that the broker's binary never
+/// links ncurses.
+@main
+struct DashboardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aviary watch",
+        abstract: "Show the dashboard for a management API: aviary, NanoMQ (HTTP API v4) or EMQX (v3/v4).",
+        discussion: """
+            The kind of API is detected from its answers. NanoMQ's API has no counters and no disconnect endpoint: those columns show "–" and `d` says so. The credentials may also come from AVIARY_WATCH_USER and AVIARY_WATCH_PASSWORD, which keeps the password out of the process list.
+
+            Examples:
+              aviary watch http://127.0.0.1:8081
+              aviary watch http://nanomq.local:8081 --user admin --password public
+              AVIARY_WATCH_PASSWORD=s3cret aviary watch http://emqx.local:8081 --user ops
+            """
+    )
+
+    @Argument(help: "Base URL of the management API, e.g. http://127.0.0.1:8081.")
+    var url: String
+
+    @Option(name: .customLong("user"), help: "Basic Auth user name (default: AVIARY_WATCH_USER or admin).")
+    var user: String?
+
+    @Option(name: .customLong("password"), help: "Basic Auth password (default: AVIARY_WATCH_PASSWORD or public).")
+    var password: String?
+
+    @Option(name: .customLong("interval"), help: "Seconds between polls (0.25 to 10).")
+    var interval: Double = 1
+
+    @Flag(name: .customLong("no-color"), help: "No colours (also when NO_COLOR is set).")
+    var noColor = false
+
+    func validate() throws {
+        guard let parsed = URL(string: url.contains("://") ? url : "http://" + url), let scheme = parsed.scheme,
+            ["http", "https"].contains(scheme), parsed.host != nil
+        else { throw ValidationError("URL: expected http://HOST:PORT, got '\(url)'") }
+        guard (0.25...10).contains(interval) else { throw ValidationError("--interval: expected seconds from 0.25 to 10") }
+    }
+
+    /// Draws on the main thread: `getch` blocks, so it must not run on a Swift concurrency thread.
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        var options = Dashboard.Options(
+            url: url,
+            user: user ?? environment["AVIARY_WATCH_USER"] ?? "admin",
+            password: password ?? environment["AVIARY_WATCH_PASSWORD"] ?? "public"
+        )
+        options.interval = interval
+        options.noColor = noColor
+        let signal = Dashboard.run(options)
+        if signal != 0 { print("aviary: exiting on signal \(signal)") }
+    }
+}

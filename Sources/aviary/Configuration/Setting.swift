@@ -1,0 +1,197 @@
+import Broker
+import Foundation
+import Logging
+
+/// Everything `aviary serve` and `aviary` can be configured with, resolved from flags,
+/// environment variables, a config file and defaults.
+struct EffectiveConfiguration: Sendable {
+    var broker = BrokerConfiguration()
+    var api = ManagementConfiguration()
+    var logLevel: Logger.Level = .info
+    var logFormat: LogFormat = .text
+}
+
+/// How log lines are written to standard error.
+enum LogFormat: String, Sendable, CaseIterable {
+    /// swift-log's human-readable lines.
+    case text
+    /// One JSON object per line, for log collectors.
+    case json
+}
+
+/// One setting in its three spellings — `--mqtt-port`, `AVIARY_MQTT_PORT`, `mqtt_port` in a
+/// config file — with how to read it into an `EffectiveConfiguration` and how to print it back.
+struct Setting {
+    let key: String
+    let summary: String
+    /// What a valid value looks like, for error messages.
+    let expected: String
+    let valueName: String
+    var isSecret = false
+    /// Parses and stores a value; false when the value is not acceptable.
+    let apply: (String, inout EffectiveConfiguration) -> Bool
+    let render: (EffectiveConfiguration) -> String
+
+    var flag: String { "--" + key.replacingOccurrences(of: "_", with: "-") }
+    var variable: String { "AVIARY_" + key.uppercased() }
+    var defaultValue: String { render(EffectiveConfiguration()) }
+
+    static func named(_ key: String) -> Setting {
+        guard let setting = all.first(where: { $0.key == key }) else { preconditionFailure("no setting \(key)") }
+        return setting
+    }
+
+    /// Every setting, in the order `--print-config` and the README list them.
+    static var all: [Setting] {
+        [
+            host("mqtt_host", "Address the MQTT listener binds to.", \.broker.host),
+            port("mqtt_port", "MQTT listener port; 0 picks a free port and prints it.", \.broker.port),
+            host("api_host", "Address the management API binds to.", \.api.host),
+            port("api_port", "Management API port; 0 picks a free port and prints it.", \.api.port),
+            text("api_user", "Management API Basic Auth user name.", \.api.username),
+            text("api_password", "Management API Basic Auth password.", \.api.password, secret: true),
+            int("max_connections", "Most client connections at once; further CONNECTs get 0x97 (0 = no limit).", \.broker.maxConnections, 0...Int(Int32.max)),
+            int("max_packet_size", "Largest packet accepted from a client, in bytes.", \.broker.maxPacketSize, 64...268_435_460, unit: "bytes"),
+            int("max_inflight", "Outgoing QoS 1/2 messages in flight per client.", \.broker.maxInflight, 1...65535),
+            int("receive_maximum", "Incoming QoS 2 messages awaiting PUBREL per client (Receive Maximum).", \.broker.receiveMaximum, 1...65535),
+            int("max_queued_messages", "Messages queued per client while offline or over its window (0 = none).", \.broker.maxQueuedMessages, 0...Int(Int32.max)),
+            sessionExpiry(),
+            int("max_keepalive", "Largest keepalive granted, in seconds (5.0 clients asking for more get Server Keep Alive).", \.broker.maxKeepAlive, 1...65535, unit: "seconds"),
+            int("topic_alias_maximum", "Topic aliases accepted from each 5.0 client.", \.broker.topicAliasMaximum, 0...65535),
+            seconds("connect_timeout", "Seconds a new socket may wait before sending CONNECT.", \.broker.connectTimeout, allowZero: false),
+            seconds("sys_interval", "Seconds between $SYS publications (0 = off).", \.broker.sysInterval, allowZero: true),
+            Setting(
+                key: "log_level",
+                summary: "Least severe log level written.",
+                expected: "one of " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "),
+                valueName: "level",
+                apply: { value, c in
+                    guard let level = Logger.Level(rawValue: value.lowercased()) else { return false }
+                    c.logLevel = level
+                    return true
+                },
+                render: { $0.logLevel.rawValue }
+            ),
+            Setting(
+                key: "log_format",
+                summary: "Log line format on standard error: text, or json (one object per line).",
+                expected: "text or json",
+                valueName: "format",
+                apply: { value, c in
+                    guard let format = LogFormat(rawValue: value.lowercased()) else { return false }
+                    c.logFormat = format
+                    return true
+                },
+                render: { $0.logFormat.rawValue }
+            ),
+        ]
+    }
+
+    private static func port(_ key: String, _ summary: String, _ path: WritableKeyPath<EffectiveConfiguration, Int>) -> Setting {
+        int(key, summary, path, 0...65535, expected: "a port number from 0 to 65535", valueName: "port")
+    }
+
+    private static func int(
+        _ key: String,
+        _ summary: String,
+        _ path: WritableKeyPath<EffectiveConfiguration, Int>,
+        _ range: ClosedRange<Int>,
+        unit: String? = nil,
+        expected: String? = nil,
+        valueName: String = "n"
+    ) -> Setting {
+        Setting(
+            key: key,
+            summary: summary,
+            expected: expected ?? "a whole number from \(range.lowerBound) to \(range.upperBound)\(unit.map { " " + $0 } ?? "")",
+            valueName: valueName,
+            apply: { value, c in
+                guard let n = Int(value), range.contains(n) else { return false }
+                c[keyPath: path] = n
+                return true
+            },
+            render: { "\($0[keyPath: path])" }
+        )
+    }
+
+    private static func seconds(
+        _ key: String,
+        _ summary: String,
+        _ path: WritableKeyPath<EffectiveConfiguration, Double>,
+        allowZero: Bool
+    ) -> Setting {
+        Setting(
+            key: key,
+            summary: summary,
+            expected: allowZero ? "a number of seconds ≥ 0" : "a number of seconds > 0",
+            valueName: "seconds",
+            apply: { value, c in
+                guard let s = Double(value), s.isFinite, allowZero ? s >= 0 : s > 0, s <= 86_400 * 365 else { return false }
+                c[keyPath: path] = s
+                return true
+            },
+            render: { c in
+                let s = c[keyPath: path]
+                return s == s.rounded() ? String(Int(s)) : String(s)
+            }
+        )
+    }
+
+    private static func host(_ key: String, _ summary: String, _ path: WritableKeyPath<EffectiveConfiguration, String>) -> Setting {
+        Setting(
+            key: key,
+            summary: summary,
+            expected: "an IP address or host name",
+            valueName: "address",
+            apply: { value, c in
+                guard !value.isEmpty, !value.contains(where: { $0.isWhitespace || $0 == "/" }) else { return false }
+                c[keyPath: path] = value
+                return true
+            },
+            render: { $0[keyPath: path] }
+        )
+    }
+
+    private static func text(
+        _ key: String,
+        _ summary: String,
+        _ path: WritableKeyPath<EffectiveConfiguration, String>,
+        secret: Bool = false
+    ) -> Setting {
+        Setting(
+            key: key,
+            summary: summary,
+            expected: secret ? "a non-empty string without control characters" : "a non-empty string without ':' or control characters",
+            valueName: secret ? "secret" : "name",
+            isSecret: secret,
+            apply: { value, c in
+                // ':' cannot be in a Basic Auth user name; control characters break headers and logs.
+                guard !value.isEmpty, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }),
+                    secret || !value.contains(":")
+                else { return false }
+                c[keyPath: path] = value
+                return true
+            },
+            render: { $0[keyPath: path] }
+        )
+    }
+
+    private static func sessionExpiry() -> Setting {
+        Setting(
+            key: "max_session_expiry",
+            summary: "Cap on a session's expiry interval in seconds, also for 3.1.1 persistent sessions (none = no cap).",
+            expected: "none or a whole number of seconds from 0 to 4294967295",
+            valueName: "seconds",
+            apply: { value, c in
+                if value.lowercased() == "none" {
+                    c.broker.maxSessionExpiry = nil
+                    return true
+                }
+                guard let s = UInt32(value) else { return false }
+                c.broker.maxSessionExpiry = s
+                return true
+            },
+            render: { $0.broker.maxSessionExpiry.map { "\($0)" } ?? "none" }
+        )
+    }
+}

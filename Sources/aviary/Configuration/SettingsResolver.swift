@@ -1,0 +1,122 @@
+import Configuration
+import Foundation
+import Synchronization
+
+/// A configuration problem, worded for the operator: it names the setting, where the value came
+/// from and what was expected. The process exits non-zero before opening any port.
+struct SettingsError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Where a setting's effective value came from.
+enum SettingSource: Equatable, CustomStringConvertible {
+    case defaultValue
+    case flag(String)
+    case environment(String)
+    case file(path: String, line: Int)
+
+    var description: String {
+        switch self {
+        case .defaultValue: "default"
+        case .flag(let flag): "flag \(flag)"
+        case .environment(let name): "environment variable \(name)"
+        case .file(let path, let line): "\(path) line \(line)"
+        }
+    }
+}
+
+/// The configuration in effect, with the source of every setting.
+struct ResolvedSettings {
+    var configuration = EffectiveConfiguration()
+    var sources: [String: SettingSource] = [:]
+    var configFile: String?
+    /// AVIARY_* variables that name no setting (reported as warnings, not errors).
+    var unknownVariables: [String] = []
+
+    /// The configuration as config-file lines, each with its source; secrets are not shown.
+    func rendered() -> String {
+        var lines = ["# aviary effective configuration\(configFile.map { " (config file \($0))" } ?? "")"]
+        let settings = Setting.all
+        let width = settings.map { $0.key.count }.max() ?? 0
+        for setting in settings {
+            let value = setting.isSecret ? "********" : setting.render(configuration)
+            let assignment = setting.key.padding(toLength: width, withPad: " ", startingAt: 0) + " = " + value
+            let padded = assignment.count < 40 ? assignment.padding(toLength: 40, withPad: " ", startingAt: 0) : assignment
+            lines.append(padded + "  # " + (sources[setting.key] ?? .defaultValue).description)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Resolves settings with swift-configuration: a `ConfigReader` over the flags (an
+/// `InMemoryProvider`), `AVIARY_*` variables (`EnvironmentVariablesProvider`) and the config file
+/// (`ConfigFileProvider`), in that order; the access reporter tells which one answered.
+enum SettingsResolver {
+    static func resolve(flags: [String: String], environment: [String: String]) throws(SettingsError) -> ResolvedSettings {
+        let settings = Setting.all
+        var resolved = ResolvedSettings()
+        var providers: [any ConfigProvider] = []
+
+        var flagValues: [AbsoluteConfigKey: ConfigValue] = [:]
+        for (key, value) in flags where key != "config" {
+            flagValues[AbsoluteConfigKey([key])] = ConfigValue(.string(value), isSecret: Setting.named(key).isSecret)
+        }
+        let flagProvider = InMemoryProvider(name: "flags", values: flagValues)
+        providers.append(flagProvider)
+
+        let variables = environment.filter { $0.key.hasPrefix("AVIARY_") }
+        let known = Set(settings.map(\.variable)).union(["AVIARY_CONFIG", "AVIARY_WATCH_USER", "AVIARY_WATCH_PASSWORD"])
+        resolved.unknownVariables = variables.keys.filter { !known.contains($0) }.sorted()
+        let environmentProvider = EnvironmentVariablesProvider(
+            environmentVariables: variables,
+            secretsSpecifier: .specific(Set(settings.filter(\.isSecret).map(\.variable)))
+        ).prefixKeys(with: "aviary")
+        providers.append(environmentProvider)
+
+        var file: ConfigFile?
+        if let path = flags["config"] ?? environment["AVIARY_CONFIG"] {
+            guard !path.isEmpty else { throw SettingsError("--config / AVIARY_CONFIG: expected the path of a config file") }
+            let loaded = try ConfigFile(path: path, knownKeys: Set(settings.map(\.key)))
+            file = loaded
+            resolved.configFile = path
+            providers.append(ConfigFileProvider(file: loaded))
+        }
+
+        let recorder = SourceRecorder()
+        let reader = ConfigReader(providers: providers, accessReporter: recorder)
+        for setting in settings {
+            guard let value = reader.string(forKey: ConfigKey([setting.key]), isSecret: setting.isSecret) else {
+                resolved.sources[setting.key] = .defaultValue
+                continue
+            }
+            let source: SettingSource =
+                switch recorder.provider(of: setting.key) {
+                case flagProvider.providerName: .flag(setting.flag)
+                case environmentProvider.providerName: .environment(setting.variable)
+                default: .file(path: file?.path ?? "config file", line: file?.entries[setting.key]?.line ?? 0)
+                }
+            resolved.sources[setting.key] = source
+            guard setting.apply(value, &resolved.configuration) else {
+                let shown = setting.isSecret ? "" : " '\(value)'"
+                throw SettingsError("invalid value\(shown) for \(setting.key) from \(source): expected \(setting.expected)")
+            }
+        }
+        return resolved
+    }
+}
+
+/// Remembers which provider supplied each key the reader looked up.
+private final class SourceRecorder: AccessReporter {
+    private let answers = Mutex<[String: String]>([:])
+
+    func report(_ event: AccessEvent) {
+        let answering = event.providerResults.first { result in
+            if case .success(let lookup) = result.result { lookup.value != nil } else { false }
+        }
+        let key = event.metadata.key.components.last ?? ""
+        answers.withLock { $0[key] = answering?.providerName }
+    }
+
+    func provider(of key: String) -> String? { answers.withLock { $0[key] } }
+}
