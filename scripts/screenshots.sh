@@ -9,7 +9,7 @@ if [ ${#need[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-swift build --product aviary >/dev/null 2>&1 || swift build --product aviary
+swift build >/dev/null 2>&1 || swift build
 bin=$(swift build --show-bin-path)/aviary
 cols=140 rows=32
 work=$(mktemp -d); sock=$work/tmux.sock

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-10000} secs=${2:-30}
 swift build -c release --product aviary 2>&1 | grep -E "error" || true
+swift build -c release --product aviary-dashboard 2>&1 | grep -E "error" || true
 bin=.build/release/aviary
 work=$(mktemp -d); sock=$work/tmux.sock
 cleanup() { tmux -S "$sock" kill-server 2>/dev/null || true; kill "${clients:-}" "${serve:-}" 2>/dev/null || true; rm -rf "$work"; }

@@ -214,7 +214,7 @@ struct BrokerState: @unchecked Sendable {
         }
         for (session, item) in targets.values {
             let drops = session.deliver(item, now: now)
-            if drops > 0 { metrics.messagesDropped.add(UInt64(drops)) }
+            if drops > 0 { noteDrops(drops, session: session, now: now) }
         }
         return targets.count
     }
@@ -272,9 +272,26 @@ struct BrokerState: @unchecked Sendable {
                 subscriptionIdentifiers: identifier.map { [$0] } ?? []
             )
             let drops = session.deliver(item, now: now)
-            if drops > 0 { metrics.messagesDropped.add(UInt64(drops)) }
+            if drops > 0 { noteDrops(drops, session: session, now: now) }
         }
         for topic in expired { retained[topic] = nil }
+    }
+
+    /// Counts drops and warns about them, at most once every 10 s per client so that a slow
+    /// consumer cannot flood the log.
+    private func noteDrops(_ drops: Int, session: Session, now: NIODeadline) {
+        metrics.messagesDropped.add(UInt64(drops))
+        if let last = session.lastDropWarning, now - last < .seconds(10) { return }
+        session.lastDropWarning = now
+        logger.warning(
+            "messages dropped for a client (queue full, too large for it, or expired)",
+            metadata: [
+                "client.id": "\(session.clientId)",
+                "dropped.total": "\(session.dropped)",
+                "queue.length": "\(session.queue.count)",
+                "queue.max": "\(configuration.maxQueuedMessages)",
+            ]
+        )
     }
 
     mutating func unsubscribe(_ packet: UnsubscribePacket, session: Session, version: ProtocolVersion) -> [ReasonCode] {

@@ -59,6 +59,8 @@ final class Session: @unchecked Sendable {
     var clientMaximumPacketSize: Int = .max
     /// Messages dropped for this client: queue overflow, too large, expired.
     var dropped: UInt64 = 0
+    /// When drops were last logged for this client (a warning at most every 10 s per client).
+    var lastDropWarning: NIODeadline?
     /// Payload bytes in `queue` and `inflight` (the `heap_size` analogue).
     private(set) var heldBytes = 0
     /// Wall-clock milliseconds when the session was created.

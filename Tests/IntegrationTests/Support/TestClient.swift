@@ -23,11 +23,16 @@ final class TestClient {
 
     struct Closed: Error {}
 
-    init(port: Int, version: ProtocolVersion = .v5) throws {
+    /// `receiveBuffer` shrinks the socket's receive buffer (set before connecting, so the TCP
+    /// window stays small): a client that then stops reading backs data up into the broker.
+    init(port: Int, version: ProtocolVersion = .v5, receiveBuffer: Int32? = nil) throws {
         self.version = version
         self.decoder = MQTTPacketDecoder(version: version)
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -1,0 +1,203 @@
+import Broker
+import Foundation
+import Testing
+
+/// `aviary serve` as operators run it: settings from flags, AVIARY_* variables and a config file,
+/// errors that name their source, JSON logs, shutdown on signals, /metrics, and contrib/.
+@Suite(.timeLimit(.minutes(2)))
+struct ServeTests {
+    static func tempFile(_ text: String, suffix: String = ".conf") throws -> String {
+        let path = NSTemporaryDirectory() + "aviary-\(UUID().uuidString.prefix(8))\(suffix)"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// `--print-config` as key → (value, source).
+    static func printConfig(_ args: [String], environment: [String: String] = [:]) throws -> [String: (value: String, source: String)] {
+        let r = try Subprocess.run([Tools.aviary, "serve"] + args + ["--print-config"], environment: environment)
+        #expect(r.code == 0, "\(r.output)")
+        var settings: [String: (String, String)] = [:]
+        for line in r.output.split(separator: "\n") where !line.hasPrefix("#") && line.contains(" = ") {
+            let assignment = line.components(separatedBy: "  # ")
+            let parts = assignment[0].components(separatedBy: " = ")
+            guard parts.count == 2, assignment.count == 2 else { continue }
+            settings[parts[0].trimmingCharacters(in: .whitespaces)] = (parts[1].trimmingCharacters(in: .whitespaces), assignment[1])
+        }
+        return settings
+    }
+
+    @Test("precedence: flag > AVIARY_* variable > config file > default, shown by --print-config")
+    func precedenceShown() throws {
+        let file = try Self.tempFile("mqtt_port = 2001\nsys_interval = 3\nmax_connections = 5\napi_password = from-file\n")
+        defer { unlink(file) }
+        let settings = try Self.printConfig(
+            ["--config", file, "--max-connections", "1"],
+            environment: ["AVIARY_MAX_CONNECTIONS": "2", "AVIARY_SYS_INTERVAL": "4", "AVIARY_API_PASSWORD": "from-env"]
+        )
+        #expect(settings["max_connections"]?.value == "1" && settings["max_connections"]?.source == "flag --max-connections")
+        #expect(settings["sys_interval"]?.value == "4" && settings["sys_interval"]?.source == "environment variable AVIARY_SYS_INTERVAL")
+        #expect(settings["mqtt_port"]?.value == "2001" && settings["mqtt_port"]?.source == "\(file) line 1")
+        #expect(settings["log_level"]?.value == "info" && settings["log_level"]?.source == "default")
+        #expect(settings["api_password"]?.value == "********", "secrets are never printed")
+        #expect(settings["api_password"]?.source == "environment variable AVIARY_API_PASSWORD")
+    }
+
+    @Test("precedence in a running broker: credentials and the connection limit come from the right source")
+    func precedenceLive() async throws {
+        let file = try Self.tempFile(
+            "# a config file\nmqtt_host = 127.0.0.1\nmqtt_port = 0\napi_port = 0\napi_user = fileuser\napi_password = filepass\nmax_connections = 5\n"
+        )
+        defer { unlink(file) }
+        let (server, port) = try CommandLineTests.serve(
+            ["--config", file, "--max-connections", "1"],
+            environment: ["AVIARY_API_PASSWORD": "envpass", "AVIARY_MAX_CONNECTIONS": "2"],
+            defaults: false
+        )
+        let api = "http://127.0.0.1:\(try CommandLineTests.apiPort(server))"
+        #expect(try await HTTP.request("GET", "\(api)/api/v4/clients", auth: "fileuser:envpass").status == 200)
+        #expect(try await HTTP.request("GET", "\(api)/api/v4/clients", auth: "fileuser:filepass").status == 401)
+        let first = try TestClient(port: port)
+        #expect(try first.connect("first").reasonCode == .success)
+        let second = try TestClient(port: port)
+        let refused = try second.connect("second")
+        #expect(refused.reasonCode == .quotaExceeded, "the flag's limit of 1 wins over 2 and 5: \(refused)")
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 15) == 0)
+    }
+
+    struct BadInput: Sendable, CustomStringConvertible {
+        var args: [String] = []
+        var environment: [String: String] = [:]
+        var file: String? = nil
+        var expected: [String]
+        var hidden: String? = nil
+        var description: String { expected.joined(separator: " / ") }
+    }
+
+    @Test(
+        "a bad value names the setting, its source and what was expected; exit 1 before opening a port",
+        arguments: [
+            BadInput(args: ["--mqtt-port", "70000"], expected: ["mqtt_port", "flag --mqtt-port", "a port number from 0 to 65535"]),
+            BadInput(args: ["--mqtt-port", "abc"], expected: ["'abc'", "flag --mqtt-port"]),
+            BadInput(args: ["--max-packet-size", "10"], expected: ["max_packet_size", "flag --max-packet-size", "64 to 268435460"]),
+            BadInput(args: ["--log-level", "loud"], expected: ["log_level", "flag --log-level", "trace, debug"]),
+            BadInput(args: ["--no-such-flag"], expected: ["no-such-flag"]),
+            BadInput(environment: ["AVIARY_MAX_INFLIGHT": "0"], expected: ["max_inflight", "environment variable AVIARY_MAX_INFLIGHT", "1 to 65535"]),
+            BadInput(environment: ["AVIARY_LOG_FORMAT": "xml"], expected: ["log_format", "AVIARY_LOG_FORMAT", "text or json"]),
+            BadInput(environment: ["AVIARY_API_PASSWORD": "s3cr\u{7}et"], expected: ["api_password", "AVIARY_API_PASSWORD"], hidden: "s3cr"),
+            BadInput(file: "mqtt_host = 127.0.0.1\nconnect_timeout = soon\n", expected: ["connect_timeout", "line 2", "seconds > 0", "'soon'"]),
+            BadInput(file: "\nmax_conections = 3\n", expected: ["line 2", "unknown setting 'max_conections'", "did you mean 'max_connections'"]),
+            BadInput(file: "log_level info\n", expected: ["line 1", "expected 'key = value'"]),
+            BadInput(file: "log_level = info\nlog_level = debug\n", expected: ["line 2", "already set on line 1"]),
+            BadInput(args: ["--config", "/nonexistent/aviary.conf"], expected: ["cannot read config file /nonexistent/aviary.conf"]),
+        ]
+    )
+    func badValues(input: BadInput) throws {
+        var args = input.args
+        var path: String?
+        if let text = input.file {
+            path = try Self.tempFile(text)
+            args += ["--config", path!]
+        }
+        defer { if let path { unlink(path) } }
+        // Ports that are surely free: if the process got as far as listening, it would say so.
+        let r = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0"] + args, environment: input.environment)
+        #expect(r.code != 0)
+        for fragment in input.expected { #expect(r.output.contains(fragment), "\(r.output)") }
+        if let path { #expect(r.output.contains(path), "the file is named") }
+        if let hidden = input.hidden { #expect(!r.output.contains(hidden), "a secret value is not echoed") }
+        #expect(!r.output.contains("listening"))
+    }
+
+    @Test("--log-format json: one JSON object per line for connect and disconnect, with the fields operators need")
+    func jsonLogs() throws {
+        let (server, port) = try CommandLineTests.serve(["--log-format", "json", "--log-level", "info"])
+        let pub = try Subprocess.run(["mosquitto_pub", "-p", "\(port)", "-i", "json-logger", "-V", "mqttv5", "-t", "j", "-m", "12345"])
+        #expect(pub.code == 0)
+        var objects: [[String: Any]] = []
+        try eventually("the disconnect to be logged") {
+            objects = server.lines.filter { $0.hasPrefix("{") }.compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            return objects.contains { $0["message"] as? String == "client disconnected" }
+        }
+        #expect(server.lines.filter { $0.hasPrefix("{") }.count == objects.count, "every log line is valid JSON")
+        let connected = try #require(objects.first { $0["message"] as? String == "client connected" })
+        #expect(connected["client.id"] as? String == "json-logger")
+        #expect((connected["connection.peer"] as? String)?.hasPrefix("127.0.0.1:") == true)
+        #expect(connected["client.protocol"] as? String == "5.0")
+        #expect(connected["client.clean_start"] as? String == "true")
+        #expect(connected["client.keepalive"] as? String == "60")
+        #expect(connected["level"] as? String == "info")
+        #expect((connected["time"] as? String)?.hasSuffix("Z") == true)
+        let disconnected = try #require(objects.first { $0["message"] as? String == "client disconnected" })
+        #expect(disconnected["client.id"] as? String == "json-logger")
+        #expect((disconnected["reason"] as? String)?.contains("DISCONNECT") == true)
+        #expect(disconnected["duration.s"] != nil)
+        #expect(Int(disconnected["bytes.in"] as? String ?? "") ?? 0 > 5, "CONNECT + PUBLISH + DISCONNECT bytes")
+        #expect(Int(disconnected["bytes.out"] as? String ?? "") ?? 0 > 0)
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 15) == 0)
+    }
+
+    @Test("SIGTERM with clients connected: 5.0 clients get 0x8B, every socket closes, exit 0 in time")
+    func sigtermWithClients() throws {
+        let (server, port) = try CommandLineTests.serve(["--log-level", "info"])
+        let v5 = try (0..<3).map { i in
+            let c = try TestClient(port: port, version: .v5)
+            try c.connect("v5-\(i)")
+            return c
+        }
+        let v311 = try TestClient(port: port, version: .v3_1_1)
+        try v311.connect("v311")
+        let started = Date()
+        server.signal(SIGTERM)
+        for c in v5 {
+            let d = try c.receive { if case .disconnect(let d) = $0 { d } else { nil } }
+            #expect(d.reasonCode == .serverShuttingDown)
+            #expect(c.waitClosed())
+        }
+        #expect(v311.waitClosed(), "3.1.1 has no DISCONNECT from the server: the socket is closed")
+        #expect(server.wait(timeout: 12) == 0)
+        #expect(Date().timeIntervalSince(started) < 5, "no clients to wait for: quick")
+        #expect(server.output.contains("aviary stopped"))
+    }
+
+    /// A 5.0 subscriber with a tiny receive window that stops reading while a publisher floods it:
+    /// the broker's DISCONNECT cannot be flushed, so a graceful shutdown waits (bounded).
+    static func stuckSubscriber(port: Int) throws -> (TestClient, Subprocess) {
+        let stuck = try TestClient(port: port, version: .v5, receiveBuffer: 4096)
+        try stuck.connect("stuck")
+        _ = try stuck.subscribe("flood")
+        let flood = try Subprocess([
+            "sh", "-c", "head -c 16000000 /dev/zero | tr '\\0' a | fold -w 32768 | mosquitto_pub -p \(port) -t flood -l -q 0",
+        ])
+        usleep(1_500_000)
+        return (stuck, flood)
+    }
+
+    @Test("a subscriber that never reads holds shutdown only up to its bound; exit 0")
+    func boundedShutdown() throws {
+        let (server, port) = try CommandLineTests.serve()
+        let (stuck, flood) = try Self.stuckSubscriber(port: port)
+        let started = Date()
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 15) == 0)
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(elapsed < 11, "bounded: \(elapsed) s")
+        withExtendedLifetime((stuck, flood)) {}
+    }
+
+    @Test("a second SIGTERM during a slow shutdown exits at once")
+    func secondSignal() throws {
+        let (server, port) = try CommandLineTests.serve()
+        let (stuck, flood) = try Self.stuckSubscriber(port: port)
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 1) == nil, "the first signal starts a shutdown that waits for the stuck client")
+        let started = Date()
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 3) == 128 + SIGTERM)
+        #expect(Date().timeIntervalSince(started) < 2)
+        withExtendedLifetime((stuck, flood)) {}
+    }
+}
