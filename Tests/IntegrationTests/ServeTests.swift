@@ -140,6 +140,33 @@ struct ServeTests {
         #expect(server.wait(timeout: 15) == 0)
     }
 
+    @Test("drops are logged as a warning naming the client, at most once per 10 s per client")
+    func dropWarning() throws {
+        let (server, port) = try CommandLineTests.serve(["--log-format", "json", "--max-queued-messages", "2"])
+        let offline = try TestClient(port: port, version: .v3_1_1)
+        try offline.connect("offline-q", cleanStart: false)
+        _ = try offline.subscribe("q", qos: .atLeastOnce)
+        offline.disconnect()
+        #expect(offline.waitClosed())
+        let lines = (1...6).map { "m\($0)" }.joined(separator: "\n")
+        let pub = try Subprocess.run(["sh", "-c", "printf '\(lines)\\n' | mosquitto_pub -p \(port) -t q -q 1 -l"])
+        #expect(pub.code == 0)
+        func dropWarnings() -> [[String: Any]] {
+            server.lines.filter { $0.hasPrefix("{") }.compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }.filter { ($0["message"] as? String)?.hasPrefix("messages dropped") == true }
+        }
+        try eventually("the drop warning") { !dropWarnings().isEmpty }
+        usleep(300_000)
+        let warnings = dropWarnings()
+        #expect(warnings.count == 1, "4 drops, one warning")
+        #expect(warnings.first?["level"] as? String == "warning")
+        #expect(warnings.first?["client.id"] as? String == "offline-q")
+        #expect(warnings.first?["queue.max"] as? String == "2")
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 15) == 0)
+    }
+
     @Test("SIGTERM with clients connected: 5.0 clients get 0x8B, every socket closes, exit 0 in time")
     func sigtermWithClients() throws {
         let (server, port) = try CommandLineTests.serve(["--log-level", "info"])
