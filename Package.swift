@@ -112,3 +112,17 @@ let package = Package(
         ),
     ]
 )
+
+// `make fuzz` only: the libFuzzer target for the packet decoder and the property parser. It has
+// no `main` (libFuzzer brings one), so it exists only when AVIARY_FUZZ is set, in its own
+// scratch path, built with `-sanitize=fuzzer,address`.
+if Context.environment["AVIARY_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "aviary-fuzz",
+            dependencies: ["Broker"],
+            path: "Fuzz/Sources",
+            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+        )
+    )
+}
