@@ -19,6 +19,9 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("max-inflight"), help: .setting("max_inflight")) var maxInflight: String?
     @Option(name: .customLong("receive-maximum"), help: .setting("receive_maximum")) var receiveMaximum: String?
     @Option(name: .customLong("max-queued-messages"), help: .setting("max_queued_messages")) var maxQueuedMessages: String?
+    @Option(name: .customLong("max-subscriptions"), help: .setting("max_subscriptions")) var maxSubscriptions: String?
+    @Option(name: .customLong("max-topic-length"), help: .setting("max_topic_length")) var maxTopicLength: String?
+    @Option(name: .customLong("max-topic-levels"), help: .setting("max_topic_levels")) var maxTopicLevels: String?
     @Option(name: .customLong("max-session-expiry"), help: .setting("max_session_expiry")) var maxSessionExpiry: String?
     @Option(name: .customLong("max-keepalive"), help: .setting("max_keepalive")) var maxKeepalive: String?
     @Option(name: .customLong("topic-alias-maximum"), help: .setting("topic_alias_maximum")) var topicAliasMaximum: String?
@@ -33,7 +36,8 @@ struct SettingsOptions: ParsableArguments {
             ("config", config), ("mqtt_host", mqttHost), ("mqtt_port", mqttPort), ("api_host", apiHost), ("api_port", apiPort),
             ("api_user", apiUser), ("api_password", apiPassword), ("max_connections", maxConnections),
             ("max_packet_size", maxPacketSize), ("max_inflight", maxInflight), ("receive_maximum", receiveMaximum),
-            ("max_queued_messages", maxQueuedMessages), ("max_session_expiry", maxSessionExpiry), ("max_keepalive", maxKeepalive),
+            ("max_queued_messages", maxQueuedMessages), ("max_subscriptions", maxSubscriptions), ("max_topic_length", maxTopicLength),
+            ("max_topic_levels", maxTopicLevels), ("max_session_expiry", maxSessionExpiry), ("max_keepalive", maxKeepalive),
             ("topic_alias_maximum", topicAliasMaximum), ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
             ("log_level", logLevel), ("log_format", logFormat),
         ]

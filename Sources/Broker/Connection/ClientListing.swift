@@ -22,6 +22,7 @@ struct ClientListing: Sendable {
     let expiryInterval: UInt32
     let createdAtMs: Int64
     let subscriptionsCount: Int
+    let maxSubscriptions: Int
     let inflight: Int
     let maxInflight: Int
     let awaitingRel: Int
@@ -57,6 +58,7 @@ extension ClientSnapshot {
             expiryInterval: row.expiryInterval,
             createdAtMs: row.createdAtMs,
             subscriptionsCount: row.subscriptionsCount,
+            maxSubscriptions: row.maxSubscriptions,
             inflight: row.inflight,
             maxInflight: row.maxInflight,
             awaitingRel: row.awaitingRel,

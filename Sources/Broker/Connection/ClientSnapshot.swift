@@ -8,6 +8,8 @@ public struct ClientSnapshot: Sendable, Hashable {
     /// Wall-clock milliseconds when the session was created.
     public var createdAtMs: Int64
     public var subscriptionsCount: Int
+    /// Subscriptions the client may hold (0 = no limit).
+    public var maxSubscriptions: Int
     public var inflight: Int
     public var maxInflight: Int
     public var awaitingRel: Int

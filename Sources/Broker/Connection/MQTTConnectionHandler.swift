@@ -277,6 +277,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             refuse(.serverUnavailable, "server shutting down")
             return
         }
+        if let will = connect.will { try checkTopicLimits(will.topic) }
         var keepAliveSeconds = Int(connect.keepAlive)
         if v5 && (keepAliveSeconds > config.maxKeepAlive || (keepAliveSeconds == 0 && config.maxKeepAlive < 65535)) {
             keepAliveSeconds = config.maxKeepAlive
@@ -367,6 +368,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         if !publish.properties.subscriptionIdentifiers.isEmpty {
             throw MQTTProtocolError.protocolViolation("subscription identifier in a PUBLISH from a client")  // [MQTT-3.3.4-6]
         }
+        try checkTopicLimits(publish.topic)
         ConnectionCounters.add(counters.recvMsg, 1)
         core.metrics.messagesReceived.add()
         core.metrics.messagesReceivedByQoS[Int(publish.qos.rawValue)].add()
@@ -412,6 +414,15 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     private func cappedExpiry(_ requested: UInt32) -> UInt32 {
         guard let cap = core.configuration.maxSessionExpiry else { return requested }
         return min(requested, cap)
+    }
+
+    /// A topic over `max_topic_length` or `max_topic_levels` is treated as an invalid topic name:
+    /// 5.0 DISCONNECT (or CONNACK for a will) 0x90, a plain close for 3.x, counted as a protocol error.
+    private func checkTopicLimits(_ topic: String) throws {
+        let config = core.configuration
+        if let violation = TopicName.limitViolation(topic, maxLength: config.maxTopicLength, maxLevels: config.maxTopicLevels) {
+            throw MQTTProtocolError(.topicNameInvalid, violation)
+        }
     }
 
     private static func assignedClientId() -> String {

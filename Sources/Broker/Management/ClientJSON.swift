@@ -58,7 +58,7 @@ struct ClientJSON {
             o.field("created_at_ms", c.createdAtMs)
             o.field("proto_ver_name", info.protocolVersion.displayName)
             o.field("subscriptions_cnt", c.subscriptionsCount)
-            o.field("max_subscriptions", 0)
+            o.field("max_subscriptions", c.maxSubscriptions)
             o.field("inflight", c.inflight)
             o.field("max_inflight", c.maxInflight)
             o.field("awaiting_rel", c.awaitingRel)

@@ -43,6 +43,9 @@ final class PrometheusExporter: Sendable {
         mirror("aviary_protocol_errors_total", help: "Connections closed for a protocol violation.") { m.protocolErrors.load }
         mirror("aviary_connections_accepted_total", help: "TCP connections accepted.") { m.connectionsAccepted.load }
         mirror("aviary_connections_refused_total", help: "CONNECTs refused.") { m.connectionsRefused.load }
+        mirror("aviary_subscriptions_refused_total", help: "SUBSCRIBE filters refused: per-client limit or topic limits.") {
+            m.subscriptionsRefused.load
+        }
         mirror("aviary_connect_timeouts_total", help: "Sockets closed for sending no CONNECT in time.") { m.connectTimeouts.load }
         mirror("aviary_keepalive_timeouts_total", help: "Connections closed by keepalive.") { m.keepAliveTimeouts.load }
         self.mirrors = Mutex(mirrors)

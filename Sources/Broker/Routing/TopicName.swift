@@ -8,4 +8,16 @@ public enum TopicName {
             throw MQTTProtocolError(.topicNameInvalid, "topic name '\(topic)' contains a wildcard")
         }
     }
+
+    /// Why a topic name or filter is over the broker's limits, or nil if it is within them.
+    public static func limitViolation(_ topic: String, maxLength: Int, maxLevels: Int) -> String? {
+        let bytes = topic.utf8.count
+        if bytes > maxLength { return "topic of \(bytes) bytes is longer than the limit of \(maxLength)" }
+        var levels = 1
+        for byte in topic.utf8 where byte == UInt8(ascii: "/") {
+            levels += 1
+            if levels > maxLevels { return "topic has more than \(maxLevels) levels" }
+        }
+        return nil
+    }
 }

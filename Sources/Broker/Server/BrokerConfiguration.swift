@@ -21,6 +21,12 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var topicAliasMaximum: Int = 100
     /// Most connections at once; further CONNECTs get "server unavailable". 0 = no limit.
     public var maxConnections: Int = 0
+    /// Subscriptions one client may hold; further filters get SUBACK 0x97 (3.1.1: 0x80). 0 = no limit.
+    public var maxSubscriptions: Int = 1000
+    /// Longest topic name or filter accepted, in bytes (MQTT allows 65,535).
+    public var maxTopicLength: Int = 4096
+    /// Most levels (`/`-separated parts) in a topic name or filter.
+    public var maxTopicLevels: Int = 128
     /// Seconds between $SYS publications; 0 turns them off.
     public var sysInterval: Double = 10
     /// Broker name reported in $SYS and the API.
@@ -44,6 +50,9 @@ public struct BrokerConfiguration: Sendable, Hashable {
         try check((0...65535).contains(topicAliasMaximum), "topic-alias-maximum", "a number from 0 to 65535")
         try check(maxConnections >= 0, "max-connections", "a number ≥ 0")
         try check(sysInterval >= 0, "sys-interval", "a number of seconds ≥ 0")
+        try check(maxSubscriptions >= 0, "max-subscriptions", "a number ≥ 0")
+        try check((1...65535).contains(maxTopicLength), "max-topic-length", "a number of bytes from 1 to 65535")
+        try check((1...65535).contains(maxTopicLevels), "max-topic-levels", "a number from 1 to 65535")
     }
 }
 

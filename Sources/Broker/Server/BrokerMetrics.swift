@@ -30,6 +30,8 @@ public final class BrokerMetrics: Sendable {
     public let protocolErrors = Counter()
     public let connectionsAccepted = Counter()
     public let connectionsRefused = Counter()
+    /// Subscriptions refused: over the per-client limit, or a filter over the topic limits.
+    public let subscriptionsRefused = Counter()
     /// Sockets currently open (with or without a completed CONNECT).
     public let socketsOpen = Counter()
     public let connectTimeouts = Counter()

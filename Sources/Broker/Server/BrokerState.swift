@@ -234,10 +234,25 @@ struct BrokerState: @unchecked Sendable {
                 codes.append(version == .v5 ? .topicFilterInvalid : .unspecifiedError)
                 continue
             }
+            if let violation = TopicName.limitViolation(
+                filter.filter,
+                maxLength: configuration.maxTopicLength,
+                maxLevels: configuration.maxTopicLevels
+            ) {
+                refuseSubscription(filter.raw, session: session, reason: violation)
+                codes.append(version == .v5 ? .topicFilterInvalid : .unspecifiedError)
+                continue
+            }
             if filter.shareGroup != nil && subscription.noLocal {
                 throw MQTTProtocolError.protocolViolation("No Local on a shared subscription")  // [MQTT-3.8.3-4]
             }
             let existed = session.subscriptions[filter.raw] != nil
+            // Replacing a subscription never counts against the limit.
+            if !existed, configuration.maxSubscriptions > 0, session.subscriptions.count >= configuration.maxSubscriptions {
+                refuseSubscription(filter.raw, session: session, reason: "client holds the maximum of \(configuration.maxSubscriptions) subscriptions")
+                codes.append(version == .v5 ? .quotaExceeded : .unspecifiedError)
+                continue
+            }
             tree.insert(filter, SubscriptionEntry(subscriber: session, options: subscription, identifier: identifier))
             session.subscriptions[filter.raw] = SessionSubscription(filter: filter, options: subscription, identifier: identifier)
             codes.append(ReasonCode(subscription.qos.rawValue))
@@ -249,6 +264,11 @@ struct BrokerState: @unchecked Sendable {
             if sendRetained { deliverRetained(filter: filter, subscription: subscription, identifier: identifier, to: session, now: now) }
         }
         return codes
+    }
+
+    private func refuseSubscription(_ filter: String, session: Session, reason: String) {
+        metrics.subscriptionsRefused.add()
+        logger.warning("subscription refused", metadata: ["client.id": "\(session.clientId)", "topic.filter": "\(filter)", "reason": "\(reason)"])
     }
 
     private mutating func deliverRetained(
@@ -356,6 +376,7 @@ struct BrokerState: @unchecked Sendable {
             expiryInterval: session.expiryInterval,
             createdAtMs: session.createdAtMs,
             subscriptionsCount: session.subscriptions.count,
+            maxSubscriptions: configuration.maxSubscriptions,
             inflight: session.inflight.count,
             maxInflight: session.window,
             awaitingRel: session.incomingQoS2.count,
