@@ -48,6 +48,9 @@ final class Session: @unchecked Sendable {
     var inflight: [UInt16: InflightMessage] = [:]
     var inflightOrder: Deque<UInt16> = []
     var queue: Deque<QueuedMessage> = []
+    /// QoS 0 messages in `queue`: a full queue of QoS 1/2 messages drops its head without
+    /// scanning for a QoS 0 one (a stuck subscriber must not cost a scan per routed message).
+    private(set) var queuedQoS0 = 0
     /// Incoming QoS 2 packet ids that got PUBREC and wait for PUBREL (section 4.3.3).
     var incomingQoS2: Set<UInt16> = []
     private var nextPacketId: UInt16 = 1
@@ -94,6 +97,7 @@ final class Session: @unchecked Sendable {
         while link.isWritable, let head = queue.first {
             if head.qos != .atMostOnce && inflight.count >= window { break }
             queue.removeFirst()
+            if head.qos == .atMostOnce { queuedQoS0 -= 1 }
             heldBytes -= head.message.payload.readableBytes
             send(head, over: link, now: now)
         }
@@ -108,8 +112,9 @@ final class Session: @unchecked Sendable {
         }
         var drops = 0
         if queue.count >= maxQueued {
-            if let index = queue.firstIndex(where: { $0.qos == .atMostOnce }) {
+            if queuedQoS0 > 0, let index = queue.firstIndex(where: { $0.qos == .atMostOnce }) {
                 heldBytes -= queue.remove(at: index).message.payload.readableBytes
+                queuedQoS0 -= 1
             } else {
                 heldBytes -= queue.removeFirst().message.payload.readableBytes
             }
@@ -117,6 +122,7 @@ final class Session: @unchecked Sendable {
             dropped += 1
         }
         queue.append(item)
+        if item.qos == .atMostOnce { queuedQoS0 += 1 }
         heldBytes += item.message.payload.readableBytes
         return drops
     }
@@ -210,6 +216,7 @@ final class Session: @unchecked Sendable {
         inflight.removeAll()
         inflightOrder.removeAll()
         queue.removeAll()
+        queuedQoS0 = 0
         incomingQoS2.removeAll()
         heldBytes = 0
     }

@@ -37,6 +37,24 @@ struct SessionQueueTests {
         #expect(session.dropped == 2)
     }
 
+    @Test("the QoS 0 count follows appends, drops and a clear, so a queue without QoS 0 drops its head at once")
+    func qos0Bookkeeping() {
+        let session = Self.session(maxQueued: 3)
+        let now = NIODeadline.now()
+        for name in ["a1", "b0", "c0"] { session.deliver(Self.item(name, name.hasSuffix("0") ? .atMostOnce : .atLeastOnce), now: now) }
+        #expect(session.queuedQoS0 == 2)
+        session.deliver(Self.item("d1", .atLeastOnce), now: now)  // drops b0
+        session.deliver(Self.item("e1", .atLeastOnce), now: now)  // drops c0
+        #expect(session.queuedQoS0 == 0)
+        #expect(session.queue.map(\.message.topic) == ["a1", "d1", "e1"])
+        session.deliver(Self.item("f0", .atMostOnce), now: now)  // no QoS 0 left: drops a1, the head
+        #expect(session.queue.map(\.message.topic) == ["d1", "e1", "f0"])
+        #expect(session.queuedQoS0 == 1)
+        session.clearState()
+        #expect(session.queuedQoS0 == 0 && session.queue.isEmpty)
+        #expect(session.dropped == 3)
+    }
+
     @Test("max queued 0 queues nothing and counts every message")
     func zeroQueue() {
         let session = Self.session(maxQueued: 0)

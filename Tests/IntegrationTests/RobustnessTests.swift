@@ -1,0 +1,103 @@
+import Broker
+import Foundation
+import Testing
+
+/// A slow consumer and connection churn against the real `aviary serve` process, whose memory
+/// and file descriptors are read from /proc.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct RobustnessTests {
+    static func rssKiB(_ pid: pid_t) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    static func openFiles(_ pid: pid_t) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).count
+    }
+
+    static func stats(_ api: String) async throws -> [String: Any] {
+        try await HTTP.request("GET", "\(api)/api/v4/stats").data.first?["stats"] as? [String: Any] ?? [:]
+    }
+
+    static func metrics(_ api: String) async throws -> [String: Any] {
+        try await HTTP.request("GET", "\(api)/api/v4/metrics").data.first?["metrics"] as? [String: Any] ?? [:]
+    }
+
+    /// Publishes `count` QoS 1 messages of 1 KiB through mosquitto_pub and waits until a QoS 1
+    /// mosquitto_sub has them all; returns the seconds that took.
+    static func stream(port: Int, count: Int, topic: String) throws -> Double {
+        let sub = try Subprocess(["mosquitto_sub", "-p", "\(port)", "-q", "1", "-t", topic, "-C", "\(count)", "-W", "120", "-i", "fast-\(topic)"])
+        usleep(300_000)
+        let started = Date()
+        let payload = String(repeating: "p", count: 1024)
+        let pub = try Subprocess(["sh", "-c", "yes \(payload) | head -n \(count) | mosquitto_pub -p \(port) -q 1 -t \(topic) -l"])
+        #expect(pub.wait(timeout: 120) == 0)
+        #expect(sub.wait(timeout: 120) == 0)
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(sub.lines.count == count, "the fast subscriber lost nothing")
+        return elapsed
+    }
+
+    @Test("a subscriber that stops reading: memory stays bounded, drops are counted on its row, other subscribers keep their pace")
+    func slowConsumer() async throws {
+        let (server, port) = try CommandLineTests.serve(["--max-queued-messages", "1000"])
+        let api = "http://127.0.0.1:\(try CommandLineTests.apiPort(server))"
+        let count = 20_000
+        _ = try Self.stream(port: port, count: 2000, topic: "warmup")
+        let alone = try Self.stream(port: port, count: count, topic: "s1")
+        let rssBefore = Self.rssKiB(server.pid)
+        // The slow one: subscribed to everything at QoS 1 with a small receive window, never reads.
+        let slow = try TestClient(port: port, version: .v5, receiveBuffer: 4096)
+        try slow.connect("slow-consumer")
+        _ = try slow.subscribe("#", qos: .atLeastOnce)
+        let withSlow = try Self.stream(port: port, count: count, topic: "s2")
+        let withSlowAgain = try Self.stream(port: port, count: count, topic: "s3")
+        let rssAfter = Self.rssKiB(server.pid)
+        let row = try await HTTP.request("GET", "\(api)/api/v4/clients/slow-consumer").data.first ?? [:]
+        let dropped = (row["mqueue_dropped"] as? NSNumber)?.intValue ?? 0
+        let metrics = try await Self.metrics(api)
+        print("slow consumer: \(count) × 1 KiB alone \(alone) s, with a stuck subscriber \(withSlow) s / \(withSlowAgain) s; RSS \(rssBefore) → \(rssAfter) KiB; dropped \(dropped)")
+        // 40 MiB of payload went past the stuck client: what it holds is its queue (1000 messages)
+        // and the socket buffers, not the stream.
+        #expect(rssAfter - rssBefore < 24 * 1024, "RSS grew by \(rssAfter - rssBefore) KiB")
+        #expect((row["mqueue_len"] as? NSNumber)?.intValue == 1000)
+        #expect(dropped > 30_000, "most of the 40,000 messages were dropped for the stuck client: \(dropped)")
+        #expect((metrics["messages.dropped"] as? NSNumber)?.intValue == dropped, "and the broker total says the same")
+        #expect(min(withSlow, withSlowAgain) < alone * 3 + 1, "the other subscribers keep their pace")
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 15) == 0)
+        withExtendedLifetime(slow) {}
+    }
+
+    @Test("10,000 connect/disconnect cycles from 4 processes: the client table, sessions, sockets and descriptors are back where they started")
+    func churn() async throws {
+        let python = try #require(Tools.python)
+        let (server, port) = try CommandLineTests.serve(["--sys-interval", "0"])
+        let api = "http://127.0.0.1:\(try CommandLineTests.apiPort(server))"
+        _ = try await Self.stats(api)  // the API's own connection pool is warm before the baseline
+        let fdsBefore = Self.openFiles(server.pid)
+        let rssBefore = Self.rssKiB(server.pid)
+        let script = Tools.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/churn.py").path
+        let workers = try (0..<4).map { try Subprocess([python, script, "\(port)", "2500", "w\($0)"]) }
+        for w in workers {
+            #expect(await w.waitAsync(timeout: 150) == 0, "\(w.output)")
+            #expect(w.output.trimmingCharacters(in: .whitespacesAndNewlines) == "2500")
+        }
+        try await eventuallyAsync("every socket to be closed", timeout: 10) {
+            (try await Self.stats(api)["connections.count"] as? NSNumber)?.intValue == 0
+        }
+        let stats = try await Self.stats(api)
+        #expect((stats["sessions.count"] as? NSNumber)?.intValue == 0, "no session left: \(stats)")
+        #expect((stats["subscriptions.count"] as? NSNumber)?.intValue == 0)
+        #expect(try await HTTP.request("GET", "\(api)/api/v4/clients").data.isEmpty)
+        let metrics = try await Self.metrics(api)
+        #expect(((metrics["packets.connect.received"] as? NSNumber)?.intValue ?? 0) == 10_080, "4 × (2,500 + 20 clean reconnects)")
+        try eventually("the descriptors to be back", timeout: 5) { Self.openFiles(server.pid) <= fdsBefore }
+        let rssAfter = Self.rssKiB(server.pid)
+        print("churn: fds \(fdsBefore) → \(Self.openFiles(server.pid)), RSS \(rssBefore) → \(rssAfter) KiB")
+        #expect(rssAfter - rssBefore < 16 * 1024, "RSS grew by \(rssAfter - rssBefore) KiB")
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 15) == 0)
+    }
+}
