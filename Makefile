@@ -1,8 +1,15 @@
 # Convenience targets; the README's Quick start uses the scripts directly.
-.PHONY: run test build
+.PHONY: run test build fuzz sanitize
+FUZZ_SECONDS ?= 300
 run:
 	scripts/run
 test:
 	scripts/test
 build:
 	swift build
+# libFuzzer over the packet decoder and property parser (ASan), bounded: make fuzz FUZZ_SECONDS=1800
+fuzz:
+	scripts/fuzz/run.sh $(FUZZ_SECONDS)
+# the whole test suite under AddressSanitizer, then ThreadSanitizer
+sanitize:
+	scripts/sanitize.sh

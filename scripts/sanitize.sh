@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the whole test suite under AddressSanitizer and ThreadSanitizer, each in its own scratch
+# path (.build-address, .build-thread): scripts/sanitize.sh [address|thread ...].
+# The spawned binaries (aviary, aviary-dashboard) come from the same sanitized build.
+# A sanitizer report fails the run (halt_on_error); reports are kept in .build-SANITIZER/reports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+export LANG=C.UTF-8
+sanitizers=("$@")
+[ ${#sanitizers[@]} -eq 0 ] && sanitizers=(address thread)
+status=0
+for s in "${sanitizers[@]}"; do
+    scratch=.build-$s
+    mkdir -p "$scratch/reports"
+    rm -f "$scratch"/reports/*
+    echo "== $s: build"
+    swift build --build-tests --sanitize="$s" --scratch-path "$scratch"
+    echo "== $s: test"
+    export ASAN_OPTIONS="halt_on_error=1:detect_leaks=0:log_path=$PWD/$scratch/reports/asan"
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$PWD/$scratch/reports/tsan"
+    if ! swift test --skip-build --sanitize="$s" --scratch-path "$scratch"; then status=1; fi
+    if compgen -G "$scratch/reports/*" > /dev/null; then
+        echo "== $s: reports"; cat "$scratch"/reports/*; status=1
+    else
+        echo "== $s: no reports"
+    fi
+done
+exit $status
