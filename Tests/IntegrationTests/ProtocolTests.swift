@@ -313,6 +313,7 @@ struct ProtocolTests {
         let d = try TestClient(port: h.port, version: .v3_1_1)
         #expect(try d.connect("d").reasonCode == .serverUnavailable)
         #expect(d.bytesRead == 4)
+        #expect(h.broker.metrics.connectionsRefused.load == 2, "each refusal is counted")
         // Taking over an existing id is still allowed at the limit.
         let a2 = try TestClient(port: h.port)
         #expect(try a2.connect("a").reasonCode == .success)

@@ -12,7 +12,7 @@ import Glibc
 /// client table (shared/API.md). Routing is done here over the percent-decoded path
 /// segments, so client ids containing `/`, `%`, spaces or non-ASCII characters work.
 struct ManagementAPI: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = APIRequestContext
 
     static let zone = "default"
 
@@ -21,6 +21,7 @@ struct ManagementAPI: HTTPResponder {
     let node: String
     let exporter: PrometheusExporter
     let logger: Logger
+    let throttle = AuthThrottle()
 
     init(broker: Broker, configuration: ManagementConfiguration, logger: Logger) {
         self.broker = broker
@@ -38,10 +39,21 @@ struct ManagementAPI: HTTPResponder {
     }
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        let address = context.remoteAddress?.ipAddress ?? "unknown"
+        let wait = throttle.delay(for: address)
+        if wait > .zero { try? await Task.sleep(for: .nanoseconds(wait.nanoseconds)) }
         let response: Response
         do {
-            response = try handle(request)
+            let user = try authenticate(request)
+            throttle.succeeded(address)
+            response = try handle(request, user: user)
         } catch {
+            if error.status == .unauthorized, request.headers[.authorization] != nil {
+                let failures = throttle.failed(address)
+                if failures == throttle.freeFailures + 1 {
+                    logger.warning("repeated management API authentication failures, slowing this address down", metadata: ["api.peer": "\(address)"])
+                }
+            }
             response = error.response
         }
         exporter.countRequest(method: request.method.rawValue, status: response.status.code)
@@ -76,8 +88,7 @@ struct ManagementAPI: HTTPResponder {
         return difference == 0
     }
 
-    private func handle(_ request: Request) throws(APIError) -> Response {
-        let user = try authenticate(request)
+    private func handle(_ request: Request, user: String) throws(APIError) -> Response {
         let rawPath = request.uri.path
         var segments: [String] = []
         for part in rawPath.split(separator: "/", omittingEmptySubsequences: true) {

@@ -1,3 +1,4 @@
+import Broker
 import Configuration
 import Foundation
 import Synchronization
@@ -102,7 +103,26 @@ enum SettingsResolver {
                 throw SettingsError("invalid value\(shown) for \(setting.key) from \(source): expected \(setting.expected)")
             }
         }
+        try checkAPIExposure(resolved)
         return resolved
+    }
+
+    /// The management API lists and disconnects every client: it may leave loopback only with a
+    /// password of the operator's own.
+    static func checkAPIExposure(_ resolved: ResolvedSettings) throws(SettingsError) {
+        let api = resolved.configuration.api
+        guard !isLoopback(api.host), api.password == ManagementConfiguration().password else { return }
+        let source = resolved.sources["api_host"] ?? .defaultValue
+        throw SettingsError(
+            "refusing to serve the management API on \(api.host) (\(source)) with the default password '\(api.password)': "
+                + "anyone who can reach it could list and disconnect every client. Set a password with --api-password, "
+                + "AVIARY_API_PASSWORD or api_password in the config file (and a user with --api-user), or keep api_host on 127.0.0.1"
+        )
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        return bare == "localhost" || bare == "::1" || bare == "0:0:0:0:0:0:0:1" || bare.hasPrefix("127.")
     }
 }
 
