@@ -27,6 +27,9 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("topic-alias-maximum"), help: .setting("topic_alias_maximum")) var topicAliasMaximum: String?
     @Option(name: .customLong("connect-timeout"), help: .setting("connect_timeout")) var connectTimeout: String?
     @Option(name: .customLong("sys-interval"), help: .setting("sys_interval")) var sysInterval: String?
+    @Option(name: .customLong("allow-anonymous"), help: .setting("allow_anonymous")) var allowAnonymous: String?
+    @Option(name: .customLong("password-file"), help: .setting("password_file")) var passwordFile: String?
+    @Option(name: .customLong("acl-file"), help: .setting("acl_file")) var aclFile: String?
     @Option(name: .customLong("log-level"), help: .setting("log_level")) var logLevel: String?
     @Option(name: .customLong("log-format"), help: .setting("log_format")) var logFormat: String?
 
@@ -39,6 +42,7 @@ struct SettingsOptions: ParsableArguments {
             ("max_queued_messages", maxQueuedMessages), ("max_subscriptions", maxSubscriptions), ("max_topic_length", maxTopicLength),
             ("max_topic_levels", maxTopicLevels), ("max_session_expiry", maxSessionExpiry), ("max_keepalive", maxKeepalive),
             ("topic_alias_maximum", topicAliasMaximum), ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
+            ("allow_anonymous", allowAnonymous), ("password_file", passwordFile), ("acl_file", aclFile),
             ("log_level", logLevel), ("log_format", logFormat),
         ]
     }

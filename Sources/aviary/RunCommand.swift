@@ -47,6 +47,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let resolved = try settings.resolve()
         let configuration = resolved.configuration
+        let security = try resolved.makeSecurityPolicy()
         // The log must not write into the dashboard: send stderr (swift-log's default) to the file.
         let fd = open(logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         guard fd >= 0 else { throw ValidationError("--log-file: cannot open '\(logFile)' for writing") }
@@ -59,7 +60,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         LogOutput.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "aviary")
-        let server = Broker(configuration: configuration.broker, logger: logger)
+        let server = Broker(configuration: configuration.broker, security: security, logger: logger)
         let port: Int
         do {
             port = try await server.start()

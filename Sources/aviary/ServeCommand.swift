@@ -44,9 +44,10 @@ struct ServeCommand: AsyncParsableCommand {
             return
         }
         let configuration = resolved.configuration
+        let security = try resolved.makeSecurityPolicy()
         LogOutput.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "aviary")
-        let server = Broker(configuration: configuration.broker, logger: logger)
+        let server = Broker(configuration: configuration.broker, security: security, logger: logger)
         let port: Int
         do {
             port = try await server.start()
@@ -71,9 +72,26 @@ struct ServeCommand: AsyncParsableCommand {
         groupConfiguration.maximumGracefulShutdownDuration = Self.shutdownLimit
         groupConfiguration.maximumCancellationDuration = .seconds(2)
         let impatience = Task { await Self.exitOnSecondSignal(logger: logger) }
-        defer { impatience.cancel() }
+        let reloading = Task { await Self.reloadOnHangup(security, logger: logger) }
+        defer {
+            impatience.cancel()
+            reloading.cancel()
+        }
         try await ServiceGroup(configuration: groupConfiguration).run()
         logger.info("aviary stopped")
+    }
+
+    /// SIGHUP re-reads the password and ACL files; connected clients stay. A file with an error
+    /// is reported and the rules in force are kept.
+    static func reloadOnHangup(_ security: SecurityPolicy, logger: Logger) async {
+        for await _ in await UnixSignalsSequence(trapping: .sighup) {
+            do {
+                try security.reload()
+                logger.notice("SIGHUP: password and ACL files reloaded")
+            } catch {
+                logger.error("SIGHUP: reload failed, the previous rules stay in force", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// The service group handles the first SIGTERM/SIGINT; a second one ends the process at once.

@@ -69,23 +69,12 @@ struct ManagementAPI: HTTPResponder {
             throw APIError(status: .unauthorized, code: 104, message: "missing credentials (HTTP Basic Auth)", headers: challenge)
         }
         let basic = request.headers.basic
-        let userMatches = Self.constantTimeEquals(basic?.username ?? "", configuration.username)
-        let passwordMatches = Self.constantTimeEquals(basic?.password ?? "", configuration.password)
+        let userMatches = ConstantTime.equals((basic?.username ?? "").utf8, configuration.username.utf8)
+        let passwordMatches = ConstantTime.equals((basic?.password ?? "").utf8, configuration.password.utf8)
         guard let basic, userMatches && passwordMatches else {
             throw APIError(status: .unauthorized, code: 103, message: "wrong username or password", headers: challenge)
         }
         return basic.username
-    }
-
-    /// Compares without an early exit, so timing does not tell how much of a secret matched.
-    static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8)
-        let y = Array(b.utf8)
-        var difference = UInt8(x.count == y.count ? 0 : 1)
-        for i in 0..<max(x.count, y.count) {
-            difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
-        }
-        return difference == 0
     }
 
     private func handle(_ request: Request, user: String) throws(APIError) -> Response {

@@ -46,6 +46,9 @@ final class PrometheusExporter: Sendable {
         mirror("aviary_subscriptions_refused_total", help: "SUBSCRIBE filters refused: per-client limit or topic limits.") {
             m.subscriptionsRefused.load
         }
+        let security = broker.security
+        mirror("aviary_auth_failures_total", help: "CONNECTs refused for bad credentials or as anonymous.") { security.authFailures.load }
+        mirror("aviary_acl_denials_total", help: "PUBLISH, SUBSCRIBE and wills denied by the ACL.") { security.denials.load }
         mirror("aviary_connect_timeouts_total", help: "Sockets closed for sending no CONNECT in time.") { m.connectTimeouts.load }
         mirror("aviary_keepalive_timeouts_total", help: "Connections closed by keepalive.") { m.keepAliveTimeouts.load }
         self.mirrors = Mutex(mirrors)

@@ -32,14 +32,16 @@ final class BrokerCore: Sendable {
     let startedAtMs: Int64
     let state: Mutex<BrokerState>
     let shuttingDown = Atomic<Bool>(false)
+    let security: SecurityPolicy
 
-    init(configuration: BrokerConfiguration, logger: Logger) {
+    init(configuration: BrokerConfiguration, security: SecurityPolicy, logger: Logger) {
         self.configuration = configuration
+        self.security = security
         self.metrics = BrokerMetrics()
         self.logger = logger
         self.startedAt = .now()
         self.startedAtMs = WallClock.nowMilliseconds()
-        self.state = Mutex(BrokerState(configuration: configuration, metrics: metrics, logger: logger))
+        self.state = Mutex(BrokerState(configuration: configuration, metrics: metrics, security: security, logger: logger))
     }
 
     @inline(__always)
@@ -64,8 +66,17 @@ public final class Broker: Sendable {
     public var metrics: BrokerMetrics { core.metrics }
     public var logger: Logger { core.logger }
 
-    public init(configuration: BrokerConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
-        self.core = BrokerCore(configuration: configuration, logger: logger)
+    public var security: SecurityPolicy { core.security }
+
+    /// `security` decides who may connect and what they may publish and subscribe to; the
+    /// default lets everyone do everything.
+    public init(
+        configuration: BrokerConfiguration,
+        security: SecurityPolicy = .open,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
+        self.core = BrokerCore(configuration: configuration, security: security, logger: logger)
         self.group = group
     }
 

@@ -41,7 +41,10 @@ struct BrokerState: @unchecked Sendable {
     let metrics: BrokerMetrics
     let logger: Logger
 
-    init(configuration: BrokerConfiguration, metrics: BrokerMetrics, logger: Logger) {
+    let security: SecurityPolicy
+
+    init(configuration: BrokerConfiguration, metrics: BrokerMetrics, security: SecurityPolicy, logger: Logger) {
+        self.security = security
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
@@ -232,6 +235,14 @@ struct BrokerState: @unchecked Sendable {
                 filter = try TopicFilter(subscription.topicFilter)
             } catch {
                 codes.append(version == .v5 ? .topicFilterInvalid : .unspecifiedError)
+                continue
+            }
+            let identity = session.identity.info
+            if !security.canSubscribe(filter.filter, username: identity.username, clientId: session.clientId) {
+                security.denials.add()
+                metrics.subscriptionsRefused.add()
+                logger.warning("subscription denied by the ACL", metadata: ["client.id": "\(session.clientId)", "client.username": "\(identity.username ?? "")", "topic.filter": "\(filter.raw)"])
+                codes.append(version == .v5 ? .notAuthorized : .unspecifiedError)
                 continue
             }
             if let violation = TopicName.limitViolation(

@@ -7,6 +7,7 @@ import Logging
 struct EffectiveConfiguration: Sendable {
     var broker = BrokerConfiguration()
     var api = ManagementConfiguration()
+    var security = SecurityPolicy.Settings()
     var logLevel: Logger.Level = .info
     var logFormat: LogFormat = .text
 }
@@ -63,6 +64,23 @@ struct Setting {
             int("topic_alias_maximum", "Topic aliases accepted from each 5.0 client.", \.broker.topicAliasMaximum, 0...65535),
             seconds("connect_timeout", "Seconds a new socket may wait before sending CONNECT.", \.broker.connectTimeout, allowZero: false),
             seconds("sys_interval", "Seconds between $SYS publications (0 = off).", \.broker.sysInterval, allowZero: true),
+            Setting(
+                key: "allow_anonymous",
+                summary: "Accept clients without a user name (false is recommended with a password file).",
+                expected: "true or false",
+                valueName: "bool",
+                apply: { value, c in
+                    switch value.lowercased() {
+                    case "true", "yes", "1", "on": c.security.allowAnonymous = true
+                    case "false", "no", "0", "off": c.security.allowAnonymous = false
+                    default: return false
+                    }
+                    return true
+                },
+                render: { "\($0.security.allowAnonymous)" }
+            ),
+            path("password_file", "mosquitto_passwd-format file of users and PBKDF2-SHA512 hashes (aviary passwd); reloaded on SIGHUP.", \.security.passwordFile),
+            path("acl_file", "Topic ACL file in Mosquitto's acl_file format (topic/pattern/user lines); reloaded on SIGHUP.", \.security.aclFile),
             Setting(
                 key: "log_level",
                 summary: "Least severe log level written.",
@@ -176,6 +194,21 @@ struct Setting {
                 return true
             },
             render: { $0[keyPath: path] }
+        )
+    }
+
+    private static func path(_ key: String, _ summary: String, _ keyPath: WritableKeyPath<EffectiveConfiguration, String?>) -> Setting {
+        Setting(
+            key: key,
+            summary: summary,
+            expected: "a file path, or none",
+            valueName: "path",
+            apply: { value, c in
+                guard !value.isEmpty else { return false }
+                c[keyPath: keyPath] = value.lowercased() == "none" ? nil : value
+                return true
+            },
+            render: { $0[keyPath: keyPath] ?? "none" }
         )
     }
 

@@ -32,6 +32,17 @@ struct ResolvedSettings {
     var configuration = EffectiveConfiguration()
     var sources: [String: SettingSource] = [:]
     var configFile: String?
+    /// Reads the password and ACL files named by the settings; an error names the setting, its
+    /// source, the file and the line.
+    func makeSecurityPolicy() throws(SettingsError) -> SecurityPolicy {
+        do {
+            return try SecurityPolicy(settings: configuration.security)
+        } catch {
+            let failing = (error as? PasswordFile.ParseError) != nil ? "password_file" : "acl_file"
+            throw SettingsError("\(failing) (\(sources[failing] ?? .defaultValue)): \(error)")
+        }
+    }
+
     /// AVIARY_* variables that name no setting (reported as warnings, not errors).
     var unknownVariables: [String] = []
 

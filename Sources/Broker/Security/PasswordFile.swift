@@ -1,0 +1,115 @@
+import Crypto
+import CryptoExtras
+import Foundation
+
+/// A password file in mosquitto_passwd's format: `user:$7$ROUNDS$SALT$HASH` per line, where HASH
+/// is PBKDF2-HMAC-SHA512 (64 bytes) of the password with SALT, both base64. Files made by
+/// `mosquitto_passwd` work here and files made by `aviary passwd` work in Mosquitto 2.
+public struct PasswordFile: Sendable {
+    public struct Entry: Sendable, Hashable {
+        public var rounds: Int
+        public var salt: [UInt8]
+        public var hash: [UInt8]
+    }
+
+    public struct ParseError: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// Rounds `aviary passwd` uses unless told otherwise: ~1 ms per check on one core, so a
+    /// connect storm stays cheap (mosquitto_passwd uses 101).
+    public static let defaultRounds = 1_000
+
+    public private(set) var users: [String: Entry] = [:]
+    /// The file's users in file order, for rewriting it.
+    public private(set) var order: [String] = []
+
+    public init() {}
+
+    public init(path: String) throws {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ParseError(description: "cannot read password file \(path): \(FileManager.default.fileExists(atPath: path) ? "not readable UTF-8 text" : "no such file")")
+        }
+        try self.init(text: text, path: path)
+    }
+
+    public init(text: String, path: String = "password file") throws {
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r")))
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            func fail(_ what: String) -> ParseError { ParseError(description: "\(path) line \(index + 1): \(what)") }
+            guard let colon = line.lastIndex(of: ":") else { throw fail("expected 'user:$7$rounds$salt$hash'") }
+            let user = String(line[..<colon])
+            let fields = line[line.index(after: colon)...].split(separator: "$", omittingEmptySubsequences: false)
+            guard !user.isEmpty else { throw fail("empty user name") }
+            guard fields.count == 5, fields[0].isEmpty, fields[1] == "7" else {
+                throw fail("user '\(user)': expected a PBKDF2-SHA512 hash '$7$rounds$salt$hash' (as mosquitto_passwd writes)")
+            }
+            guard let rounds = Int(fields[2]), rounds >= 1, let salt = Data(base64Encoded: String(fields[3])),
+                let hash = Data(base64Encoded: String(fields[4])), hash.count == 64, !salt.isEmpty
+            else { throw fail("user '\(user)': malformed rounds, salt or hash") }
+            guard users[user] == nil else { throw fail("user '\(user)' is listed twice") }
+            users[user] = Entry(rounds: rounds, salt: [UInt8](salt), hash: [UInt8](hash))
+            order.append(user)
+        }
+    }
+
+    /// Adds or replaces a user with a fresh salt.
+    public mutating func set(user: String, password: String, rounds: Int = defaultRounds) {
+        var salt = [UInt8](repeating: 0, count: 12)
+        var generator = SystemRandomNumberGenerator()
+        for i in salt.indices { salt[i] = UInt8.random(in: 0...255, using: &generator) }
+        if users[user] == nil { order.append(user) }
+        users[user] = Entry(rounds: rounds, salt: salt, hash: Self.derive(password, salt: salt, rounds: rounds))
+    }
+
+    @discardableResult
+    public mutating func remove(user: String) -> Bool {
+        guard users.removeValue(forKey: user) != nil else { return false }
+        order.removeAll { $0 == user }
+        return true
+    }
+
+    /// nil when the user is not in the file; otherwise whether the password is right.
+    public func verify(user: String, password: [UInt8]) -> Bool? {
+        guard let entry = users[user] else { return nil }
+        return ConstantTime.equals(Self.derive(password, salt: entry.salt, rounds: entry.rounds), entry.hash)
+    }
+
+    public var text: String {
+        order.compactMap { user in
+            users[user].map { "\(user):$7$\($0.rounds)$\(Data($0.salt).base64EncodedString())$\(Data($0.hash).base64EncodedString())" }
+        }.map { $0 + "\n" }.joined()
+    }
+
+    static func derive(_ password: some DataProtocol, salt: [UInt8], rounds: Int) -> [UInt8] {
+        let key = try? KDF.Insecure.PBKDF2.deriveKey(
+            from: password,
+            salt: salt,
+            using: .sha512,
+            outputByteCount: 64,
+            unsafeUncheckedRounds: rounds
+        )
+        return key.map { $0.withUnsafeBytes { [UInt8]($0) } } ?? []
+    }
+
+    static func derive(_ password: String, salt: [UInt8], rounds: Int) -> [UInt8] {
+        derive(Array(password.utf8), salt: salt, rounds: rounds)
+    }
+}
+
+/// Comparison of secrets without an early exit, so timing does not tell how much matched.
+public enum ConstantTime {
+    public static func equals(_ x: some Collection<UInt8>, _ y: some Collection<UInt8>) -> Bool {
+        let x = Array(x)
+        let y = Array(y)
+        var difference = UInt8(x.count == y.count ? 0 : 1)
+        for i in 0..<max(x.count, y.count) {
+            difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+        }
+        return difference == 0
+    }
+}
