@@ -9,7 +9,10 @@ final class BrokerHarness: Sendable {
     let broker: Broker
     let port: Int
 
-    static func start(_ configure: (inout BrokerConfiguration) -> Void = { _ in }) async throws -> BrokerHarness {
+    static func start(
+        security: SecurityPolicy = .open,
+        _ configure: (inout BrokerConfiguration) -> Void = { _ in }
+    ) async throws -> BrokerHarness {
         var configuration = BrokerConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
@@ -17,7 +20,7 @@ final class BrokerHarness: Sendable {
         configure(&configuration)
         var logger = Logger(label: "test-broker")
         logger.logLevel = ProcessInfo.processInfo.environment["AVIARY_TEST_LOG"] != nil ? .debug : .critical
-        let broker = Broker(configuration: configuration, logger: logger)
+        let broker = Broker(configuration: configuration, security: security, logger: logger)
         let port = try await broker.start()
         return BrokerHarness(broker: broker, port: port)
     }

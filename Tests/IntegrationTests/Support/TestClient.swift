@@ -128,6 +128,7 @@ final class TestClient {
         cleanStart: Bool = true,
         keepAlive: UInt16 = 60,
         username: String? = nil,
+        password: String? = nil,
         will: Will? = nil,
         properties: Properties = .none
     ) throws -> ConnAckPacket {
@@ -139,6 +140,7 @@ final class TestClient {
                     cleanStart: cleanStart,
                     keepAlive: keepAlive,
                     username: username,
+                    password: password.map { ByteBuffer(string: $0) },
                     will: will,
                     properties: properties
                 )
