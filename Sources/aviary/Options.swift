@@ -30,6 +30,12 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("allow-anonymous"), help: .setting("allow_anonymous")) var allowAnonymous: String?
     @Option(name: .customLong("password-file"), help: .setting("password_file")) var passwordFile: String?
     @Option(name: .customLong("acl-file"), help: .setting("acl_file")) var aclFile: String?
+    @Option(name: .customLong("tls-cert"), help: .setting("tls_cert")) var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: .setting("tls_key")) var tlsKey: String?
+    @Option(name: .customLong("mqtt-tls-port"), help: .setting("mqtt_tls_port")) var mqttTLSPort: String?
+    @Option(name: .customLong("tls-ca"), help: .setting("tls_ca")) var tlsCA: String?
+    @Option(name: .customLong("tls-verify-clients"), help: .setting("tls_verify_clients")) var tlsVerifyClients: String?
+    @Option(name: .customLong("api-tls"), help: .setting("api_tls")) var apiTLS: String?
     @Option(name: .customLong("log-level"), help: .setting("log_level")) var logLevel: String?
     @Option(name: .customLong("log-format"), help: .setting("log_format")) var logFormat: String?
 
@@ -43,7 +49,8 @@ struct SettingsOptions: ParsableArguments {
             ("max_topic_levels", maxTopicLevels), ("max_session_expiry", maxSessionExpiry), ("max_keepalive", maxKeepalive),
             ("topic_alias_maximum", topicAliasMaximum), ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
             ("allow_anonymous", allowAnonymous), ("password_file", passwordFile), ("acl_file", aclFile),
-            ("log_level", logLevel), ("log_format", logFormat),
+            ("tls_cert", tlsCert), ("tls_key", tlsKey), ("mqtt_tls_port", mqttTLSPort), ("tls_ca", tlsCA),
+            ("tls_verify_clients", tlsVerifyClients), ("api_tls", apiTLS), ("log_level", logLevel), ("log_format", logFormat),
         ]
     }
 

@@ -48,6 +48,10 @@ struct RunCommand: AsyncParsableCommand {
         let resolved = try settings.resolve()
         let configuration = resolved.configuration
         let security = try resolved.makeSecurityPolicy()
+        let tls = try resolved.makeTLSConfiguration()
+        if configuration.tls.api {
+            throw SettingsError("api_tls: the dashboard of `aviary` talks to its own API over loopback HTTP; use `aviary serve` for an HTTPS API")
+        }
         // The log must not write into the dashboard: send stderr (swift-log's default) to the file.
         let fd = open(logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         guard fd >= 0 else { throw ValidationError("--log-file: cannot open '\(logFile)' for writing") }
@@ -67,9 +71,17 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             throw SettingsError("cannot listen for MQTT on \(configuration.broker.host):\(configuration.broker.port): \(error)")
         }
+        if let tls {
+            do {
+                try await server.startTLS(host: configuration.broker.host, port: configuration.tls.mqttPort, configuration: tls)
+            } catch {
+                await server.shutdown()
+                throw SettingsError("cannot listen for MQTT over TLS on \(configuration.broker.host):\(configuration.tls.mqttPort): \(error)")
+            }
+        }
         let api = configuration.api
         let apiPort = Mutex<Int?>(nil)
-        let app = buildManagementApplication(broker: server, configuration: api, logger: logger) { channel in
+        let app = try buildManagementApplication(broker: server, configuration: api, logger: logger) { channel in
             apiPort.withLock { $0 = channel.localAddress?.port }
         }
         let group = ServiceGroup(

@@ -45,6 +45,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let configuration = resolved.configuration
         let security = try resolved.makeSecurityPolicy()
+        let tls = try resolved.makeTLSConfiguration()
         LogOutput.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "aviary")
         let server = Broker(configuration: configuration.broker, security: security, logger: logger)
@@ -54,13 +55,30 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw SettingsError("cannot listen for MQTT on \(configuration.broker.host):\(configuration.broker.port): \(error)")
         }
+        var boundTLSPort: Int?
+        if let tls {
+            do {
+                boundTLSPort = try await server.startTLS(host: configuration.broker.host, port: configuration.tls.mqttPort, configuration: tls)
+            } catch {
+                await server.shutdown()
+                throw SettingsError("cannot listen for MQTT over TLS on \(configuration.broker.host):\(configuration.tls.mqttPort): \(error)")
+            }
+        }
+        let tlsPort = boundTLSPort
         if simulateClients > 0 { server.addSimulatedClients(simulateClients) }
         let api = configuration.api
+        let apiScheme = configuration.tls.api ? "https" : "http"
         // Readiness is announced once the service group runs (its signal handlers are in place),
         // so a script that waits for these lines can send SIGTERM right after and get a clean stop.
-        let app = buildManagementApplication(broker: server, configuration: api, logger: logger) { channel in
+        let app = try buildManagementApplication(
+            broker: server,
+            configuration: api,
+            logger: logger,
+            tls: configuration.tls.api ? tls : nil
+        ) { channel in
             print("aviary \(AviaryVersion.current) listening for MQTT on \(configuration.broker.host):\(port)")
-            print("management API on http://\(api.host):\(channel.localAddress?.port ?? api.port)")
+            if let tlsPort { print("listening for MQTT over TLS on \(configuration.broker.host):\(tlsPort)") }
+            print("management API on \(apiScheme)://\(api.host):\(channel.localAddress?.port ?? api.port)")
             fflush(nil)  // a pipe or file is block-buffered: scripts wait for these lines
         }
         var groupConfiguration = ServiceGroupConfiguration(

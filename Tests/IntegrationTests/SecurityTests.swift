@@ -45,14 +45,17 @@ struct SecurityTests {
             #expect(r.headers["www-authenticate"] == "Basic realm=\"aviary\"")
             #expect(r.code == 103)
         }
-        #expect(took[0..<4].allSatisfy { $0 < 0.25 }, "the first failures are not delayed: \(took)")
+        // Lower bounds only (a loaded machine makes every request slower, never faster).
+        let undelayed = took[0..<4].sorted()[1]
         #expect(took[4] >= 0.24 && took[5] >= 0.49, "then each waits longer: \(took)")
+        #expect(took[5] - undelayed >= 0.4, "the first failures are not delayed: \(took)")
         let started = Date()
         #expect(try await HTTP.request("GET", "\(h.base)/api/v4/clients").status == 200)
         #expect(Date().timeIntervalSince(started) >= 0.99, "a request from a throttled address waits before its credentials are checked")
+        for _ in 1...2 { #expect(try await HTTP.request("GET", "\(h.base)/api/v4/clients", auth: "admin:guess").status == 401) }
         let after = Date()
         #expect(try await HTTP.request("GET", "\(h.base)/api/v4/clients", auth: "admin:guess").status == 401)
-        #expect(Date().timeIntervalSince(after) < 0.25, "a success resets the address")
+        #expect(Date().timeIntervalSince(after) < 0.9, "a success reset the count: the third failure after it waits nothing, not 2 s")
         await h.stop()
     }
 

@@ -1,6 +1,8 @@
 import HTTPTypes
 import Hummingbird
 import HummingbirdAuth
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import NIOCore
 
@@ -478,10 +480,12 @@ public func buildManagementApplication(
     broker: Broker,
     configuration: ManagementConfiguration,
     logger: Logger,
+    tls: TLSConfiguration? = nil,
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
-) -> some ApplicationProtocol {
+) throws -> some ApplicationProtocol {
     Application(
         responder: ManagementAPI(broker: broker, configuration: configuration, logger: logger),
+        server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "aviary"),
         onServerRunning: onServerRunning,
         logger: logger

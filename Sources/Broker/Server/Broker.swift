@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// The version reported by `aviary --version`, $SYS and the management API.
@@ -59,6 +60,7 @@ public final class Broker: Sendable {
 
     private struct Runtime {
         var serverChannel: (any Channel)?
+        var tlsChannel: (any Channel)?
         var timer: RepeatedTask?
     }
 
@@ -85,19 +87,7 @@ public final class Broker: Sendable {
     public func start() async throws -> Int {
         try configuration.validate()
         let core = self.core
-        let logger = self.logger
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 8)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(core: core, logger: logger))
-                }
-            }
-        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        let channel = try await bootstrap(tls: nil).bind(host: configuration.host, port: configuration.port).get()
         let port = channel.localAddress?.port ?? configuration.port
         let timerLoop = group.next()
         let sysEvery = configuration.sysInterval
@@ -128,6 +118,35 @@ public final class Broker: Sendable {
         return port
     }
 
+    /// Opens the MQTT-over-TLS listener (8883 by convention) beside the plain one; returns its
+    /// port. Clients on it are the same clients: same table, counters (of MQTT bytes) and routing.
+    @discardableResult
+    public func startTLS(host: String, port: Int, configuration tls: TLSConfiguration) async throws -> Int {
+        let context = try NIOSSLContext(configuration: tls)
+        let channel = try await bootstrap(tls: context).bind(host: host, port: port).get()
+        runtime.withLock { $0.tlsChannel = channel }
+        let bound = channel.localAddress?.port ?? port
+        logger.info("MQTT TLS listener started", metadata: ["listener.host": "\(host)", "listener.port": "\(bound)"])
+        return bound
+    }
+
+    private func bootstrap(tls: NIOSSLContext?) -> ServerBootstrap {
+        let core = self.core
+        let logger = self.logger
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 8)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(core: core, logger: logger))
+                }
+            }
+    }
+
     /// The bound MQTT port, once started.
     public var localPort: Int? {
         runtime.withLock { $0.serverChannel?.localAddress?.port }
@@ -137,15 +156,17 @@ public final class Broker: Sendable {
     /// waits (up to `timeout`) for them to go.
     public func shutdown(timeout: TimeAmount = .seconds(5)) async {
         core.shuttingDown.store(true, ordering: .relaxed)
-        let (channel, timer) = runtime.withLock { rt in
+        let (channel, tlsChannel, timer) = runtime.withLock { rt in
             defer {
                 rt.serverChannel = nil
+                rt.tlsChannel = nil
                 rt.timer = nil
             }
-            return (rt.serverChannel, rt.timer)
+            return (rt.serverChannel, rt.tlsChannel, rt.timer)
         }
         timer?.cancel()
         try? await channel?.close()
+        try? await tlsChannel?.close()
         core.withState { state in
             for session in state.sessions.values {
                 guard let link = session.link else { continue }

@@ -58,8 +58,7 @@ struct BrokerState: @unchecked Sendable {
         let existing = sessions[request.clientId]
         let takeover = existing?.link != nil
         if configuration.maxConnections > 0 && !takeover && liveConnections >= configuration.maxConnections {
-            metrics.connectionsRefused.add()
-            return (nil, false, .quotaExceeded)
+            return (nil, false, .quotaExceeded)  // counted by the handler's refusal
         }
         if let existing, let oldLink = existing.link {
             // [MQTT-3.1.4-3] takeover: the older connection is closed (5.0: DISCONNECT 0x8E).

@@ -8,8 +8,19 @@ struct EffectiveConfiguration: Sendable {
     var broker = BrokerConfiguration()
     var api = ManagementConfiguration()
     var security = SecurityPolicy.Settings()
+    var tls = TLSSettings()
     var logLevel: Logger.Level = .info
     var logFormat: LogFormat = .text
+}
+
+/// TLS for the MQTT listener (a second one, 8883 by convention) and for the management API.
+struct TLSSettings: Sendable {
+    var cert: String?
+    var key: String?
+    var ca: String?
+    var verifyClients = false
+    var mqttPort = 8883
+    var api = false
 }
 
 /// How log lines are written to standard error.
@@ -64,23 +75,15 @@ struct Setting {
             int("topic_alias_maximum", "Topic aliases accepted from each 5.0 client.", \.broker.topicAliasMaximum, 0...65535),
             seconds("connect_timeout", "Seconds a new socket may wait before sending CONNECT.", \.broker.connectTimeout, allowZero: false),
             seconds("sys_interval", "Seconds between $SYS publications (0 = off).", \.broker.sysInterval, allowZero: true),
-            Setting(
-                key: "allow_anonymous",
-                summary: "Accept clients without a user name (false is recommended with a password file).",
-                expected: "true or false",
-                valueName: "bool",
-                apply: { value, c in
-                    switch value.lowercased() {
-                    case "true", "yes", "1", "on": c.security.allowAnonymous = true
-                    case "false", "no", "0", "off": c.security.allowAnonymous = false
-                    default: return false
-                    }
-                    return true
-                },
-                render: { "\($0.security.allowAnonymous)" }
-            ),
+            bool("allow_anonymous", "Accept clients without a user name (false is recommended with a password file).", \.security.allowAnonymous),
             path("password_file", "mosquitto_passwd-format file of users and PBKDF2-SHA512 hashes (aviary passwd); reloaded on SIGHUP.", \.security.passwordFile),
             path("acl_file", "Topic ACL file in Mosquitto's acl_file format (topic/pattern/user lines); reloaded on SIGHUP.", \.security.aclFile),
+            path("tls_cert", "PEM certificate (chain) of the TLS listeners; with tls_key it opens MQTT over TLS on mqtt_tls_port.", \.tls.cert),
+            path("tls_key", "PEM private key for tls_cert.", \.tls.key),
+            port("mqtt_tls_port", "MQTT over TLS port (only with tls_cert and tls_key); 0 picks a free port and prints it.", \.tls.mqttPort),
+            path("tls_ca", "PEM CA certificates that client certificates must chain to (with tls_verify_clients).", \.tls.ca),
+            bool("tls_verify_clients", "Require a client certificate signed by tls_ca on the TLS listeners.", \.tls.verifyClients),
+            bool("api_tls", "Serve the management API over HTTPS with tls_cert and tls_key.", \.tls.api),
             Setting(
                 key: "log_level",
                 summary: "Least severe log level written.",
@@ -194,6 +197,24 @@ struct Setting {
                 return true
             },
             render: { $0[keyPath: path] }
+        )
+    }
+
+    private static func bool(_ key: String, _ summary: String, _ keyPath: WritableKeyPath<EffectiveConfiguration, Bool>) -> Setting {
+        Setting(
+            key: key,
+            summary: summary,
+            expected: "true or false",
+            valueName: "bool",
+            apply: { value, c in
+                switch value.lowercased() {
+                case "true", "yes", "1", "on": c[keyPath: keyPath] = true
+                case "false", "no", "0", "off": c[keyPath: keyPath] = false
+                default: return false
+                }
+                return true
+            },
+            render: { "\($0[keyPath: keyPath])" }
         )
     }
 

@@ -21,7 +21,7 @@ final class APIHarness: Sendable {
         let port = Mutex<Int?>(nil)
         var logger = Logger(label: "test-api")
         logger.logLevel = .critical
-        let app = buildManagementApplication(broker: mqtt.broker, configuration: configuration, logger: logger) { channel in
+        let app = try buildManagementApplication(broker: mqtt.broker, configuration: configuration, logger: logger) { channel in
             port.withLock { $0 = channel.localAddress?.port }
         }
         let task = Task(executorPreference: APIExecutor.shared) { try await app.run() }
