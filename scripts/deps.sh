@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing aviary need, only when missing:
-# Debian packages (ncurses headers, Mosquitto's clients, tmux, paho-mqtt for Python).
+# Debian packages (ncurses headers, Mosquitto's clients, tmux, paho-mqtt for Python, openssl)
+# and schemathesis from PyPI.
 set -euo pipefail
 
 need=()
-for pkg in libncurses-dev mosquitto-clients tmux python3-paho-mqtt pkg-config curl; do
+for pkg in libncurses-dev mosquitto-clients tmux python3-paho-mqtt pkg-config curl openssl; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -22,4 +23,10 @@ fi
 if ! /usr/bin/python3 -c 'import paho.mqtt.client' 2>/dev/null && ! python3 -c 'import paho.mqtt.client' 2>/dev/null; then
     echo "==> installing paho-mqtt from PyPI"
     python3 -m pip install -q paho-mqtt
+fi
+
+# schemathesis (PyPI) checks the live management API against its OpenAPI document.
+if ! python3 -m schemathesis.cli --version >/dev/null 2>&1; then
+    echo "==> installing schemathesis from PyPI"
+    python3 -m pip install -q schemathesis || /usr/bin/python3 -m pip install -q --break-system-packages schemathesis
 fi

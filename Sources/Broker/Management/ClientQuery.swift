@@ -6,6 +6,18 @@ struct Paging: Sendable {
     var limit = 10_000
     static let maxLimit = 10_000
 
+    /// Rows before the requested page; `Int.max` for a page too far out to count to.
+    var offset: Int {
+        let (product, overflow) = (page - 1).multipliedReportingOverflow(by: limit)
+        return overflow ? Int.max : product
+    }
+
+    /// Whether rows follow the requested page (without overflowing for absurd pages).
+    func hasNext(count: Int) -> Bool {
+        let (end, overflow) = offset.addingReportingOverflow(limit)
+        return !overflow && end < count
+    }
+
     /// Takes `key` if it is a paging parameter; throws for a bad value.
     mutating func accept(_ key: String, _ value: String) throws(APIError) -> Bool {
         switch key {
@@ -65,6 +77,7 @@ struct ClientQuery: Sendable {
                 guard let flag = Bool(value.lowercased()) else { throw .badParameter("clean_start must be true or false, got '\(value)'") }
                 filters.append { $0.info.cleanStart == flag }
             case "proto_name":
+                guard value == "MQTT" || value == "MQIsdp" else { throw .badParameter("proto_name must be MQTT or MQIsdp, got '\(value)'") }
                 filters.append { $0.info.protocolVersion.protocolName == value }
             case "proto_ver":
                 guard let level = UInt8(value), let version = ProtocolVersion(rawValue: level) else {
@@ -78,7 +91,11 @@ struct ClientQuery: Sendable {
                 let needle = value.lowercased()
                 filters.append { ($0.info.username ?? "").lowercased().contains(needle) }
             case "_gte_created_at", "_lte_created_at", "_gte_connected_at", "_lte_connected_at":
-                guard let seconds = Int64(value) else { throw .badParameter("\(key) must be epoch seconds, got '\(value)'") }
+                // Bounded so that milliseconds cannot overflow (±292 million years either way).
+                let bound = Int64.max / 1000 - 2
+                guard let seconds = Int64(value), (-bound...bound).contains(seconds) else {
+                    throw .badParameter("\(key) must be epoch seconds, got '\(value)'")
+                }
                 let ms = seconds * 1000
                 let created = key.hasSuffix("created_at")
                 let gte = key.hasPrefix("_gte_")
@@ -98,10 +115,8 @@ struct ClientQuery: Sendable {
                 throw .badParameter("unknown query parameter '\(key)'")
             }
         }
-        if let order {
-            guard sortField != nil else { throw .badParameter("_order needs _sort") }
-            descending = order == "desc"
-        }
+        // `_order` alone orders by client id.
+        if let order { descending = order == "desc" }
     }
 
     /// Filters, orders (ties by client id) and pages. Only the rows up to the end of the
@@ -109,7 +124,7 @@ struct ClientQuery: Sendable {
     func apply(to clients: [ClientListing]) -> (rows: [ClientListing], count: Int) {
         let matching = filters.isEmpty ? clients : clients.filter { c in filters.allSatisfy { $0(c) } }
         let count = matching.count
-        let start = (page - 1) * limit
+        let start = paging.offset
         guard start < count else { return ([], count) }
         let needed = min(count, start + limit)
         let field = sortField ?? .clientId

@@ -131,6 +131,14 @@ struct ManagementAPI: HTTPResponder {
                 return catalogue()
             }
         }
+        if match("api", "v4", "openapi.json") != nil {
+            return try only(.get) { () throws(APIError) in
+                try noQuery()
+                var headers = HTTPFields()
+                headers[.contentType] = "application/json"
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+            }
+        }
         if match("api", "v4", "brokers") != nil {
             return try only(.get) { () throws(APIError) in
                 try noQuery()
@@ -264,7 +272,7 @@ struct ManagementAPI: HTTPResponder {
                     m.field("page", parsed.page)
                     m.field("limit", parsed.limit)
                     m.field("count", count)
-                    if !v3 { m.field("hasnext", parsed.page * parsed.limit < count) }
+                    if !v3 { m.field("hasnext", parsed.paging.hasNext(count: count)) }
                 }
             },
             data: { o in
@@ -311,7 +319,7 @@ struct ManagementAPI: HTTPResponder {
             case "share":
                 filters.append { _, s in s.topicFilter.hasPrefix("$share/\(value)/") }
             case "_match_topic":
-                guard (try? TopicName.validate(value)) != nil else { throw .badParameter("_match_topic must be a topic name, got '\(value)'") }
+                guard (try? TopicName.validate(value)) != nil, !value.unicodeScalars.contains("\u{0}") else { throw .badParameter("_match_topic must be a topic name, got '\(value)'") }
                 filters.append { _, s in (try? TopicFilter(s.topicFilter))?.matches(value) ?? false }
             default:
                 throw .badParameter("unknown query parameter '\(key)'")
@@ -321,8 +329,8 @@ struct ManagementAPI: HTTPResponder {
             .filter { entry in filters.allSatisfy { $0(entry.clientId, entry.subscription) } }
             .sorted { ($0.clientId, $0.subscription.topicFilter) < ($1.clientId, $1.subscription.topicFilter) }
         let (page, limit) = (paging.page, paging.limit)
-        let start = min(all.count, (page - 1) * limit)
-        let rows = all[start..<min(all.count, start + limit)]
+        let start = min(all.count, paging.offset)
+        let rows = all[start..<(start + min(all.count - start, limit))]
         return ok(
             meta: { o in
                 o.key("meta")
@@ -330,7 +338,7 @@ struct ManagementAPI: HTTPResponder {
                     m.field("page", page)
                     m.field("limit", limit)
                     m.field("count", all.count)
-                    m.field("hasnext", page * limit < all.count)
+                    m.field("hasnext", paging.hasNext(count: all.count))
                 }
             },
             data: { o in
