@@ -1,0 +1,404 @@
+import Dispatch
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// What `aviary bench` runs: an MQTT load generator on SwiftNIO, in the spirit of emqtt-bench,
+/// against any broker. Every run is bounded in messages and time and reports loss honestly.
+public struct BenchOptions: Sendable {
+    public enum Scenario: String, CaseIterable, Sendable {
+        /// P publishers → 1 subscriber on a wildcard.
+        case fanin
+        /// 1 publisher → N subscribers.
+        case fanout
+        /// P independent publisher → subscriber pairs.
+        case pairs
+        /// 1 publisher at a fixed rate → 1 subscriber; send timestamps in the payloads.
+        case latency
+        /// C idle connections: connect rate and successes.
+        case conns
+    }
+
+    public var scenario: Scenario
+    public var host = "127.0.0.1"
+    public var port = 1883
+    public var qos: QoS = .atMostOnce
+    public var payloadSize = 64
+    public var version: ProtocolVersion = .v3_1_1
+    /// Publishers (fanin) or pairs (pairs).
+    public var publishers = 8
+    /// Subscribers (fanout).
+    public var subscribers = 8
+    /// Messages per publisher (fanin, fanout, pairs).
+    public var messages = 10_000
+    /// Messages per second (latency).
+    public var rate = 10_000
+    /// Seconds of sending (latency) or of holding the connections open (conns).
+    public var duration = 10.0
+    /// Idle connections to open (conns).
+    public var connections = 1_000
+    /// Unacknowledged QoS 1/2 messages per publisher.
+    public var inflight = 64
+    /// Upper bound of the whole run, in seconds.
+    public var timeout = 120.0
+    /// Prefix of client ids and topics, so that runs do not meet.
+    public var prefix = "bench"
+
+    public init(scenario: Scenario) { self.scenario = scenario }
+}
+
+/// One run's figures, printed as one JSON line.
+public struct BenchResult: Sendable {
+    public var options: BenchOptions
+    public var sent = 0
+    public var expected = 0
+    public var received = 0
+    public var seconds = 0.0
+    public var connected = 0
+    public var failed = 0
+    /// Latency percentiles in microseconds (latency scenario).
+    public var latency: (p50: Double, p99: Double, p999: Double, max: Double)?
+
+    public var loss: Int { expected - received }
+    public var throughput: Double { seconds > 0 ? Double(received) / seconds : 0 }
+
+    public var json: String {
+        var fields: [(String, String)] = [
+            ("scenario", "\"\(options.scenario.rawValue)\""), ("broker", "\"\(options.host):\(options.port)\""),
+            ("qos", "\(options.qos.rawValue)"), ("size", "\(options.payloadSize)"), ("version", "\"\(options.version.displayName)\""),
+        ]
+        switch options.scenario {
+        case .conns:
+            fields += [("connections", "\(options.connections)"), ("connected", "\(connected)"), ("failed", "\(failed)"),
+                       ("seconds", format(seconds)), ("connects_per_s", format(seconds > 0 ? Double(connected) / seconds : 0))]
+        default:
+            fields += [("publishers", "\(options.scenario == .fanout || options.scenario == .latency ? 1 : options.publishers)"),
+                       ("subscribers", "\(options.scenario == .fanout ? options.subscribers : options.scenario == .pairs ? options.publishers : 1)"),
+                       ("sent", "\(sent)"), ("expected", "\(expected)"), ("received", "\(received)"), ("loss", "\(loss)"),
+                       ("seconds", format(seconds)), ("msgs_per_s", format(throughput))]
+            if let l = latency {
+                fields += [("rate", "\(options.rate)"), ("p50_us", format(l.p50)), ("p99_us", format(l.p99)), ("p999_us", format(l.p999)), ("max_us", format(l.max))]
+            }
+        }
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    private func format(_ x: Double) -> String { "\((x * 10).rounded() / 10)" }
+}
+
+public enum LoadGenerator {
+    /// Runs one scenario to completion (or to `timeout`) and closes every connection.
+    public static func run(_ o: BenchOptions, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> BenchResult {
+        let counters = BenchCounters()
+        var result = BenchResult(options: o)
+        var channels: [any Channel] = []
+        defer { for channel in channels { channel.close(promise: nil) } }
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(o.timeout * 1e9)
+
+        if o.scenario == .conns {
+            let started = DispatchTime.now().uptimeNanoseconds
+            var index = 0
+            while index < o.connections {
+                let batch = min(256, o.connections - index)
+                let opened = await withTaskGroup(of: (any Channel)?.self) { tasks in
+                    for i in index..<(index + batch) {
+                        tasks.addTask { try? await connect(o, id: "\(o.prefix)-c\(i)", role: .idle, counters: counters, group: group) }
+                    }
+                    var opened: [any Channel] = []
+                    for await channel in tasks { if let channel { opened.append(channel) } }
+                    return opened
+                }
+                channels += opened
+                index += batch
+                if DispatchTime.now().uptimeNanoseconds > deadline { break }
+            }
+            result.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            result.connected = channels.count
+            result.failed = o.connections - channels.count
+            try? await Task.sleep(for: .seconds(o.duration))
+            return result
+        }
+
+        // Subscribers first, then publishers; nothing is sent before everyone is ready.
+        var publishers: [(topic: String, count: Int)] = []
+        var subscriptions: [String] = []
+        switch o.scenario {
+        case .fanin:
+            subscriptions = ["\(o.prefix)/fanin/#"]
+            publishers = (0..<o.publishers).map { ("\(o.prefix)/fanin/\($0)", o.messages) }
+            result.expected = o.publishers * o.messages
+        case .fanout:
+            subscriptions = Array(repeating: "\(o.prefix)/fanout", count: o.subscribers)
+            publishers = [("\(o.prefix)/fanout", o.messages)]
+            result.expected = o.subscribers * o.messages
+        case .pairs:
+            subscriptions = (0..<o.publishers).map { "\(o.prefix)/pair/\($0)" }
+            publishers = (0..<o.publishers).map { ("\(o.prefix)/pair/\($0)", o.messages) }
+            result.expected = o.publishers * o.messages
+        case .latency:
+            subscriptions = ["\(o.prefix)/latency"]
+            let count = Int(Double(o.rate) * o.duration)
+            publishers = [("\(o.prefix)/latency", count)]
+            result.expected = count
+        case .conns:
+            preconditionFailure("handled above")
+        }
+        for (i, filter) in subscriptions.enumerated() {
+            channels.append(try await connect(o, id: "\(o.prefix)-s\(i)", role: .subscriber(filter), counters: counters, group: group))
+        }
+        var publisherChannels: [any Channel] = []
+        for (i, p) in publishers.enumerated() {
+            let role = BenchClientHandler.Role.publisher(topic: p.topic, count: p.count, rate: o.scenario == .latency ? o.rate : nil)
+            publisherChannels.append(try await connect(o, id: "\(o.prefix)-p\(i)", role: role, counters: counters, group: group))
+        }
+        channels += publisherChannels
+        let started = DispatchTime.now().uptimeNanoseconds
+        counters.started.store(started, ordering: .relaxed)
+        for channel in publisherChannels { channel.pipeline.fireUserInboundEventTriggered(BenchClientHandler.Go()) }
+        // Done when everything arrived, or 3 s after the last message arrived once sending is over.
+        while DispatchTime.now().uptimeNanoseconds < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            let received = counters.received.load(ordering: .relaxed)
+            if received >= result.expected { break }
+            let allSent = counters.sent.load(ordering: .relaxed) >= publishers.reduce(0) { $0 + $1.count }
+            let last = max(counters.lastReceive.load(ordering: .relaxed), counters.lastSend.load(ordering: .relaxed))
+            if allSent && DispatchTime.now().uptimeNanoseconds - last > 3_000_000_000 { break }
+        }
+        result.sent = counters.sent.load(ordering: .relaxed)
+        result.received = counters.received.load(ordering: .relaxed)
+        let end = max(counters.lastReceive.load(ordering: .relaxed), started)
+        result.seconds = Double(end - started) / 1e9
+        if o.scenario == .latency {
+            var samples = counters.latencies.withLock { $0 }
+            samples.sort()
+            if !samples.isEmpty {
+                func at(_ q: Double) -> Double { Double(samples[min(samples.count - 1, Int(Double(samples.count) * q))]) / 1000 }
+                result.latency = (at(0.5), at(0.99), at(0.999), Double(samples.last!) / 1000)
+            }
+        }
+        return result
+    }
+
+    private static func connect(
+        _ o: BenchOptions,
+        id: String,
+        role: BenchClientHandler.Role,
+        counters: BenchCounters,
+        group: any EventLoopGroup
+    ) async throws -> any Channel {
+        let loop = group.next()
+        let ready = loop.makePromise(of: Void.self)
+        let channel = try await ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: .init(low: 64 * 1024, high: 256 * 1024))
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        BenchClientHandler(options: o, clientId: id, role: role, counters: counters, ready: ready)
+                    )
+                }
+            }
+            .connect(host: o.host, port: o.port).get()
+        channel.closeFuture.whenComplete { _ in ready.fail(ChannelError.ioOnClosedChannel) }
+        do {
+            try await ready.futureResult.get()
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+        return channel
+    }
+}
+
+final class BenchCounters: Sendable {
+    let sent = Atomic<Int>(0)
+    let received = Atomic<Int>(0)
+    let started = Atomic<UInt64>(0)
+    let lastSend = Atomic<UInt64>(0)
+    let lastReceive = Atomic<UInt64>(0)
+    let latencies = Mutex<[UInt64]>([])
+}
+
+/// One benchmark connection: connects, subscribes or publishes (within its in-flight window,
+/// or at a fixed rate), acknowledges what it receives and counts it.
+final class BenchClientHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Role {
+        case publisher(topic: String, count: Int, rate: Int?)
+        case subscriber(String)
+        case idle
+    }
+
+    /// Sent down a publisher's pipeline to start it.
+    struct Go {}
+
+    private let options: BenchOptions
+    private let clientId: String
+    private let role: Role
+    private let counters: BenchCounters
+    private let ready: EventLoopPromise<Void>
+    private var decoder: MQTTPacketDecoder
+    private var buffer = ByteBuffer()
+    private var nextId: UInt16 = 1
+    private var inflight = 0
+    private var sent = 0
+    private var going = false
+    private var timer: RepeatedTask?
+    private var credit = 0.0
+    private let payload: ByteBuffer
+    private var latencies: [UInt64] = []
+
+    init(options: BenchOptions, clientId: String, role: Role, counters: BenchCounters, ready: EventLoopPromise<Void>) {
+        self.options = options
+        self.clientId = clientId
+        self.role = role
+        self.counters = counters
+        self.ready = ready
+        self.decoder = MQTTPacketDecoder(version: options.version)
+        self.payload = ByteBuffer(repeating: UInt8(ascii: "x"), count: max(options.payloadSize, 8))
+    }
+
+    private func write(_ packet: MQTTPacket, into out: inout ByteBuffer) {
+        packet.write(to: &out, version: options.version)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        var out = context.channel.allocator.buffer(capacity: 64)
+        write(.connect(ConnectPacket(version: options.version, clientId: clientId, cleanStart: true, keepAlive: 300)), into: &out)
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        flushLatencies()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        buffer.writeBuffer(&incoming)
+        var out = context.channel.allocator.buffer(capacity: 256)
+        var received = 0
+        while true {
+            let packet: MQTTPacket
+            do {
+                guard let decoded = try decoder.decode(buffer: &buffer) else { break }
+                packet = decoded
+            } catch {
+                ready.fail(error)
+                context.close(promise: nil)
+                return
+            }
+            switch packet {
+            case .connack(let ack):
+                guard ack.reasonCode == .success else {
+                    ready.fail(ChannelError.connectTimeout(.zero))
+                    context.close(promise: nil)
+                    return
+                }
+                if case .subscriber(let filter) = role {
+                    write(.subscribe(SubscribePacket(packetId: 1, subscriptions: [Subscription(topicFilter: filter, qos: options.qos)])), into: &out)
+                } else {
+                    ready.succeed()
+                }
+            case .suback:
+                ready.succeed()
+            case .publish(let p):
+                received += 1
+                if options.scenario == .latency, let stamp = p.payload.getInteger(at: p.payload.readerIndex, as: UInt64.self) {
+                    latencies.append(DispatchTime.now().uptimeNanoseconds &- stamp)
+                }
+                if let id = p.packetId {
+                    write(p.qos == .atLeastOnce ? .puback(AckPacket(packetId: id)) : .pubrec(AckPacket(packetId: id)), into: &out)
+                }
+            case .pubrel(let a):
+                write(.pubcomp(AckPacket(packetId: a.packetId)), into: &out)
+            case .pubrec(let a):
+                write(.pubrel(AckPacket(packetId: a.packetId)), into: &out)
+            case .puback, .pubcomp:
+                inflight -= 1
+            default:
+                break
+            }
+        }
+        buffer.discardReadBytes()
+        if received > 0 {
+            counters.received.add(received, ordering: .relaxed)
+            counters.lastReceive.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+            flushLatencies()
+        }
+        if out.readableBytes > 0 { context.write(wrapOutboundOut(out), promise: nil) }
+        if going { pump(context: context) } else { context.flush() }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is Go, case .publisher(_, _, let rate) = role else { return }
+        going = true
+        if let rate {
+            // Fixed rate: every millisecond, the messages that are due.
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let perTick = Double(rate) / 1000
+            timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { _ in
+                let (handler, context) = bound.value
+                handler.credit += perTick
+                handler.pump(context: context)
+            }
+        } else {
+            pump(context: context)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if going { pump(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func pump(context: ChannelHandlerContext) {
+        guard case .publisher(let topic, let count, let rate) = role else { return }
+        var out = context.channel.allocator.buffer(capacity: 16 * 1024)
+        var batch = 0
+        while sent < count, context.channel.isWritable, options.qos == .atMostOnce || inflight < options.inflight, batch < 256 {
+            if rate != nil {
+                guard credit >= 1 else { break }
+                credit -= 1
+            }
+            var body = payload
+            if options.scenario == .latency { body.setInteger(DispatchTime.now().uptimeNanoseconds, at: body.readerIndex) }
+            var id: UInt16?
+            if options.qos != .atMostOnce {
+                id = nextId
+                nextId = nextId == .max ? 1 : nextId + 1
+                inflight += 1
+            }
+            write(.publish(PublishPacket(topic: topic, payload: body, qos: options.qos, packetId: id)), into: &out)
+            sent += 1
+            batch += 1
+        }
+        if batch > 0 {
+            counters.sent.add(batch, ordering: .relaxed)
+            counters.lastSend.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+            context.write(wrapOutboundOut(out), promise: nil)
+        }
+        context.flush()
+        if sent >= count {
+            timer?.cancel()
+        } else if batch == 256, rate == nil, context.channel.isWritable {
+            // Yield to the event loop, then go on.
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.execute { bound.value.0.pump(context: bound.value.1) }
+        }
+    }
+
+    private func flushLatencies() {
+        guard !latencies.isEmpty else { return }
+        let batch = latencies
+        latencies.removeAll(keepingCapacity: true)
+        counters.latencies.withLock { $0.append(contentsOf: batch) }
+    }
+}
+
+@available(*, unavailable)
+extension BenchClientHandler: Sendable {}

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of aviary and Mosquitto (Debian's package) on loopback, release build.
+# Each scenario runs against both brokers alternately (A B A B A B by default), each run on a
+# freshly started broker whose CPU time and peak RSS are read from /proc; the table shows
+# medians and the ratio aviary / Mosquitto. Then: RSS per idle connection (10,000 and the most
+# the file limit allows), the management API with 10,000 real clients and 100,000 simulated
+# entries, and the dashboard's CPU per poll with 10,000 clients.
+# Usage: scripts/bench.sh [PAIRS]   (default 3; BENCH_QUICK=1 for small sizes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pairs=${1:-3}
+quick=${BENCH_QUICK:-0}
+scripts/deps.sh
+if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
+    echo "==> installing mosquitto"
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto >/dev/null
+fi
+mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+swift build -c release --product aviary 2>&1 | grep -E "error|warning: unre" || true
+bin=.build/release/aviary
+work=$(mktemp -d)
+results=$work/results.jsonl
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+ticks=$(getconf CLK_TCK)
+
+# Both brokers: loopback, no persistence, queues large enough that QoS 1/2 never drop,
+# 100 messages in flight per client. Mosquitto keeps its other defaults (Nagle on).
+cat > "$work/mosquitto.conf" <<CONF
+listener 18883 127.0.0.1
+allow_anonymous true
+persistence false
+max_queued_messages 1000000
+max_inflight_messages 100
+max_connections -1
+CONF
+
+start_broker() {  # $1 = aviary|mosquitto; sets pid and port
+    if [ "$1" = aviary ]; then
+        port=18884
+        $bin serve --mqtt-host 127.0.0.1 --mqtt-port $port --api-port 18885 --log-level error --sys-interval 0 \
+            --max-queued-messages 1000000 --max-inflight 100 > "$work/broker.out" 2>&1 &
+        pid=$!
+        for _ in $(seq 100); do grep -q "management API on" "$work/broker.out" && break; sleep 0.1; done
+    else
+        port=18883
+        "$mosquitto_bin" -c "$work/mosquitto.conf" > "$work/broker.out" 2>&1 &
+        pid=$!
+        for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+    fi
+}
+stop_broker() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
+cpu_seconds() { awk -v t="$ticks" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/stat"; }
+peak_kib() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
+
+run() {  # $1 = label, rest = aviary bench arguments
+    label=$1; shift
+    for i in $(seq "$pairs"); do
+        for broker in aviary mosquitto; do
+            start_broker "$broker"
+            c0=$(cpu_seconds "$pid")
+            line=$($bin bench "$@" --port "$port")
+            c1=$(cpu_seconds "$pid")
+            peak=$(peak_kib "$pid")
+            stop_broker
+            echo "{\"label\":\"$label\",\"broker\":\"$broker\",\"run\":$i,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b - a}'),\"peak_rss_kib\":$peak,\"bench\":$line}" | tee -a "$results"
+        done
+    done
+}
+
+m=200000; fo=50000; lat=10
+[ "$quick" = 1 ] && { m=20000; fo=5000; lat=3; }
+run "fanin qos0" fanin --qos 0 --publishers 8 --messages $((m / 8))
+run "fanin qos1" fanin --qos 1 --publishers 8 --messages $((m / 8))
+run "pairs qos0" pairs --qos 0 --publishers 8 --messages $((m / 8))
+run "pairs qos1" pairs --qos 1 --publishers 8 --messages $((m / 8))
+run "pairs qos2" pairs --qos 2 --publishers 8 --messages $((m / 16))
+run "fanout qos0" fanout --qos 0 --subscribers 16 --messages $((fo / 16 * 4))
+run "fanout qos1" fanout --qos 1 --subscribers 16 --messages $((fo / 16 * 4))
+run "latency qos0 10k/s" latency --qos 0 --rate 10000 --duration $lat
+run "latency qos1 10k/s" latency --qos 1 --rate 10000 --duration $lat
+run "fanin qos1 v5" fanin --qos 1 --publishers 8 --messages $((m / 8)) --mqtt-version 5
+
+# RSS per idle connection: the broker's RSS with C idle clients held open, minus its RSS before.
+idle() {  # $1 = broker, $2 = connections
+    start_broker "$1"
+    sleep 0.5
+    base=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+    half=$(( $2 / 2 ))
+    $bin bench conns --port "$port" --connections $half --duration 6 > "$work/c1.out" &
+    b1=$!
+    $bin bench conns --port "$port" --connections $(( $2 - half )) --duration 6 > "$work/c2.out" &
+    b2=$!
+    for _ in $(seq 300); do
+        n=$(ls "/proc/$pid/fd" | wc -l)
+        [ "$n" -ge $(( $2 * 98 / 100 )) ] && break
+        sleep 0.1
+    done
+    sleep 2
+    rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+    wait $b1 $b2 || true
+    connected=$(( $(sed 's/.*"connected":\([0-9]*\).*/\1/' "$work/c1.out") + $(sed 's/.*"connected":\([0-9]*\).*/\1/' "$work/c2.out") ))
+    stop_broker
+    echo "{\"label\":\"idle $2\",\"broker\":\"$1\",\"connections\":$2,\"connected\":$connected,\"rss_before_kib\":$base,\"rss_kib\":$rss,\"per_conn_bytes\":$(( (rss - base) * 1024 / (connected > 0 ? connected : 1) ))}" | tee -a "$results"
+}
+conns=10000; max=19900
+[ "$quick" = 1 ] && { conns=2000; max=4000; }
+for broker in aviary mosquitto; do idle $broker $conns; idle $broker $max; done
+
+python3 scripts/bench/table.py "$results"
+if [ "$quick" != 1 ]; then
+    echo; echo "== management API (100,000 simulated entries; 10,000 real clients)"
+    scripts/bench/api.sh 100000
+    scripts/bench/api_real.sh 10000
+    echo; echo "== dashboard with 10,000 real clients"
+    scripts/bench/dashboard.sh 10000 20
+fi

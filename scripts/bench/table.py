@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Turns scripts/bench.sh's JSON lines into the comparison table: medians per scenario and
+broker, and the ratio aviary / Mosquitto (for throughput higher is better; for latency, CPU and
+memory lower is better)."""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+runs = defaultdict(lambda: defaultdict(list))
+idle = {}
+for r in rows:
+    if "bench" in r:
+        runs[r["label"]][r["broker"]].append(r)
+    else:
+        idle[(r["label"], r["broker"])] = r
+
+
+def med(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if b else "–"
+
+
+print("| scenario | figure | aviary | Mosquitto | aviary / Mosquitto |")
+print("| --- | --- | ---: | ---: | ---: |")
+for label, by in runs.items():
+    a, m = by["aviary"], by["mosquitto"]
+    n = len(a)
+    figures = []
+    if "latency" in label:
+        for key, name in (("p50_us", "p50 µs"), ("p99_us", "p99 µs"), ("p999_us", "p99.9 µs"), ("max_us", "max µs")):
+            figures.append((name, med([x["bench"][key] for x in a]), med([x["bench"][key] for x in m]), "{:.0f}"))
+    else:
+        figures.append(("msgs/s", med([x["bench"]["msgs_per_s"] for x in a]), med([x["bench"]["msgs_per_s"] for x in m]), "{:,.0f}"))
+    figures.append(("loss (max of runs)", max(x["bench"]["loss"] for x in a), max(x["bench"]["loss"] for x in m), "{:.0f}"))
+    figures.append(("broker CPU s", med([x["cpu_s"] for x in a]), med([x["cpu_s"] for x in m]), "{:.2f}"))
+    figures.append(("broker peak RSS MiB", med([x["peak_rss_kib"] for x in a]) / 1024, med([x["peak_rss_kib"] for x in m]) / 1024, "{:.1f}"))
+    for name, va, vm, fmt in figures:
+        print(f"| {label} ({n}×2 runs) | {name} | {fmt.format(va)} | {fmt.format(vm)} | {ratio(va, vm)} |")
+labels = sorted({label for label, _ in idle}, key=lambda s: int(s.split()[1]))
+for label in labels:
+    a, m = idle.get((label, "aviary")), idle.get((label, "mosquitto"))
+    if not a or not m:
+        continue
+    print(f"| {label} connections | connected | {a['connected']:,} | {m['connected']:,} | {ratio(a['connected'], m['connected'])} |")
+    print(f"| {label} connections | RSS bytes per connection | {a['per_conn_bytes']:,} | {m['per_conn_bytes']:,} | {ratio(a['per_conn_bytes'], m['per_conn_bytes'])} |")
