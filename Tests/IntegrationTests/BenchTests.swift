@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+/// `aviary bench` end to end against `aviary serve`: every scenario completes, counts what it
+/// sent and received, and reports loss and refusals honestly.
+@Suite(.timeLimit(.minutes(2)))
+struct BenchTests {
+    static func bench(_ args: [String]) throws -> [String: Any] {
+        let r = try Subprocess.run([Tools.aviary, "bench"] + args, timeout: 60)
+        #expect(r.code == 0, "\(r.output)")
+        let line = r.output.split(separator: "\n").last.map(String.init) ?? ""
+        return (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    static func int(_ json: [String: Any], _ key: String) -> Int { (json[key] as? NSNumber)?.intValue ?? -1 }
+
+    @Test("fanin, fanout and pairs at QoS 0/1/2 deliver everything and say so")
+    func throughputScenarios() throws {
+        let (server, port) = try CommandLineTests.serve()
+        for (scenario, extra, expected) in [
+            ("fanin", ["--publishers", "3", "--messages", "400", "--qos", "1"], 1200),
+            ("fanout", ["--subscribers", "4", "--messages", "300", "--qos", "2", "--mqtt-version", "5"], 1200),
+            ("pairs", ["--publishers", "2", "--messages", "500", "--qos", "0"], 1000),
+        ] {
+            let r = try Self.bench([scenario, "--port", "\(port)"] + extra)
+            #expect(r["scenario"] as? String == scenario)
+            #expect(Self.int(r, "expected") == expected && Self.int(r, "received") == expected && Self.int(r, "loss") == 0, "\(r)")
+            #expect(((r["msgs_per_s"] as? NSNumber)?.doubleValue ?? 0) > 0)
+        }
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 15) == 0)
+    }
+
+    @Test("latency: a fixed rate for a fixed time, percentiles from payload timestamps")
+    func latencyScenario() throws {
+        let (server, port) = try CommandLineTests.serve()
+        let r = try Self.bench(["latency", "--port", "\(port)", "--rate", "500", "--duration", "1", "--qos", "1"])
+        #expect(Self.int(r, "expected") == 500 && Self.int(r, "received") == 500, "\(r)")
+        let p50 = (r["p50_us"] as? NSNumber)?.doubleValue ?? -1
+        let p99 = (r["p99_us"] as? NSNumber)?.doubleValue ?? -1
+        let max = (r["max_us"] as? NSNumber)?.doubleValue ?? -1
+        #expect(p50 > 0 && p50 <= p99 && p99 <= max, "\(r)")
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 15) == 0)
+    }
+
+    @Test("conns: connections over the broker's limit are counted as failed, the rest as connected")
+    func connsScenario() throws {
+        let (server, port) = try CommandLineTests.serve(["--max-connections", "40"])
+        let r = try Self.bench(["conns", "--port", "\(port)", "--connections", "60", "--duration", "0.2"])
+        #expect(Self.int(r, "connected") == 40 && Self.int(r, "failed") == 20, "\(r)")
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 15) == 0)
+    }
+
+    @Test("a bad scenario or value is named")
+    func badArguments() throws {
+        let r = try Subprocess.run([Tools.aviary, "bench", "storm"])
+        #expect(r.code != 0 && r.output.contains("expected fanin, fanout, pairs, latency or conns"))
+        let q = try Subprocess.run([Tools.aviary, "bench", "fanin", "--qos", "3"])
+        #expect(q.code != 0 && q.output.contains("--qos"))
+    }
+}
