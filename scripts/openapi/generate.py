@@ -27,10 +27,14 @@ NNI = {"type": "integer", "minimum": 0}
 EPOCH = {"type": "integer", "minimum": -9223372036854773, "maximum": 9223372036854773}
 COUNTER = {"type": "integer", "minimum": 0, "maximum": 18446744073709551615}
 B = {"type": "boolean"}
+# Parameters are defined once in components.parameters and referenced from every path.
+PARAMETERS = {}
 def qp(name, schema, d):
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": d}
+    PARAMETERS["q_" + name] = {"name": name, "in": "query", "required": False, "schema": schema, "description": d}
+    return {"$ref": "#/components/parameters/q_" + name}
 def pp(name, d):
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}, "description": d}
+    PARAMETERS["p_" + name] = {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}, "description": d}
+    return {"$ref": "#/components/parameters/p_" + name}
 paging = [
     qp("_page", {"type": "integer", "minimum": 1, "maximum": 9223372036854775807}, "Page number, from 1."),
     qp("_limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "Rows per page (default 10000)."),
@@ -88,6 +92,7 @@ doc = {
  "paths": {},
  "components": {
   "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
+  "parameters": PARAMETERS,
   "schemas": {
    "Error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "integer", "enum": [102, 103, 104, 107, 108, 109, 112]}, "message": S()}},
    "Meta": {"type": "object", "required": ["page", "limit", "count"], "properties": {"page": {"type": "integer", "minimum": 1}, "limit": {"type": "integer", "minimum": 1}, "count": NNI, "hasnext": B}},

@@ -112,14 +112,7 @@ enum OpenAPIDocument {
     "operationId": "getBroker",
     "parameters": [
      {
-      "name": "node",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Node name, as in /api/v4/nodes."
+      "$ref": "#/components/parameters/p_node"
      }
     ],
     "responses": {
@@ -209,14 +202,7 @@ enum OpenAPIDocument {
     "operationId": "getNode",
     "parameters": [
      {
-      "name": "node",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Node name, as in /api/v4/nodes."
+      "$ref": "#/components/parameters/p_node"
      }
     ],
     "responses": {
@@ -263,277 +249,73 @@ enum OpenAPIDocument {
     "operationId": "listClients",
     "parameters": [
      {
-      "name": "_page",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 9223372036854775807
-      },
-      "description": "Page number, from 1."
+      "$ref": "#/components/parameters/q__page"
      },
      {
-      "name": "_limit",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 10000
-      },
-      "description": "Rows per page (default 10000)."
+      "$ref": "#/components/parameters/q__limit"
      },
      {
-      "name": "clientid",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact client id."
+      "$ref": "#/components/parameters/q_clientid"
      },
      {
-      "name": "client_id",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Alias of clientid (NanoMQ)."
+      "$ref": "#/components/parameters/q_client_id"
      },
      {
-      "name": "username",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact user name."
+      "$ref": "#/components/parameters/q_username"
      },
      {
-      "name": "zone",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Zone (always 'default')."
+      "$ref": "#/components/parameters/q_zone"
      },
      {
-      "name": "ip_address",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Peer address."
+      "$ref": "#/components/parameters/q_ip_address"
      },
      {
-      "name": "conn_state",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "connected",
-        "disconnected"
-       ]
-      },
-      "description": "Connection state."
+      "$ref": "#/components/parameters/q_conn_state"
      },
      {
-      "name": "clean_start",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "boolean"
-      },
-      "description": "Clean start as sent."
+      "$ref": "#/components/parameters/q_clean_start"
      },
      {
-      "name": "proto_name",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "MQTT",
-        "MQIsdp"
-       ]
-      },
-      "description": "Protocol name."
+      "$ref": "#/components/parameters/q_proto_name"
      },
      {
-      "name": "proto_ver",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "enum": [
-        3,
-        4,
-        5
-       ]
-      },
-      "description": "Protocol level."
+      "$ref": "#/components/parameters/q_proto_ver"
      },
      {
-      "name": "_like_clientid",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Case-insensitive substring of the client id."
+      "$ref": "#/components/parameters/q__like_clientid"
      },
      {
-      "name": "_like_username",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Case-insensitive substring of the user name."
+      "$ref": "#/components/parameters/q__like_username"
      },
      {
-      "name": "_gte_created_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Created at or after (epoch seconds)."
+      "$ref": "#/components/parameters/q__gte_created_at"
      },
      {
-      "name": "_lte_created_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Created at or before (epoch seconds)."
+      "$ref": "#/components/parameters/q__lte_created_at"
      },
      {
-      "name": "_gte_connected_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Connected at or after (epoch seconds)."
+      "$ref": "#/components/parameters/q__gte_connected_at"
      },
      {
-      "name": "_lte_connected_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Connected at or before (epoch seconds)."
+      "$ref": "#/components/parameters/q__lte_connected_at"
      },
      {
-      "name": "_gte_mqueue_len",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Queue length at least."
+      "$ref": "#/components/parameters/q__gte_mqueue_len"
      },
      {
-      "name": "_lte_mqueue_len",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Queue length at most."
+      "$ref": "#/components/parameters/q__lte_mqueue_len"
      },
      {
-      "name": "_gte_mqueue_dropped",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Drops at least."
+      "$ref": "#/components/parameters/q__gte_mqueue_dropped"
      },
      {
-      "name": "_lte_mqueue_dropped",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Drops at most."
+      "$ref": "#/components/parameters/q__lte_mqueue_dropped"
      },
      {
-      "name": "_sort",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "clientid",
-        "client_id",
-        "username",
-        "ip_address",
-        "port",
-        "proto_ver",
-        "keepalive",
-        "expiry_interval",
-        "connected_at",
-        "created_at",
-        "subscriptions_cnt",
-        "inflight",
-        "mqueue_len",
-        "mqueue_dropped",
-        "awaiting_rel",
-        "recv_oct",
-        "send_oct",
-        "recv_cnt",
-        "send_cnt",
-        "recv_pkt",
-        "send_pkt",
-        "recv_msg",
-        "send_msg",
-        "send_pend",
-        "mailbox_len",
-        "heap_size",
-        "reductions"
-       ]
-      },
-      "description": "Field to order by before paging (aviary extension)."
+      "$ref": "#/components/parameters/q__sort"
      },
      {
-      "name": "_order",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "asc",
-        "desc"
-       ]
-      },
-      "description": "Order (default asc); without _sort, by client id."
+      "$ref": "#/components/parameters/q__order"
      }
     ],
     "responses": {
@@ -584,287 +366,76 @@ enum OpenAPIDocument {
     "operationId": "listNodeClients",
     "parameters": [
      {
-      "name": "node",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Node name, as in /api/v4/nodes."
+      "$ref": "#/components/parameters/p_node"
      },
      {
-      "name": "_page",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 9223372036854775807
-      },
-      "description": "Page number, from 1."
+      "$ref": "#/components/parameters/q__page"
      },
      {
-      "name": "_limit",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 10000
-      },
-      "description": "Rows per page (default 10000)."
+      "$ref": "#/components/parameters/q__limit"
      },
      {
-      "name": "clientid",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact client id."
+      "$ref": "#/components/parameters/q_clientid"
      },
      {
-      "name": "client_id",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Alias of clientid (NanoMQ)."
+      "$ref": "#/components/parameters/q_client_id"
      },
      {
-      "name": "username",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact user name."
+      "$ref": "#/components/parameters/q_username"
      },
      {
-      "name": "zone",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Zone (always 'default')."
+      "$ref": "#/components/parameters/q_zone"
      },
      {
-      "name": "ip_address",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Peer address."
+      "$ref": "#/components/parameters/q_ip_address"
      },
      {
-      "name": "conn_state",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "connected",
-        "disconnected"
-       ]
-      },
-      "description": "Connection state."
+      "$ref": "#/components/parameters/q_conn_state"
      },
      {
-      "name": "clean_start",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "boolean"
-      },
-      "description": "Clean start as sent."
+      "$ref": "#/components/parameters/q_clean_start"
      },
      {
-      "name": "proto_name",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "MQTT",
-        "MQIsdp"
-       ]
-      },
-      "description": "Protocol name."
+      "$ref": "#/components/parameters/q_proto_name"
      },
      {
-      "name": "proto_ver",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "enum": [
-        3,
-        4,
-        5
-       ]
-      },
-      "description": "Protocol level."
+      "$ref": "#/components/parameters/q_proto_ver"
      },
      {
-      "name": "_like_clientid",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Case-insensitive substring of the client id."
+      "$ref": "#/components/parameters/q__like_clientid"
      },
      {
-      "name": "_like_username",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Case-insensitive substring of the user name."
+      "$ref": "#/components/parameters/q__like_username"
      },
      {
-      "name": "_gte_created_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Created at or after (epoch seconds)."
+      "$ref": "#/components/parameters/q__gte_created_at"
      },
      {
-      "name": "_lte_created_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Created at or before (epoch seconds)."
+      "$ref": "#/components/parameters/q__lte_created_at"
      },
      {
-      "name": "_gte_connected_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Connected at or after (epoch seconds)."
+      "$ref": "#/components/parameters/q__gte_connected_at"
      },
      {
-      "name": "_lte_connected_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Connected at or before (epoch seconds)."
+      "$ref": "#/components/parameters/q__lte_connected_at"
      },
      {
-      "name": "_gte_mqueue_len",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Queue length at least."
+      "$ref": "#/components/parameters/q__gte_mqueue_len"
      },
      {
-      "name": "_lte_mqueue_len",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Queue length at most."
+      "$ref": "#/components/parameters/q__lte_mqueue_len"
      },
      {
-      "name": "_gte_mqueue_dropped",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Drops at least."
+      "$ref": "#/components/parameters/q__gte_mqueue_dropped"
      },
      {
-      "name": "_lte_mqueue_dropped",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Drops at most."
+      "$ref": "#/components/parameters/q__lte_mqueue_dropped"
      },
      {
-      "name": "_sort",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "clientid",
-        "client_id",
-        "username",
-        "ip_address",
-        "port",
-        "proto_ver",
-        "keepalive",
-        "expiry_interval",
-        "connected_at",
-        "created_at",
-        "subscriptions_cnt",
-        "inflight",
-        "mqueue_len",
-        "mqueue_dropped",
-        "awaiting_rel",
-        "recv_oct",
-        "send_oct",
-        "recv_cnt",
-        "send_cnt",
-        "recv_pkt",
-        "send_pkt",
-        "recv_msg",
-        "send_msg",
-        "send_pend",
-        "mailbox_len",
-        "heap_size",
-        "reductions"
-       ]
-      },
-      "description": "Field to order by before paging (aviary extension)."
+      "$ref": "#/components/parameters/q__sort"
      },
      {
-      "name": "_order",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "asc",
-        "desc"
-       ]
-      },
-      "description": "Order (default asc); without _sort, by client id."
+      "$ref": "#/components/parameters/q__order"
      }
     ],
     "responses": {
@@ -918,14 +489,7 @@ enum OpenAPIDocument {
     "operationId": "clientsByUsername",
     "parameters": [
      {
-      "name": "username",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "User name (percent-encoded)."
+      "$ref": "#/components/parameters/p_username"
      }
     ],
     "responses": {
@@ -972,14 +536,7 @@ enum OpenAPIDocument {
     "operationId": "getClient",
     "parameters": [
      {
-      "name": "clientid",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Client id (percent-encoded)."
+      "$ref": "#/components/parameters/p_clientid"
      }
     ],
     "responses": {
@@ -1024,14 +581,7 @@ enum OpenAPIDocument {
     "operationId": "kickClient",
     "parameters": [
      {
-      "name": "clientid",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Client id (percent-encoded)."
+      "$ref": "#/components/parameters/p_clientid"
      }
     ],
     "responses": {
@@ -1074,24 +624,10 @@ enum OpenAPIDocument {
     "operationId": "getNodeClient",
     "parameters": [
      {
-      "name": "node",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Node name, as in /api/v4/nodes."
+      "$ref": "#/components/parameters/p_node"
      },
      {
-      "name": "clientid",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Client id (percent-encoded)."
+      "$ref": "#/components/parameters/p_clientid"
      }
     ],
     "responses": {
@@ -1139,24 +675,10 @@ enum OpenAPIDocument {
     "operationId": "kickNodeClient",
     "parameters": [
      {
-      "name": "node",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Node name, as in /api/v4/nodes."
+      "$ref": "#/components/parameters/p_node"
      },
      {
-      "name": "clientid",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Client id (percent-encoded)."
+      "$ref": "#/components/parameters/p_clientid"
      }
     ],
     "responses": {
@@ -1199,78 +721,25 @@ enum OpenAPIDocument {
     "operationId": "listSubscriptions",
     "parameters": [
      {
-      "name": "_page",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 9223372036854775807
-      },
-      "description": "Page number, from 1."
+      "$ref": "#/components/parameters/q__page"
      },
      {
-      "name": "_limit",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 10000
-      },
-      "description": "Rows per page (default 10000)."
+      "$ref": "#/components/parameters/q__limit"
      },
      {
-      "name": "clientid",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact client id."
+      "$ref": "#/components/parameters/q_clientid"
      },
      {
-      "name": "topic",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact topic filter."
+      "$ref": "#/components/parameters/q_topic"
      },
      {
-      "name": "qos",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "enum": [
-        0,
-        1,
-        2
-       ]
-      },
-      "description": "Granted QoS."
+      "$ref": "#/components/parameters/q_qos"
      },
      {
-      "name": "share",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Share group name."
+      "$ref": "#/components/parameters/q_share"
      },
      {
-      "name": "_match_topic",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "minLength": 1,
-       "pattern": "^[^+#\\u0000]*$"
-      },
-      "description": "Topic name (no wildcards) the filter must match."
+      "$ref": "#/components/parameters/q__match_topic"
      }
     ],
     "responses": {
@@ -1321,88 +790,28 @@ enum OpenAPIDocument {
     "operationId": "clientSubscriptions",
     "parameters": [
      {
-      "name": "clientid",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Client id (percent-encoded)."
+      "$ref": "#/components/parameters/p_clientid"
      },
      {
-      "name": "_page",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 9223372036854775807
-      },
-      "description": "Page number, from 1."
+      "$ref": "#/components/parameters/q__page"
      },
      {
-      "name": "_limit",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 10000
-      },
-      "description": "Rows per page (default 10000)."
+      "$ref": "#/components/parameters/q__limit"
      },
      {
-      "name": "clientid",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact client id."
+      "$ref": "#/components/parameters/q_clientid"
      },
      {
-      "name": "topic",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact topic filter."
+      "$ref": "#/components/parameters/q_topic"
      },
      {
-      "name": "qos",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "enum": [
-        0,
-        1,
-        2
-       ]
-      },
-      "description": "Granted QoS."
+      "$ref": "#/components/parameters/q_qos"
      },
      {
-      "name": "share",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Share group name."
+      "$ref": "#/components/parameters/q_share"
      },
      {
-      "name": "_match_topic",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "minLength": 1,
-       "pattern": "^[^+#\\u0000]*$"
-      },
-      "description": "Topic name (no wildcards) the filter must match."
+      "$ref": "#/components/parameters/q__match_topic"
      }
     ],
     "responses": {
@@ -1453,88 +862,28 @@ enum OpenAPIDocument {
     "operationId": "nodeSubscriptions",
     "parameters": [
      {
-      "name": "node",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Node name, as in /api/v4/nodes."
+      "$ref": "#/components/parameters/p_node"
      },
      {
-      "name": "_page",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 9223372036854775807
-      },
-      "description": "Page number, from 1."
+      "$ref": "#/components/parameters/q__page"
      },
      {
-      "name": "_limit",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 10000
-      },
-      "description": "Rows per page (default 10000)."
+      "$ref": "#/components/parameters/q__limit"
      },
      {
-      "name": "clientid",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact client id."
+      "$ref": "#/components/parameters/q_clientid"
      },
      {
-      "name": "topic",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact topic filter."
+      "$ref": "#/components/parameters/q_topic"
      },
      {
-      "name": "qos",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "enum": [
-        0,
-        1,
-        2
-       ]
-      },
-      "description": "Granted QoS."
+      "$ref": "#/components/parameters/q_qos"
      },
      {
-      "name": "share",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Share group name."
+      "$ref": "#/components/parameters/q_share"
      },
      {
-      "name": "_match_topic",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "minLength": 1,
-       "pattern": "^[^+#\\u0000]*$"
-      },
-      "description": "Topic name (no wildcards) the filter must match."
+      "$ref": "#/components/parameters/q__match_topic"
      }
     ],
     "responses": {
@@ -1588,98 +937,31 @@ enum OpenAPIDocument {
     "operationId": "nodeClientSubscriptions",
     "parameters": [
      {
-      "name": "node",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Node name, as in /api/v4/nodes."
+      "$ref": "#/components/parameters/p_node"
      },
      {
-      "name": "clientid",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Client id (percent-encoded)."
+      "$ref": "#/components/parameters/p_clientid"
      },
      {
-      "name": "_page",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 9223372036854775807
-      },
-      "description": "Page number, from 1."
+      "$ref": "#/components/parameters/q__page"
      },
      {
-      "name": "_limit",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 10000
-      },
-      "description": "Rows per page (default 10000)."
+      "$ref": "#/components/parameters/q__limit"
      },
      {
-      "name": "clientid",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact client id."
+      "$ref": "#/components/parameters/q_clientid"
      },
      {
-      "name": "topic",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact topic filter."
+      "$ref": "#/components/parameters/q_topic"
      },
      {
-      "name": "qos",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "enum": [
-        0,
-        1,
-        2
-       ]
-      },
-      "description": "Granted QoS."
+      "$ref": "#/components/parameters/q_qos"
      },
      {
-      "name": "share",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Share group name."
+      "$ref": "#/components/parameters/q_share"
      },
      {
-      "name": "_match_topic",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "minLength": 1,
-       "pattern": "^[^+#\\u0000]*$"
-      },
-      "description": "Topic name (no wildcards) the filter must match."
+      "$ref": "#/components/parameters/q__match_topic"
      }
     ],
     "responses": {
@@ -1819,277 +1101,73 @@ enum OpenAPIDocument {
     "operationId": "listConnectionsV3",
     "parameters": [
      {
-      "name": "_page",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 9223372036854775807
-      },
-      "description": "Page number, from 1."
+      "$ref": "#/components/parameters/q__page"
      },
      {
-      "name": "_limit",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 10000
-      },
-      "description": "Rows per page (default 10000)."
+      "$ref": "#/components/parameters/q__limit"
      },
      {
-      "name": "clientid",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact client id."
+      "$ref": "#/components/parameters/q_clientid"
      },
      {
-      "name": "client_id",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Alias of clientid (NanoMQ)."
+      "$ref": "#/components/parameters/q_client_id"
      },
      {
-      "name": "username",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact user name."
+      "$ref": "#/components/parameters/q_username"
      },
      {
-      "name": "zone",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Zone (always 'default')."
+      "$ref": "#/components/parameters/q_zone"
      },
      {
-      "name": "ip_address",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Peer address."
+      "$ref": "#/components/parameters/q_ip_address"
      },
      {
-      "name": "conn_state",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "connected",
-        "disconnected"
-       ]
-      },
-      "description": "Connection state."
+      "$ref": "#/components/parameters/q_conn_state"
      },
      {
-      "name": "clean_start",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "boolean"
-      },
-      "description": "Clean start as sent."
+      "$ref": "#/components/parameters/q_clean_start"
      },
      {
-      "name": "proto_name",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "MQTT",
-        "MQIsdp"
-       ]
-      },
-      "description": "Protocol name."
+      "$ref": "#/components/parameters/q_proto_name"
      },
      {
-      "name": "proto_ver",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "enum": [
-        3,
-        4,
-        5
-       ]
-      },
-      "description": "Protocol level."
+      "$ref": "#/components/parameters/q_proto_ver"
      },
      {
-      "name": "_like_clientid",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Case-insensitive substring of the client id."
+      "$ref": "#/components/parameters/q__like_clientid"
      },
      {
-      "name": "_like_username",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Case-insensitive substring of the user name."
+      "$ref": "#/components/parameters/q__like_username"
      },
      {
-      "name": "_gte_created_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Created at or after (epoch seconds)."
+      "$ref": "#/components/parameters/q__gte_created_at"
      },
      {
-      "name": "_lte_created_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Created at or before (epoch seconds)."
+      "$ref": "#/components/parameters/q__lte_created_at"
      },
      {
-      "name": "_gte_connected_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Connected at or after (epoch seconds)."
+      "$ref": "#/components/parameters/q__gte_connected_at"
      },
      {
-      "name": "_lte_connected_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Connected at or before (epoch seconds)."
+      "$ref": "#/components/parameters/q__lte_connected_at"
      },
      {
-      "name": "_gte_mqueue_len",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Queue length at least."
+      "$ref": "#/components/parameters/q__gte_mqueue_len"
      },
      {
-      "name": "_lte_mqueue_len",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Queue length at most."
+      "$ref": "#/components/parameters/q__lte_mqueue_len"
      },
      {
-      "name": "_gte_mqueue_dropped",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Drops at least."
+      "$ref": "#/components/parameters/q__gte_mqueue_dropped"
      },
      {
-      "name": "_lte_mqueue_dropped",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Drops at most."
+      "$ref": "#/components/parameters/q__lte_mqueue_dropped"
      },
      {
-      "name": "_sort",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "clientid",
-        "client_id",
-        "username",
-        "ip_address",
-        "port",
-        "proto_ver",
-        "keepalive",
-        "expiry_interval",
-        "connected_at",
-        "created_at",
-        "subscriptions_cnt",
-        "inflight",
-        "mqueue_len",
-        "mqueue_dropped",
-        "awaiting_rel",
-        "recv_oct",
-        "send_oct",
-        "recv_cnt",
-        "send_cnt",
-        "recv_pkt",
-        "send_pkt",
-        "recv_msg",
-        "send_msg",
-        "send_pend",
-        "mailbox_len",
-        "heap_size",
-        "reductions"
-       ]
-      },
-      "description": "Field to order by before paging (aviary extension)."
+      "$ref": "#/components/parameters/q__sort"
      },
      {
-      "name": "_order",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "asc",
-        "desc"
-       ]
-      },
-      "description": "Order (default asc); without _sort, by client id."
+      "$ref": "#/components/parameters/q__order"
      }
     ],
     "responses": {
@@ -2140,287 +1218,76 @@ enum OpenAPIDocument {
     "operationId": "listNodeConnectionsV3",
     "parameters": [
      {
-      "name": "node",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Node name, as in /api/v4/nodes."
+      "$ref": "#/components/parameters/p_node"
      },
      {
-      "name": "_page",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 9223372036854775807
-      },
-      "description": "Page number, from 1."
+      "$ref": "#/components/parameters/q__page"
      },
      {
-      "name": "_limit",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 1,
-       "maximum": 10000
-      },
-      "description": "Rows per page (default 10000)."
+      "$ref": "#/components/parameters/q__limit"
      },
      {
-      "name": "clientid",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact client id."
+      "$ref": "#/components/parameters/q_clientid"
      },
      {
-      "name": "client_id",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Alias of clientid (NanoMQ)."
+      "$ref": "#/components/parameters/q_client_id"
      },
      {
-      "name": "username",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Exact user name."
+      "$ref": "#/components/parameters/q_username"
      },
      {
-      "name": "zone",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Zone (always 'default')."
+      "$ref": "#/components/parameters/q_zone"
      },
      {
-      "name": "ip_address",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Peer address."
+      "$ref": "#/components/parameters/q_ip_address"
      },
      {
-      "name": "conn_state",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "connected",
-        "disconnected"
-       ]
-      },
-      "description": "Connection state."
+      "$ref": "#/components/parameters/q_conn_state"
      },
      {
-      "name": "clean_start",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "boolean"
-      },
-      "description": "Clean start as sent."
+      "$ref": "#/components/parameters/q_clean_start"
      },
      {
-      "name": "proto_name",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "MQTT",
-        "MQIsdp"
-       ]
-      },
-      "description": "Protocol name."
+      "$ref": "#/components/parameters/q_proto_name"
      },
      {
-      "name": "proto_ver",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "enum": [
-        3,
-        4,
-        5
-       ]
-      },
-      "description": "Protocol level."
+      "$ref": "#/components/parameters/q_proto_ver"
      },
      {
-      "name": "_like_clientid",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Case-insensitive substring of the client id."
+      "$ref": "#/components/parameters/q__like_clientid"
      },
      {
-      "name": "_like_username",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string"
-      },
-      "description": "Case-insensitive substring of the user name."
+      "$ref": "#/components/parameters/q__like_username"
      },
      {
-      "name": "_gte_created_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Created at or after (epoch seconds)."
+      "$ref": "#/components/parameters/q__gte_created_at"
      },
      {
-      "name": "_lte_created_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Created at or before (epoch seconds)."
+      "$ref": "#/components/parameters/q__lte_created_at"
      },
      {
-      "name": "_gte_connected_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Connected at or after (epoch seconds)."
+      "$ref": "#/components/parameters/q__gte_connected_at"
      },
      {
-      "name": "_lte_connected_at",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": -9223372036854773,
-       "maximum": 9223372036854773
-      },
-      "description": "Connected at or before (epoch seconds)."
+      "$ref": "#/components/parameters/q__lte_connected_at"
      },
      {
-      "name": "_gte_mqueue_len",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Queue length at least."
+      "$ref": "#/components/parameters/q__gte_mqueue_len"
      },
      {
-      "name": "_lte_mqueue_len",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Queue length at most."
+      "$ref": "#/components/parameters/q__lte_mqueue_len"
      },
      {
-      "name": "_gte_mqueue_dropped",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Drops at least."
+      "$ref": "#/components/parameters/q__gte_mqueue_dropped"
      },
      {
-      "name": "_lte_mqueue_dropped",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 18446744073709551615
-      },
-      "description": "Drops at most."
+      "$ref": "#/components/parameters/q__lte_mqueue_dropped"
      },
      {
-      "name": "_sort",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "clientid",
-        "client_id",
-        "username",
-        "ip_address",
-        "port",
-        "proto_ver",
-        "keepalive",
-        "expiry_interval",
-        "connected_at",
-        "created_at",
-        "subscriptions_cnt",
-        "inflight",
-        "mqueue_len",
-        "mqueue_dropped",
-        "awaiting_rel",
-        "recv_oct",
-        "send_oct",
-        "recv_cnt",
-        "send_cnt",
-        "recv_pkt",
-        "send_pkt",
-        "recv_msg",
-        "send_msg",
-        "send_pend",
-        "mailbox_len",
-        "heap_size",
-        "reductions"
-       ]
-      },
-      "description": "Field to order by before paging (aviary extension)."
+      "$ref": "#/components/parameters/q__sort"
      },
      {
-      "name": "_order",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "string",
-       "enum": [
-        "asc",
-        "desc"
-       ]
-      },
-      "description": "Order (default asc); without _sort, by client id."
+      "$ref": "#/components/parameters/q__order"
      }
     ],
     "responses": {
@@ -2474,14 +1341,7 @@ enum OpenAPIDocument {
     "operationId": "getConnectionV3",
     "parameters": [
      {
-      "name": "clientid",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Client id (percent-encoded)."
+      "$ref": "#/components/parameters/p_clientid"
      }
     ],
     "responses": {
@@ -2526,14 +1386,7 @@ enum OpenAPIDocument {
     "operationId": "kickConnectionV3",
     "parameters": [
      {
-      "name": "clientid",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "Client id (percent-encoded)."
+      "$ref": "#/components/parameters/p_clientid"
      }
     ],
     "responses": {
@@ -2576,14 +1429,7 @@ enum OpenAPIDocument {
     "operationId": "connectionsByUsernameV3",
     "parameters": [
      {
-      "name": "username",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string",
-       "minLength": 1
-      },
-      "description": "User name (percent-encoded)."
+      "$ref": "#/components/parameters/p_username"
      }
     ],
     "responses": {
@@ -2675,6 +1521,354 @@ enum OpenAPIDocument {
    "basic": {
     "type": "http",
     "scheme": "basic"
+   }
+  },
+  "parameters": {
+   "q__page": {
+    "name": "_page",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "integer",
+     "minimum": 1,
+     "maximum": 9223372036854775807
+    },
+    "description": "Page number, from 1."
+   },
+   "q__limit": {
+    "name": "_limit",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "integer",
+     "minimum": 1,
+     "maximum": 10000
+    },
+    "description": "Rows per page (default 10000)."
+   },
+   "q_clientid": {
+    "name": "clientid",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "string"
+    },
+    "description": "Exact client id."
+   },
+   "q_client_id": {
+    "name": "client_id",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "string"
+    },
+    "description": "Alias of clientid (NanoMQ)."
+   },
+   "q_username": {
+    "name": "username",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "string"
+    },
+    "description": "Exact user name."
+   },
+   "q_zone": {
+    "name": "zone",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "string"
+    },
+    "description": "Zone (always 'default')."
+   },
+   "q_ip_address": {
+    "name": "ip_address",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "string"
+    },
+    "description": "Peer address."
+   },
+   "q_conn_state": {
+    "name": "conn_state",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "string",
+     "enum": [
+      "connected",
+      "disconnected"
+     ]
+    },
+    "description": "Connection state."
+   },
+   "q_clean_start": {
+    "name": "clean_start",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "boolean"
+    },
+    "description": "Clean start as sent."
+   },
+   "q_proto_name": {
+    "name": "proto_name",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "string",
+     "enum": [
+      "MQTT",
+      "MQIsdp"
+     ]
+    },
+    "description": "Protocol name."
+   },
+   "q_proto_ver": {
+    "name": "proto_ver",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "integer",
+     "enum": [
+      3,
+      4,
+      5
+     ]
+    },
+    "description": "Protocol level."
+   },
+   "q__like_clientid": {
+    "name": "_like_clientid",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "string"
+    },
+    "description": "Case-insensitive substring of the client id."
+   },
+   "q__like_username": {
+    "name": "_like_username",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "string"
+    },
+    "description": "Case-insensitive substring of the user name."
+   },
+   "q__gte_created_at": {
+    "name": "_gte_created_at",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "integer",
+     "minimum": -9223372036854773,
+     "maximum": 9223372036854773
+    },
+    "description": "Created at or after (epoch seconds)."
+   },
+   "q__lte_created_at": {
+    "name": "_lte_created_at",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "integer",
+     "minimum": -9223372036854773,
+     "maximum": 9223372036854773
+    },
+    "description": "Created at or before (epoch seconds)."
+   },
+   "q__gte_connected_at": {
+    "name": "_gte_connected_at",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "integer",
+     "minimum": -9223372036854773,
+     "maximum": 9223372036854773
+    },
+    "description": "Connected at or after (epoch seconds)."
+   },
+   "q__lte_connected_at": {
+    "name": "_lte_connected_at",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "integer",
+     "minimum": -9223372036854773,
+     "maximum": 9223372036854773
+    },
+    "description": "Connected at or before (epoch seconds)."
+   },
+   "q__gte_mqueue_len": {
+    "name": "_gte_mqueue_len",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "integer",
+     "minimum": 0,
+     "maximum": 18446744073709551615
+    },
+    "description": "Queue length at least."
+   },
+   "q__lte_mqueue_len": {
+    "name": "_lte_mqueue_len",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "integer",
+     "minimum": 0,
+     "maximum": 18446744073709551615
+    },
+    "description": "Queue length at most."
+   },
+   "q__gte_mqueue_dropped": {
+    "name": "_gte_mqueue_dropped",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "integer",
+     "minimum": 0,
+     "maximum": 18446744073709551615
+    },
+    "description": "Drops at least."
+   },
+   "q__lte_mqueue_dropped": {
+    "name": "_lte_mqueue_dropped",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "integer",
+     "minimum": 0,
+     "maximum": 18446744073709551615
+    },
+    "description": "Drops at most."
+   },
+   "q__sort": {
+    "name": "_sort",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "string",
+     "enum": [
+      "clientid",
+      "client_id",
+      "username",
+      "ip_address",
+      "port",
+      "proto_ver",
+      "keepalive",
+      "expiry_interval",
+      "connected_at",
+      "created_at",
+      "subscriptions_cnt",
+      "inflight",
+      "mqueue_len",
+      "mqueue_dropped",
+      "awaiting_rel",
+      "recv_oct",
+      "send_oct",
+      "recv_cnt",
+      "send_cnt",
+      "recv_pkt",
+      "send_pkt",
+      "recv_msg",
+      "send_msg",
+      "send_pend",
+      "mailbox_len",
+      "heap_size",
+      "reductions"
+     ]
+    },
+    "description": "Field to order by before paging (aviary extension)."
+   },
+   "q__order": {
+    "name": "_order",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "string",
+     "enum": [
+      "asc",
+      "desc"
+     ]
+    },
+    "description": "Order (default asc); without _sort, by client id."
+   },
+   "q_topic": {
+    "name": "topic",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "string"
+    },
+    "description": "Exact topic filter."
+   },
+   "q_qos": {
+    "name": "qos",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "integer",
+     "enum": [
+      0,
+      1,
+      2
+     ]
+    },
+    "description": "Granted QoS."
+   },
+   "q_share": {
+    "name": "share",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "string"
+    },
+    "description": "Share group name."
+   },
+   "q__match_topic": {
+    "name": "_match_topic",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "string",
+     "minLength": 1,
+     "pattern": "^[^+#\\u0000]*$"
+    },
+    "description": "Topic name (no wildcards) the filter must match."
+   },
+   "p_node": {
+    "name": "node",
+    "in": "path",
+    "required": true,
+    "schema": {
+     "type": "string",
+     "minLength": 1
+    },
+    "description": "Node name, as in /api/v4/nodes."
+   },
+   "p_clientid": {
+    "name": "clientid",
+    "in": "path",
+    "required": true,
+    "schema": {
+     "type": "string",
+     "minLength": 1
+    },
+    "description": "Client id (percent-encoded)."
+   },
+   "p_username": {
+    "name": "username",
+    "in": "path",
+    "required": true,
+    "schema": {
+     "type": "string",
+     "minLength": 1
+    },
+    "description": "User name (percent-encoded)."
    }
   },
   "schemas": {

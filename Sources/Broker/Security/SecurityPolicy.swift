@@ -64,12 +64,13 @@ public final class SecurityPolicy: Sendable {
     }
 
     public func canPublish(_ topic: String, username: String?, clientId: String) -> Bool {
-        guard let acl = loaded.withLock({ $0.acl }) else { return true }
+        // Without an ACL file no lock is taken: this is on every PUBLISH.
+        guard settings.aclFile != nil, let acl = loaded.withLock({ $0.acl }) else { return true }
         return acl.canPublish(topic, username: username, clientId: clientId)
     }
 
     public func canSubscribe(_ filter: String, username: String?, clientId: String) -> Bool {
-        guard let acl = loaded.withLock({ $0.acl }) else { return true }
+        guard settings.aclFile != nil, let acl = loaded.withLock({ $0.acl }) else { return true }
         return acl.canSubscribe(filter, username: username, clientId: clientId)
     }
 }
