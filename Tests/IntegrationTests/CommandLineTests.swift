@@ -63,5 +63,10 @@ struct CommandLineTests {
         let h = try Subprocess.run([Tools.aviary, "serve", "--help"])
         #expect(h.code == 0)
         #expect(h.output.contains("--mqtt-port") && h.output.contains("Examples"))
+        for (command, flag) in [("run", "--demo"), ("watch", "--interval"), ("passwd", "--delete"), ("bench", "--qos")] {
+            let help = try Subprocess.run([Tools.aviary, command, "--help"])
+            #expect(help.code == 0, "\(command)")
+            #expect(help.output.contains(flag) && help.output.contains("Examples:"), "aviary \(command) --help: \(help.output)")
+        }
     }
 }
