@@ -5,6 +5,10 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+
+#if AVIARY_TSAN
+import NIOConcurrencyHelpers
+#endif
 import UnixSignals
 
 #if canImport(Glibc)

@@ -2,6 +2,10 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+#if AVIARY_TSAN
+import NIOConcurrencyHelpers
+#endif
+
 /// A handful of real MQTT clients (TCP to the broker, our codec) with different protocol
 /// versions and changing traffic, so `aviary --demo` shows a live table at once and the
 /// screenshots are reproducible (fixed ids).

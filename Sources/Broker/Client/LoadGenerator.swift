@@ -3,6 +3,10 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+#if AVIARY_TSAN
+import NIOConcurrencyHelpers
+#endif
+
 /// What `aviary bench` runs: an MQTT load generator on SwiftNIO, in the spirit of emqtt-bench,
 /// against any broker. Every run is bounded in messages and time and reports loss honestly.
 public struct BenchOptions: Sendable {

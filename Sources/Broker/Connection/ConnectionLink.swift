@@ -1,6 +1,10 @@
 import NIOCore
 import Synchronization
 
+#if AVIARY_TSAN
+import NIOConcurrencyHelpers
+#endif
+
 /// What the broker hands to a connection to write.
 enum Outbound: Sendable {
     case publish(PublishPacket)

@@ -2,6 +2,10 @@ import Hummingbird
 import NIOCore
 import Synchronization
 
+#if AVIARY_TSAN
+import NIOConcurrencyHelpers
+#endif
+
 /// Slows down an address that keeps failing Basic Auth: after `freeFailures` failures in a row,
 /// each further request from it waits `baseDelay × 2^(n − freeFailures − 1)`, up to `maxDelay`,
 /// before its credentials are even looked at (so parallel guesses are slowed too). A success

@@ -1,6 +1,10 @@
 import Prometheus
 import Synchronization
 
+#if AVIARY_TSAN
+import NIOConcurrencyHelpers
+#endif
+
 /// Prometheus text exposition of the broker's counters at `/metrics`. The broker keeps its own
 /// atomics; at each scrape their growth is added to swift-prometheus counters and the gauges
 /// are set, so the registry always matches the live figures.

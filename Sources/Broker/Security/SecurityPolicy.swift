@@ -1,6 +1,10 @@
 import Logging
 import Synchronization
 
+#if AVIARY_TSAN
+import NIOConcurrencyHelpers
+#endif
+
 /// Who may connect and what each client may publish and subscribe to: `allow_anonymous`, the
 /// password file and the ACL file. Files are read at start and again on `reload()` (SIGHUP);
 /// a reload that fails keeps the rules in force and reports why. Connected clients stay.

@@ -4,6 +4,10 @@ import NIOPosix
 import NIOSSL
 import Synchronization
 
+#if AVIARY_TSAN
+import NIOConcurrencyHelpers
+#endif
+
 /// The version reported by `aviary --version`, $SYS and the management API.
 public enum AviaryVersion {
     public static let current = "0.1.0"

@@ -4,6 +4,10 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
+#if AVIARY_TSAN
+import NIOConcurrencyHelpers
+#endif
+
 /// What the last polls produced, handed from the poller to the UI thread under a lock.
 public struct PollSnapshot: Sendable {
     public var generation = 0

@@ -3,6 +3,10 @@ import Configuration
 import Foundation
 import Synchronization
 
+#if AVIARY_TSAN
+import NIOConcurrencyHelpers
+#endif
+
 /// A configuration problem, worded for the operator: it names the setting, where the value came
 /// from and what was expected. The process exits non-zero before opening any port.
 struct SettingsError: Error, CustomStringConvertible {

@@ -5,6 +5,10 @@ import Logging
 import NIOCore
 import Synchronization
 
+#if AVIARY_TSAN
+import NIOConcurrencyHelpers
+#endif
+
 /// A broker plus its management API, both on free ports.
 final class APIHarness: Sendable {
     let mqtt: BrokerHarness
