@@ -69,20 +69,7 @@ struct RunCommand: AsyncParsableCommand {
         LogOutput.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "aviary")
         let server = Broker(configuration: configuration.broker, security: security, logger: logger)
-        let port: Int
-        do {
-            port = try await server.start()
-        } catch {
-            throw SettingsError("cannot listen for MQTT on \(configuration.broker.host):\(configuration.broker.port): \(error)")
-        }
-        if let tls {
-            do {
-                try await server.startTLS(host: configuration.broker.host, port: configuration.tls.mqttPort, configuration: tls)
-            } catch {
-                await server.shutdown()
-                throw SettingsError("cannot listen for MQTT over TLS on \(configuration.broker.host):\(configuration.tls.mqttPort): \(error)")
-            }
-        }
+        let (port, _) = try await startListeners(server, configuration, tls: tls)
         let api = configuration.api
         let apiPort = Mutex<Int?>(nil)
         let app = try buildManagementApplication(broker: server, configuration: api, logger: logger) { channel in

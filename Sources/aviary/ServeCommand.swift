@@ -49,22 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
         LogOutput.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "aviary")
         let server = Broker(configuration: configuration.broker, security: security, logger: logger)
-        let port: Int
-        do {
-            port = try await server.start()
-        } catch {
-            throw SettingsError("cannot listen for MQTT on \(configuration.broker.host):\(configuration.broker.port): \(error)")
-        }
-        var boundTLSPort: Int?
-        if let tls {
-            do {
-                boundTLSPort = try await server.startTLS(host: configuration.broker.host, port: configuration.tls.mqttPort, configuration: tls)
-            } catch {
-                await server.shutdown()
-                throw SettingsError("cannot listen for MQTT over TLS on \(configuration.broker.host):\(configuration.tls.mqttPort): \(error)")
-            }
-        }
-        let tlsPort = boundTLSPort
+        let (port, tlsPort) = try await startListeners(server, configuration, tls: tls)
         if simulateClients > 0 { server.addSimulatedClients(simulateClients) }
         let api = configuration.api
         let apiScheme = configuration.tls.api ? "https" : "http"

@@ -35,12 +35,7 @@ public struct AccessControlList: Sendable {
     var patterns: [Rule] = []
 
     public init(path: String) throws {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ParseError(description: "cannot read ACL file \(path): \(FileManager.default.fileExists(atPath: path) ? "not readable UTF-8 text" : "no such file")")
-        }
+        guard let text = readSecurityFile(path) else { throw ParseError(description: unreadableFileMessage(path, what: "ACL file")) }
         try self.init(text: text, path: path)
     }
 

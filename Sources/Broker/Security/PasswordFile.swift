@@ -27,12 +27,7 @@ public struct PasswordFile: Sendable {
     public init() {}
 
     public init(path: String) throws {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ParseError(description: "cannot read password file \(path): \(FileManager.default.fileExists(atPath: path) ? "not readable UTF-8 text" : "no such file")")
-        }
+        guard let text = readSecurityFile(path) else { throw ParseError(description: unreadableFileMessage(path, what: "password file")) }
         try self.init(text: text, path: path)
     }
 
@@ -112,4 +107,14 @@ public enum ConstantTime {
         }
         return difference == 0
     }
+}
+
+/// The text of a password or ACL file, or nil when it cannot be read as UTF-8.
+func readSecurityFile(_ path: String) -> String? {
+    try? String(contentsOfFile: path, encoding: .utf8)
+}
+
+/// Why a security file could not be read, for the operator.
+func unreadableFileMessage(_ path: String, what: String) -> String {
+    "cannot read \(what) \(path): \(FileManager.default.fileExists(atPath: path) ? "not readable UTF-8 text" : "no such file")"
 }

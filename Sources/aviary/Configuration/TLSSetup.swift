@@ -1,3 +1,4 @@
+import Broker
 import NIOSSL
 
 extension ResolvedSettings {
@@ -44,5 +45,24 @@ extension ResolvedSettings {
             configuration.certificateVerification = .noHostnameVerification
         }
         return configuration
+    }
+}
+
+/// Binds the MQTT listener and, with TLS configured, the MQTT over TLS one beside it; returns
+/// both ports. A port that cannot be bound is an error naming the address.
+func startListeners(_ server: Broker, _ configuration: EffectiveConfiguration, tls: TLSConfiguration?) async throws -> (plain: Int, tls: Int?) {
+    let host = configuration.broker.host
+    let port: Int
+    do {
+        port = try await server.start()
+    } catch {
+        throw SettingsError("cannot listen for MQTT on \(host):\(configuration.broker.port): \(error)")
+    }
+    guard let tls else { return (port, nil) }
+    do {
+        return (port, try await server.startTLS(host: host, port: configuration.tls.mqttPort, configuration: tls))
+    } catch {
+        await server.shutdown()
+        throw SettingsError("cannot listen for MQTT over TLS on \(host):\(configuration.tls.mqttPort): \(error)")
     }
 }
