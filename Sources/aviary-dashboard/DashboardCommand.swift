@@ -44,6 +44,11 @@ struct DashboardCommand: ParsableCommand {
 
     /// Draws on the main thread: `getch` blocks, so it must not run on a Swift concurrency thread.
     func run() throws {
+        // Whoever started us may have left signals blocked (a mask survives exec): the dashboard
+        // restores the terminal on SIGTERM/SIGHUP/SIGINT and redraws on SIGWINCH, so it takes them.
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, nil)
         let environment = ProcessInfo.processInfo.environment
         var options = Dashboard.Options(
             url: url,

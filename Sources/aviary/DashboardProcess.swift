@@ -26,6 +26,11 @@ enum DashboardProcess {
     static func exec(arguments: [String]) throws -> Never {
         let binary = path
         guard access(binary, X_OK) == 0 else { throw Missing(path: binary) }
+        // The mask of the calling thread survives exec, and this runs on a Swift concurrency
+        // thread that blocks most signals: the dashboard must get SIGTERM/SIGHUP/SIGWINCH.
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, nil)
         var cargs: [UnsafeMutablePointer<CChar>?] = ([binary] + arguments).map { strdup($0) } + [nil]
         execv(binary, &cargs)
         let code = errno

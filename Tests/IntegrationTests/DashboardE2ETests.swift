@@ -80,7 +80,7 @@ struct DashboardE2ETests {
         await h.stop()
     }
 
-    @Test("an unreachable API gets a banner and retries; wrong credentials are named")
+    @Test("an unreachable API gets a banner and retries; wrong credentials are named; SIGTERM ends aviary watch cleanly")
     func unreachableAndAuth() async throws {
         let h = try await APIHarness.start()
         let wrong = try TmuxDriver([Tools.aviary, "watch", "127.0.0.1:\(h.apiPort)", "--password", "nope"], cols: 120, rows: 20)
@@ -94,8 +94,13 @@ struct DashboardE2ETests {
         await h.stop()
         let screen = try tui.waitFor(text: "UNREACHABLE")
         #expect(screen.contains("retry in") && screen.contains("survivor"), "the last data stays on screen")
-        try tui.send("q")
+        // `aviary watch` execs the dashboard from a thread that blocks signals: SIGTERM must
+        // still reach it and restore the terminal.
+        let pid = try #require(try tui.programPID())
+        kill(pid, SIGTERM)
+        try tui.waitFor(text: "exiting on signal 15")
         try tui.waitFor(text: "[exit 0]")
+        #expect(try tui.display("#{alternate_on}") == "0")
     }
 
     @Test("aviary --demo: broker, API and dashboard in one process; resize; NO_COLOR; SIGTERM restores the terminal")
