@@ -2,42 +2,208 @@ import NIOCore
 
 /// MQTT 5.0 properties (section 2.2.2). One struct for every packet type; which identifiers a
 /// packet may carry is checked by the decoder against `PropertyID.allowed(in:)`.
+///
+/// Most packets carry none, so the values live in a copy-on-write box that is only allocated
+/// when one is set: a `Properties` is one pointer inside every message, will, queued or
+/// in-flight PUBLISH, and copying a message copies (and retains) one reference, not ~25 fields.
 public struct Properties: Hashable, Sendable {
-    public var payloadFormatIndicator: UInt8?
-    public var messageExpiryInterval: UInt32?
-    public var contentType: String?
-    public var responseTopic: String?
-    public var correlationData: ByteBuffer?
-    /// Several in a PUBLISH sent by the server, at most one in a SUBSCRIBE.
-    public var subscriptionIdentifiers: [UInt32] = []
-    public var sessionExpiryInterval: UInt32?
-    public var assignedClientIdentifier: String?
-    public var serverKeepAlive: UInt16?
-    public var authenticationMethod: String?
-    public var authenticationData: ByteBuffer?
-    public var requestProblemInformation: UInt8?
-    public var willDelayInterval: UInt32?
-    public var requestResponseInformation: UInt8?
-    public var responseInformation: String?
-    public var serverReference: String?
-    public var reasonString: String?
-    public var receiveMaximum: UInt16?
-    public var topicAliasMaximum: UInt16?
-    public var topicAlias: UInt16?
-    public var maximumQoS: UInt8?
-    public var retainAvailable: UInt8?
-    public var userProperties: [UserProperty] = []
-    public var maximumPacketSize: UInt32?
-    public var wildcardSubscriptionAvailable: UInt8?
-    public var subscriptionIdentifiersAvailable: UInt8?
-    public var sharedSubscriptionAvailable: UInt8?
+    struct Values: Hashable, Sendable {
+        var payloadFormatIndicator: UInt8?
+        var messageExpiryInterval: UInt32?
+        var contentType: String?
+        var responseTopic: String?
+        var correlationData: ByteBuffer?
+        var subscriptionIdentifiers: [UInt32] = []
+        var sessionExpiryInterval: UInt32?
+        var assignedClientIdentifier: String?
+        var serverKeepAlive: UInt16?
+        var authenticationMethod: String?
+        var authenticationData: ByteBuffer?
+        var requestProblemInformation: UInt8?
+        var willDelayInterval: UInt32?
+        var requestResponseInformation: UInt8?
+        var responseInformation: String?
+        var serverReference: String?
+        var reasonString: String?
+        var receiveMaximum: UInt16?
+        var topicAliasMaximum: UInt16?
+        var topicAlias: UInt16?
+        var maximumQoS: UInt8?
+        var retainAvailable: UInt8?
+        var userProperties: [UserProperty] = []
+        var maximumPacketSize: UInt32?
+        var wildcardSubscriptionAvailable: UInt8?
+        var subscriptionIdentifiersAvailable: UInt8?
+        var sharedSubscriptionAvailable: UInt8?
+    }
+
+    private final class Storage: @unchecked Sendable {
+        // Mutated only through `update`, after `isKnownUniquelyReferenced` (copy on write).
+        var values: Values
+        init(_ values: Values) { self.values = values }
+    }
+
+    private var storage: Storage?
 
     public init() {}
 
     public static let none = Properties()
 
     /// True when no property is set (encodes as a single zero byte).
-    public var isEmpty: Bool { self == Properties.none }
+    public var isEmpty: Bool { storage.map { $0.values == Values() } ?? true }
+
+    private mutating func update(_ body: (inout Values) -> Void) {
+        if storage == nil {
+            storage = Storage(Values())
+        } else if !isKnownUniquelyReferenced(&storage!) {
+            storage = Storage(storage!.values)
+        }
+        body(&storage!.values)
+    }
+
+    public static func == (lhs: Properties, rhs: Properties) -> Bool {
+        if lhs.storage === rhs.storage { return true }
+        return (lhs.storage?.values ?? Values()) == (rhs.storage?.values ?? Values())
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(storage?.values ?? Values())
+    }
+
+    public var payloadFormatIndicator: UInt8? {
+        get { storage?.values.payloadFormatIndicator }
+        set { if newValue != nil || storage != nil { update { $0.payloadFormatIndicator = newValue } } }
+    }
+
+    public var messageExpiryInterval: UInt32? {
+        get { storage?.values.messageExpiryInterval }
+        set { if newValue != nil || storage != nil { update { $0.messageExpiryInterval = newValue } } }
+    }
+
+    public var contentType: String? {
+        get { storage?.values.contentType }
+        set { if newValue != nil || storage != nil { update { $0.contentType = newValue } } }
+    }
+
+    public var responseTopic: String? {
+        get { storage?.values.responseTopic }
+        set { if newValue != nil || storage != nil { update { $0.responseTopic = newValue } } }
+    }
+
+    public var correlationData: ByteBuffer? {
+        get { storage?.values.correlationData }
+        set { if newValue != nil || storage != nil { update { $0.correlationData = newValue } } }
+    }
+
+    public var subscriptionIdentifiers: [UInt32] {
+        get { storage?.values.subscriptionIdentifiers ?? [] }
+        set { if !newValue.isEmpty || storage != nil { update { $0.subscriptionIdentifiers = newValue } } }
+    }
+
+    public var sessionExpiryInterval: UInt32? {
+        get { storage?.values.sessionExpiryInterval }
+        set { if newValue != nil || storage != nil { update { $0.sessionExpiryInterval = newValue } } }
+    }
+
+    public var assignedClientIdentifier: String? {
+        get { storage?.values.assignedClientIdentifier }
+        set { if newValue != nil || storage != nil { update { $0.assignedClientIdentifier = newValue } } }
+    }
+
+    public var serverKeepAlive: UInt16? {
+        get { storage?.values.serverKeepAlive }
+        set { if newValue != nil || storage != nil { update { $0.serverKeepAlive = newValue } } }
+    }
+
+    public var authenticationMethod: String? {
+        get { storage?.values.authenticationMethod }
+        set { if newValue != nil || storage != nil { update { $0.authenticationMethod = newValue } } }
+    }
+
+    public var authenticationData: ByteBuffer? {
+        get { storage?.values.authenticationData }
+        set { if newValue != nil || storage != nil { update { $0.authenticationData = newValue } } }
+    }
+
+    public var requestProblemInformation: UInt8? {
+        get { storage?.values.requestProblemInformation }
+        set { if newValue != nil || storage != nil { update { $0.requestProblemInformation = newValue } } }
+    }
+
+    public var willDelayInterval: UInt32? {
+        get { storage?.values.willDelayInterval }
+        set { if newValue != nil || storage != nil { update { $0.willDelayInterval = newValue } } }
+    }
+
+    public var requestResponseInformation: UInt8? {
+        get { storage?.values.requestResponseInformation }
+        set { if newValue != nil || storage != nil { update { $0.requestResponseInformation = newValue } } }
+    }
+
+    public var responseInformation: String? {
+        get { storage?.values.responseInformation }
+        set { if newValue != nil || storage != nil { update { $0.responseInformation = newValue } } }
+    }
+
+    public var serverReference: String? {
+        get { storage?.values.serverReference }
+        set { if newValue != nil || storage != nil { update { $0.serverReference = newValue } } }
+    }
+
+    public var reasonString: String? {
+        get { storage?.values.reasonString }
+        set { if newValue != nil || storage != nil { update { $0.reasonString = newValue } } }
+    }
+
+    public var receiveMaximum: UInt16? {
+        get { storage?.values.receiveMaximum }
+        set { if newValue != nil || storage != nil { update { $0.receiveMaximum = newValue } } }
+    }
+
+    public var topicAliasMaximum: UInt16? {
+        get { storage?.values.topicAliasMaximum }
+        set { if newValue != nil || storage != nil { update { $0.topicAliasMaximum = newValue } } }
+    }
+
+    public var topicAlias: UInt16? {
+        get { storage?.values.topicAlias }
+        set { if newValue != nil || storage != nil { update { $0.topicAlias = newValue } } }
+    }
+
+    public var maximumQoS: UInt8? {
+        get { storage?.values.maximumQoS }
+        set { if newValue != nil || storage != nil { update { $0.maximumQoS = newValue } } }
+    }
+
+    public var retainAvailable: UInt8? {
+        get { storage?.values.retainAvailable }
+        set { if newValue != nil || storage != nil { update { $0.retainAvailable = newValue } } }
+    }
+
+    public var userProperties: [UserProperty] {
+        get { storage?.values.userProperties ?? [] }
+        set { if !newValue.isEmpty || storage != nil { update { $0.userProperties = newValue } } }
+    }
+
+    public var maximumPacketSize: UInt32? {
+        get { storage?.values.maximumPacketSize }
+        set { if newValue != nil || storage != nil { update { $0.maximumPacketSize = newValue } } }
+    }
+
+    public var wildcardSubscriptionAvailable: UInt8? {
+        get { storage?.values.wildcardSubscriptionAvailable }
+        set { if newValue != nil || storage != nil { update { $0.wildcardSubscriptionAvailable = newValue } } }
+    }
+
+    public var subscriptionIdentifiersAvailable: UInt8? {
+        get { storage?.values.subscriptionIdentifiersAvailable }
+        set { if newValue != nil || storage != nil { update { $0.subscriptionIdentifiersAvailable = newValue } } }
+    }
+
+    public var sharedSubscriptionAvailable: UInt8? {
+        get { storage?.values.sharedSubscriptionAvailable }
+        set { if newValue != nil || storage != nil { update { $0.sharedSubscriptionAvailable = newValue } } }
+    }
 }
 
 /// A name/value pair of UTF-8 strings (property 0x26); may repeat, order kept. [MQTT-3.1.3-10]
@@ -138,33 +304,34 @@ enum PropertyValue {
 extension Properties {
     /// Calls `body` for every property that is set, in identifier order.
     func forEach(_ body: (PropertyID, PropertyValue) -> Void) {
-        if let v = payloadFormatIndicator { body(.payloadFormatIndicator, .byte(v)) }
-        if let v = messageExpiryInterval { body(.messageExpiryInterval, .fourByte(v)) }
-        if let v = contentType { body(.contentType, .string(v)) }
-        if let v = responseTopic { body(.responseTopic, .string(v)) }
-        if let v = correlationData { body(.correlationData, .binary(v)) }
-        for v in subscriptionIdentifiers { body(.subscriptionIdentifier, .varInt(v)) }
-        if let v = sessionExpiryInterval { body(.sessionExpiryInterval, .fourByte(v)) }
-        if let v = assignedClientIdentifier { body(.assignedClientIdentifier, .string(v)) }
-        if let v = serverKeepAlive { body(.serverKeepAlive, .twoByte(v)) }
-        if let v = authenticationMethod { body(.authenticationMethod, .string(v)) }
-        if let v = authenticationData { body(.authenticationData, .binary(v)) }
-        if let v = requestProblemInformation { body(.requestProblemInformation, .byte(v)) }
-        if let v = willDelayInterval { body(.willDelayInterval, .fourByte(v)) }
-        if let v = requestResponseInformation { body(.requestResponseInformation, .byte(v)) }
-        if let v = responseInformation { body(.responseInformation, .string(v)) }
-        if let v = serverReference { body(.serverReference, .string(v)) }
-        if let v = reasonString { body(.reasonString, .string(v)) }
-        if let v = receiveMaximum { body(.receiveMaximum, .twoByte(v)) }
-        if let v = topicAliasMaximum { body(.topicAliasMaximum, .twoByte(v)) }
-        if let v = topicAlias { body(.topicAlias, .twoByte(v)) }
-        if let v = maximumQoS { body(.maximumQoS, .byte(v)) }
-        if let v = retainAvailable { body(.retainAvailable, .byte(v)) }
-        for p in userProperties { body(.userProperty, .pair(p.name, p.value)) }
-        if let v = maximumPacketSize { body(.maximumPacketSize, .fourByte(v)) }
-        if let v = wildcardSubscriptionAvailable { body(.wildcardSubscriptionAvailable, .byte(v)) }
-        if let v = subscriptionIdentifiersAvailable { body(.subscriptionIdentifiersAvailable, .byte(v)) }
-        if let v = sharedSubscriptionAvailable { body(.sharedSubscriptionAvailable, .byte(v)) }
+        guard let values = storage?.values else { return }
+        if let v = values.payloadFormatIndicator { body(.payloadFormatIndicator, .byte(v)) }
+        if let v = values.messageExpiryInterval { body(.messageExpiryInterval, .fourByte(v)) }
+        if let v = values.contentType { body(.contentType, .string(v)) }
+        if let v = values.responseTopic { body(.responseTopic, .string(v)) }
+        if let v = values.correlationData { body(.correlationData, .binary(v)) }
+        for v in values.subscriptionIdentifiers { body(.subscriptionIdentifier, .varInt(v)) }
+        if let v = values.sessionExpiryInterval { body(.sessionExpiryInterval, .fourByte(v)) }
+        if let v = values.assignedClientIdentifier { body(.assignedClientIdentifier, .string(v)) }
+        if let v = values.serverKeepAlive { body(.serverKeepAlive, .twoByte(v)) }
+        if let v = values.authenticationMethod { body(.authenticationMethod, .string(v)) }
+        if let v = values.authenticationData { body(.authenticationData, .binary(v)) }
+        if let v = values.requestProblemInformation { body(.requestProblemInformation, .byte(v)) }
+        if let v = values.willDelayInterval { body(.willDelayInterval, .fourByte(v)) }
+        if let v = values.requestResponseInformation { body(.requestResponseInformation, .byte(v)) }
+        if let v = values.responseInformation { body(.responseInformation, .string(v)) }
+        if let v = values.serverReference { body(.serverReference, .string(v)) }
+        if let v = values.reasonString { body(.reasonString, .string(v)) }
+        if let v = values.receiveMaximum { body(.receiveMaximum, .twoByte(v)) }
+        if let v = values.topicAliasMaximum { body(.topicAliasMaximum, .twoByte(v)) }
+        if let v = values.topicAlias { body(.topicAlias, .twoByte(v)) }
+        if let v = values.maximumQoS { body(.maximumQoS, .byte(v)) }
+        if let v = values.retainAvailable { body(.retainAvailable, .byte(v)) }
+        for p in values.userProperties { body(.userProperty, .pair(p.name, p.value)) }
+        if let v = values.maximumPacketSize { body(.maximumPacketSize, .fourByte(v)) }
+        if let v = values.wildcardSubscriptionAvailable { body(.wildcardSubscriptionAvailable, .byte(v)) }
+        if let v = values.subscriptionIdentifiersAvailable { body(.subscriptionIdentifiersAvailable, .byte(v)) }
+        if let v = values.sharedSubscriptionAvailable { body(.sharedSubscriptionAvailable, .byte(v)) }
     }
 
     /// Length of the property list itself, without its own length prefix.
