@@ -5,7 +5,8 @@
 # medians and the ratio aviary / Mosquitto. Then: RSS per idle connection (10,000 and the most
 # the file limit allows), the management API with 10,000 real clients and 100,000 simulated
 # entries, and the dashboard's CPU per poll with 10,000 clients.
-# Usage: scripts/bench.sh [PAIRS]   (default 3; BENCH_QUICK=1 for small sizes)
+# Usage: scripts/bench.sh [PAIRS]   (default 3; BENCH_QUICK=1 for small sizes;
+#        BENCH_ONLY=REGEX runs only the parts whose label matches, e.g. 'fanin', 'idle|api')
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs=${1:-3}
@@ -53,8 +54,10 @@ stop_broker() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; 
 cpu_seconds() { awk -v t="$ticks" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/stat"; }
 peak_kib() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
 
+selected() { [ -z "${BENCH_ONLY:-}" ] || [[ "$1" =~ $BENCH_ONLY ]]; }
 run() {  # $1 = label, rest = aviary bench arguments
     label=$1; shift
+    selected "$label" || return 0
     for i in $(seq "$pairs"); do
         for broker in aviary mosquitto; do
             start_broker "$broker"
@@ -105,13 +108,17 @@ idle() {  # $1 = broker, $2 = connections
 }
 conns=10000; max=19900
 [ "$quick" = 1 ] && { conns=2000; max=4000; }
-for broker in aviary mosquitto; do idle $broker $conns; idle $broker $max; done
+if selected idle; then
+    for broker in aviary mosquitto; do idle $broker $conns; idle $broker $max; done
+fi
 
 python3 scripts/bench/table.py "$results"
-if [ "$quick" != 1 ]; then
+if [ "$quick" != 1 ] && selected api; then
     echo; echo "== management API (100,000 simulated entries; 10,000 real clients)"
     scripts/bench/api.sh 100000
     scripts/bench/api_real.sh 10000
+fi
+if [ "$quick" != 1 ] && selected dashboard; then
     echo; echo "== dashboard with 10,000 real clients"
     scripts/bench/dashboard.sh 10000 20
 fi
