@@ -108,8 +108,35 @@ idle() {  # $1 = broker, $2 = connections
 }
 conns=10000; max=19900
 [ "$quick" = 1 ] && { conns=2000; max=4000; }
+# Past the file limit: C connection attempts (two client processes, each under its own limit)
+# against a broker that can hold ~19,900. Every attempt must be answered (connected, or
+# refused: CONNACK 0x97 or a closed socket), promptly, without the broker spinning on EMFILE.
+flood() {  # $1 = broker, $2 = attempts
+    start_broker "$1"
+    sleep 0.5
+    c0=$(cpu_seconds "$pid")
+    t0=$(date +%s.%N)
+    half=$(( $2 / 2 ))
+    $bin bench conns --port "$port" --connections $half --duration 2 --timeout 60 > "$work/f1.out" &
+    b1=$!
+    $bin bench conns --port "$port" --connections $(( $2 - half )) --duration 2 --timeout 60 > "$work/f2.out" &
+    b2=$!
+    wait $b1 $b2 || true
+    t1=$(date +%s.%N)
+    c1=$(cpu_seconds "$pid")
+    field() { sed "s/.*\"$1\":\([0-9]*\).*/\1/" "$2"; }
+    connected=$(( $(field connected "$work/f1.out") + $(field connected "$work/f2.out") ))
+    failed=$(( $(field failed "$work/f1.out") + $(field failed "$work/f2.out") ))
+    stop_broker
+    echo "{\"label\":\"flood $2\",\"broker\":\"$1\",\"connections\":$2,\"connected\":$connected,\"failed\":$failed,\"seconds\":$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b - a}'),\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b - a}')}" | tee -a "$results"
+}
 if selected idle; then
     for broker in aviary mosquitto; do idle $broker $conns; idle $broker $max; done
+fi
+if selected flood; then
+    attempts=20400
+    [ "$quick" = 1 ] && attempts=4400
+    for broker in aviary mosquitto; do flood $broker $attempts; done
 fi
 
 python3 scripts/bench/table.py "$results"

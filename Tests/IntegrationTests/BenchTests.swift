@@ -53,6 +53,32 @@ struct BenchTests {
         #expect(server.wait(timeout: 15) == 0)
     }
 
+    @Test("past the open-file limit every attempt is answered: as many connect as the limit allows, the rest are refused at once, and the broker never hits EMFILE")
+    func pastTheFileLimit() async throws {
+        let (server, port) = try CommandLineTests.serve(launcher: ["prlimit", "--nofile=160:160"])
+        let api = "http://127.0.0.1:\(try CommandLineTests.apiPort(server))"
+        func metrics() async throws -> [String: Double] {
+            let text = String(decoding: try await HTTP.request("GET", "\(api)/metrics").body, as: UTF8.self)
+            return Dictionary(OperationsTests.parseMetrics(text).samples.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+        }
+        let limit = Int(try await metrics()["aviary_connections_limit"] ?? -1)
+        #expect(limit > 60 && limit < 160, "the limit comes from the 160 descriptors, less the broker's own and a reserve")
+        let r = try Self.bench(["conns", "--port", "\(port)", "--connections", "400", "--duration", "0.5"])
+        #expect(Self.int(r, "connected") == limit && Self.int(r, "failed") == 400 - limit, "\(r)")
+        let seconds = (r["seconds"] as? NSNumber)?.doubleValue ?? .infinity
+        #expect(seconds < 9, "every attempt was answered; none waited for the client's 10 s no-answer bound: \(r)")
+        let after = try await metrics()
+        #expect(after["aviary_accept_errors_total"] == 0, "capacity is enforced before accept() can fail with EMFILE")
+        let refused = (after["aviary_sockets_refused_total"] ?? 0) + (after["aviary_connections_refused_total"] ?? 0)
+        #expect(Int(refused) == 400 - limit, "each refusal is counted: a closed socket or CONNACK 0x97/0x03")
+        let sub = try Subprocess(["mosquitto_sub", "-p", "\(port)", "-t", "after/flood", "-C", "1", "-W", "10"])
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try Subprocess.run(["mosquitto_pub", "-p", "\(port)", "-t", "after/flood", "-m", "still serving"]).code == 0)
+        #expect(sub.wait(timeout: 10) == 0 && sub.output == "still serving\n", "the broker serves normally afterwards")
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 15) == 0, "\(server.output)")
+    }
+
     @Test("a bad scenario or value is named")
     func badArguments() throws {
         let r = try Subprocess.run([Tools.aviary, "bench", "storm"])

@@ -6,9 +6,15 @@ import Testing
 @Suite(.timeLimit(.minutes(1)))
 struct CommandLineTests {
     /// Starts `aviary serve` on a free port and returns it with the port it printed.
-    static func serve(_ extra: [String] = [], environment: [String: String] = [:], defaults: Bool = true) throws -> (Subprocess, Int) {
+    /// `launcher` runs before the binary (e.g. `prlimit --nofile=N:N`).
+    static func serve(
+        _ extra: [String] = [],
+        environment: [String: String] = [:],
+        defaults: Bool = true,
+        launcher: [String] = []
+    ) throws -> (Subprocess, Int) {
         let base = defaults ? ["--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--log-level", "warning"] : []
-        let p = try Subprocess([Tools.aviary, "serve"] + base + extra, environment: environment)
+        let p = try Subprocess(launcher + [Tools.aviary, "serve"] + base + extra, environment: environment)
         var port: Int?
         try eventually("the bound port to be printed") {
             if let line = p.lines.first(where: { $0.contains("listening for MQTT on") }), let last = line.split(separator: ":").last {

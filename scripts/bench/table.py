@@ -10,9 +10,12 @@ from collections import defaultdict
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 runs = defaultdict(lambda: defaultdict(list))
 idle = {}
+flood = {}
 for r in rows:
     if "bench" in r:
         runs[r["label"]][r["broker"]].append(r)
+    elif r["label"].startswith("flood"):
+        flood[(r["label"], r["broker"])] = r
     else:
         idle[(r["label"], r["broker"])] = r
 
@@ -48,3 +51,11 @@ for label in labels:
         continue
     print(f"| {label} connections | connected | {a['connected']:,} | {m['connected']:,} | {ratio(a['connected'], m['connected'])} |")
     print(f"| {label} connections | RSS bytes per connection | {a['per_conn_bytes']:,} | {m['per_conn_bytes']:,} | {ratio(a['per_conn_bytes'], m['per_conn_bytes'])} |")
+for label in sorted({label for label, _ in flood}):
+    a, m = flood.get((label, "aviary")), flood.get((label, "mosquitto"))
+    if not a or not m:
+        continue
+    n = a["connections"]
+    print(f"| {n:,} connection attempts | connected / refused | {a['connected']:,} / {a['failed']:,} | {m['connected']:,} / {m['failed']:,} | |")
+    print(f"| {n:,} connection attempts | s until every attempt was answered (2 s held) | {a['seconds']} | {m['seconds']} | {ratio(a['seconds'], m['seconds'])} |")
+    print(f"| {n:,} connection attempts | broker CPU s | {a['cpu_s']} | {m['cpu_s']} | {ratio(a['cpu_s'], m['cpu_s'])} |")

@@ -205,6 +205,9 @@ public enum LoadGenerator {
             }
             .connect(host: o.host, port: o.port).get()
         channel.closeFuture.whenComplete { _ in ready.fail(ChannelError.ioOnClosedChannel) }
+        // A broker that accepts the socket but never answers (a full backlog) fails it in 10 s.
+        let noAnswer = loop.scheduleTask(in: .seconds(10)) { ready.fail(ChannelError.connectTimeout(.seconds(10))) }
+        ready.futureResult.whenComplete { _ in noAnswer.cancel() }
         do {
             try await ready.futureResult.get()
         } catch {

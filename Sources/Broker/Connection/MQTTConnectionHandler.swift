@@ -62,7 +62,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        core.metrics.socketsOpen.add()
         core.metrics.connectionsAccepted.add()
         openedAt = .now()
         if let address = context.channel.remoteAddress {
@@ -76,7 +75,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        core.metrics.socketsOpen.subtract()
         connectTimeoutTask?.cancel()
         keepAliveTask?.cancel()
         state = .closing
@@ -337,7 +335,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         let now = NIODeadline.now()
         let outcome = core.withState { $0.connect(request, now: now) }
         guard let session = outcome.session else {
-            refuse(outcome.refusal ?? .serverUnavailable, "connection limit reached")
+            refuse(outcome.refusal ?? .serverUnavailable, "connection limit reached", log: core.capacityLog.due())
             return
         }
         self.session = session
@@ -503,9 +501,11 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Answers CONNECT with a failure CONNACK and closes.
-    private func refuse(_ reason: ReasonCode, _ message: String) {
+    private func refuse(_ reason: ReasonCode, _ message: String, log: Bool = true) {
         core.metrics.connectionsRefused.add()
-        logger.warning("connection refused", metadata: logMetadata(["reason": "\(reason)", "error": "\(message)"]))
+        if log {
+            logger.warning("connection refused", metadata: logMetadata(["reason": "\(reason)", "error": "\(message)"]))
+        }
         var props = Properties()
         if version == .v5 { props.reasonString = message }
         writePacket(.connack(ConnAckPacket(reasonCode: reason, properties: props)))

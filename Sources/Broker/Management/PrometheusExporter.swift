@@ -47,6 +47,10 @@ final class PrometheusExporter: Sendable {
         mirror("aviary_protocol_errors_total", help: "Connections closed for a protocol violation.") { m.protocolErrors.load }
         mirror("aviary_connections_accepted_total", help: "TCP connections accepted.") { m.connectionsAccepted.load }
         mirror("aviary_connections_refused_total", help: "CONNECTs refused.") { m.connectionsRefused.load }
+        mirror("aviary_sockets_refused_total", help: "Sockets closed as accepted: the broker was at its connection capacity.") {
+            m.socketsRefused.load
+        }
+        mirror("aviary_accept_errors_total", help: "Failed accepts (EMFILE, ENFILE, ENOBUFS).") { m.acceptErrors.load }
         mirror("aviary_subscriptions_refused_total", help: "SUBSCRIBE filters refused: per-client limit or topic limits.") {
             m.subscriptionsRefused.load
         }
@@ -87,6 +91,7 @@ final class PrometheusExporter: Sendable {
         gauge("aviary_subscriptions", "Subscriptions.", stats.subscriptions)
         gauge("aviary_retained_messages", "Retained messages.", stats.retained)
         gauge("aviary_sockets_open", "TCP sockets open.", Int(broker.metrics.socketsOpen.load))
+        gauge("aviary_connections_limit", "Most clients this broker accepts: max_connections or what the open-file limit allows.", broker.connectionLimit)
         gauge("aviary_uptime_seconds", "Seconds since the broker started.", Int(broker.uptimeSeconds))
         return registry.emitToBuffer()
     }

@@ -38,15 +38,27 @@ final class BrokerCore: Sendable {
     let state: Mutex<BrokerState>
     let shuttingDown = Atomic<Bool>(false)
     let security: SecurityPolicy
+    let capacity: ConnectionCapacity
+    /// Refusals at capacity are logged at most every 10 s (they are counted one by one).
+    let capacityLog = LogThrottle()
 
     init(configuration: BrokerConfiguration, security: SecurityPolicy, logger: Logger) {
         self.configuration = configuration
         self.security = security
+        self.capacity = ConnectionCapacity.measure(configured: configuration.maxConnections)
         self.metrics = BrokerMetrics()
         self.logger = logger
         self.startedAt = .now()
         self.startedAtMs = WallClock.nowMilliseconds()
-        self.state = Mutex(BrokerState(configuration: configuration, metrics: metrics, security: security, logger: logger))
+        self.state = Mutex(
+            BrokerState(
+                configuration: configuration,
+                maxConnections: capacity.maxConnections,
+                metrics: metrics,
+                security: security,
+                logger: logger
+            )
+        )
     }
 
     @inline(__always)
@@ -117,8 +129,23 @@ public final class Broker: Sendable {
         if sysEvery > 0 { SysTopics.publish(core: core, now: .now()) }
         logger.info(
             "MQTT listener started",
-            metadata: ["listener.host": "\(configuration.host)", "listener.port": "\(port)"]
+            metadata: [
+                "listener.host": "\(configuration.host)",
+                "listener.port": "\(port)",
+                "connections.max": "\(core.capacity.maxConnections)",
+                "open_files.limit": "\(core.capacity.fileLimit)",
+            ]
         )
+        if configuration.maxConnections > core.capacity.maxConnections {
+            logger.warning(
+                "max_connections is more than the open-file limit allows",
+                metadata: [
+                    "max_connections": "\(configuration.maxConnections)",
+                    "connections.max": "\(core.capacity.maxConnections)",
+                    "open_files.limit": "\(core.capacity.fileLimit)",
+                ]
+            )
+        }
         return port
     }
 
@@ -140,6 +167,15 @@ public final class Broker: Sendable {
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // EMFILE and the like: pause accepting for 100 ms instead of spinning on them.
+                    try channel.pipeline.syncOperations.addHandler(
+                        AcceptBackoffHandler(shouldForwardIOErrorCaught: true) { _ in .milliseconds(100) }
+                    )
+                    try channel.pipeline.syncOperations.addHandler(AcceptGuard(core: core))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 8)
             // NIO keeps each channel's last read buffer for reuse: starting at 256 bytes (a
@@ -249,6 +285,9 @@ public final class Broker: Sendable {
             )
         }
     }
+
+    /// Most clients accepted at once: `max_connections`, or what the open-file limit allows.
+    public var connectionLimit: Int { core.capacity.maxConnections }
 
     /// Seconds since the broker started.
     public var uptimeSeconds: Int64 {

@@ -34,6 +34,10 @@ public final class BrokerMetrics: Sendable {
     public let subscriptionsRefused = Counter()
     /// Sockets currently open (with or without a completed CONNECT).
     public let socketsOpen = Counter()
+    /// Sockets closed as soon as they were accepted: the broker was at its connection capacity.
+    public let socketsRefused = Counter()
+    /// Failed accepts (EMFILE, ENFILE, ENOBUFS, ...).
+    public let acceptErrors = Counter()
     public let connectTimeouts = Counter()
     public let keepAliveTimeouts = Counter()
 

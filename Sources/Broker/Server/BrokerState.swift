@@ -38,14 +38,17 @@ struct BrokerState: @unchecked Sendable {
     var maxLiveConnections = 0
     var maxima = (sessions: 0, subscriptions: 0, topics: 0, retained: 0)
     let configuration: BrokerConfiguration
+    /// CONNECTs beyond this many live connections are refused (`ConnectionCapacity`).
+    let maxConnections: Int
     let metrics: BrokerMetrics
     let logger: Logger
 
     let security: SecurityPolicy
 
-    init(configuration: BrokerConfiguration, metrics: BrokerMetrics, security: SecurityPolicy, logger: Logger) {
+    init(configuration: BrokerConfiguration, maxConnections: Int, metrics: BrokerMetrics, security: SecurityPolicy, logger: Logger) {
         self.security = security
         self.configuration = configuration
+        self.maxConnections = maxConnections
         self.metrics = metrics
         self.logger = logger
     }
@@ -57,7 +60,7 @@ struct BrokerState: @unchecked Sendable {
     mutating func connect(_ request: ConnectRequest, now: NIODeadline) -> (session: Session?, present: Bool, refusal: ReasonCode?) {
         let existing = sessions[request.clientId]
         let takeover = existing?.link != nil
-        if configuration.maxConnections > 0 && !takeover && liveConnections >= configuration.maxConnections {
+        if !takeover && liveConnections >= maxConnections {
             return (nil, false, .quotaExceeded)  // counted by the handler's refusal
         }
         if let existing, let oldLink = existing.link {

@@ -62,7 +62,7 @@ struct Setting {
             port("api_port", "Management API port; 0 picks a free port and prints it.", \.api.port),
             text("api_user", "Management API Basic Auth user name.", \.api.username),
             text("api_password", "Management API Basic Auth password.", \.api.password, secret: true),
-            int("max_connections", "Most client connections at once; further CONNECTs get 0x97 (0 = no limit).", \.broker.maxConnections, 0...Int(Int32.max)),
+            int("max_connections", "Most client connections at once; further CONNECTs get 0x97 (0 = what the open-file limit allows).", \.broker.maxConnections, 0...Int(Int32.max)),
             int("max_packet_size", "Largest packet accepted from a client, in bytes.", \.broker.maxPacketSize, 64...268_435_460, unit: "bytes"),
             int("max_inflight", "Outgoing QoS 1/2 messages in flight per client.", \.broker.maxInflight, 1...65535),
             int("receive_maximum", "Incoming QoS 2 messages awaiting PUBREL per client (Receive Maximum).", \.broker.receiveMaximum, 1...65535),
