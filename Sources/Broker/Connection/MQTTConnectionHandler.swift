@@ -32,8 +32,8 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     private var closeReason = "connection closed by client without DISCONNECT"
     private var keepAlive: TimeAmount?
     private var lastPacketAt = NIODeadline.now()
-    private var keepAliveTask: Scheduled<Void>?
-    private var connectTimeoutTask: Scheduled<Void>?
+    /// This event loop's CONNECT-timeout and keepalive sweep, while the channel is active.
+    private var timers: ConnectionTimers?
     private var topicAliases: [UInt16: String] = [:]
     private var pendingRead = false
 
@@ -67,16 +67,14 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         if let address = context.channel.remoteAddress {
             peer = (address.ipAddress ?? "?", address.port ?? 0)
         }
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        connectTimeoutTask = context.eventLoop.scheduleTask(in: .milliseconds(Int64(core.configuration.connectTimeout * 1000))) {
-            bound.value.connectTimedOut()
-        }
+        timers = core.timers.timers(on: context.eventLoop)
+        timers?.add(self)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        connectTimeoutTask?.cancel()
-        keepAliveTask?.cancel()
+        timers?.remove(self)
+        timers = nil
         state = .closing
         if let link, let session {
             link.detach()
@@ -249,8 +247,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
 
     private func handleConnect(_ connect: ConnectPacket) throws {
         guard let context else { return }
-        connectTimeoutTask?.cancel()
-        connectTimeoutTask = nil
         let config = core.configuration
         let v5 = connect.version == .v5
         var ackProperties = Properties()
@@ -353,7 +349,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         writePacket(.connack(ConnAckPacket(sessionPresent: outcome.present, reasonCode: .success, properties: ackProperties)))
         if keepAliveSeconds > 0 {
             keepAlive = .milliseconds(Int64(keepAliveSeconds) * 1500)  // [MQTT-3.1.2-24] 1.5 × keepalive
-            scheduleKeepAlive(context: context)
         }
         logger.info(
             "client connected",
@@ -524,33 +519,30 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func connectTimedOut() {
-        guard state == .awaitingConnect else { return }
-        core.metrics.connectTimeouts.add()
-        logger.info("no CONNECT within \(core.configuration.connectTimeout) s, closing", metadata: logMetadata())
-        closeReason = "CONNECT timeout"
-        state = .closing
-        context?.close(promise: nil)
-    }
-
-    private func scheduleKeepAlive(context: ChannelHandlerContext) {
-        guard let keepAlive else { return }
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        keepAliveTask = context.eventLoop.scheduleTask(deadline: lastPacketAt + keepAlive) {
-            bound.value.keepAliveFired()
+    /// Whether the CONNECT timeout (before CONNECT) or the keepalive (after) has run out.
+    func timerDue(now: NIODeadline, connectTimeout: TimeAmount) -> Bool {
+        switch state {
+        case .awaitingConnect: now - openedAt >= connectTimeout
+        case .connected: keepAlive.map { now - lastPacketAt >= $0 } ?? false
+        case .closing: false
         }
     }
 
-    private func keepAliveFired() {
-        guard state == .connected, let keepAlive, let context else { return }
-        if NIODeadline.now() - lastPacketAt >= keepAlive {
+    /// Closes the connection whose timer ran out (`ConnectionTimers`).
+    func timerFired(now: NIODeadline, connectTimeout: TimeAmount) {
+        guard timerDue(now: now, connectTimeout: connectTimeout) else { return }
+        if state == .awaitingConnect {
+            core.metrics.connectTimeouts.add()
+            logger.info("no CONNECT within \(core.configuration.connectTimeout) s, closing", metadata: logMetadata())
+            closeReason = "CONNECT timeout"
+            state = .closing
+            context?.close(promise: nil)
+        } else {
             core.metrics.keepAliveTimeouts.add()
             closeReason = "keepalive timeout"
             closeKind = .ungraceful
             if version == .v5 { writePacket(.disconnect(Self.disconnect(.keepAliveTimeout))) }
             closeAfterFlush()
-        } else {
-            scheduleKeepAlive(context: context)
         }
     }
 

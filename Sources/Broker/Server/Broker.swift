@@ -39,6 +39,8 @@ final class BrokerCore: Sendable {
     let shuttingDown = Atomic<Bool>(false)
     let security: SecurityPolicy
     let capacity: ConnectionCapacity
+    /// CONNECT timeouts and keepalives, swept per event loop.
+    let timers: ConnectionTimerRegistry
     /// Refusals at capacity are logged at most every 10 s (they are counted one by one).
     let capacityLog = LogThrottle()
 
@@ -46,6 +48,7 @@ final class BrokerCore: Sendable {
         self.configuration = configuration
         self.security = security
         self.capacity = ConnectionCapacity.measure(configured: configuration.maxConnections)
+        self.timers = ConnectionTimerRegistry(connectTimeout: .nanoseconds(Int64(configuration.connectTimeout * 1e9)))
         self.metrics = BrokerMetrics()
         self.logger = logger
         self.startedAt = .now()
@@ -208,6 +211,7 @@ public final class Broker: Sendable {
             return (rt.serverChannel, rt.tlsChannel, rt.timer)
         }
         timer?.cancel()
+        core.timers.cancelAll()
         try? await channel?.close()
         try? await tlsChannel?.close()
         core.withState { state in
