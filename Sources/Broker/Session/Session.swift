@@ -41,9 +41,29 @@ final class Session: @unchecked Sendable {
     var expiryInterval: UInt32
     var expiresAt: NIODeadline?
     /// Will of the live connection.
-    var will: Will?
+    var will: Will? {
+        get { wills?.will }
+        set { updateWills { $0.will = newValue } }
+    }
     /// A will waiting for its Will Delay Interval (or for the session to end).
-    var pendingWill: (message: Message, at: NIODeadline)?
+    var pendingWill: (message: Message, at: NIODeadline)? {
+        get { wills?.pending }
+        set { updateWills { $0.pending = newValue } }
+    }
+
+    /// Both wills out of line: a `Session` lives as long as its client, most have no will, and
+    /// inline the two would be ~150 bytes of every session.
+    private final class Wills {
+        var will: Will?
+        var pending: (message: Message, at: NIODeadline)?
+    }
+    private var wills: Wills?
+
+    private func updateWills(_ body: (Wills) -> Void) {
+        let box = wills ?? Wills()
+        body(box)
+        wills = box.will == nil && box.pending == nil ? nil : box
+    }
 
     var inflight: [UInt16: InflightMessage] = [:]
     var inflightOrder: Deque<UInt16> = []
