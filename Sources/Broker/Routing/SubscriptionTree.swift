@@ -135,9 +135,7 @@ final class SubscriptionTree<Subscriber: AnyObject>: @unchecked Sendable {
         }
     }
 
-    /// Topic levels, split at the byte '/' (section 4.7: levels are separated by U+002F; a
-    /// split by `Character` would walk grapheme clusters, ~6% of a fan-in profile).
     static func levels(_ string: String) -> [Substring] {
-        string.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Substring($0) }
+        TopicLevels.split(string)
     }
 }

@@ -24,6 +24,17 @@ public struct AccessControlList: Sendable {
     struct Rule: Sendable {
         var access: Access
         var filter: [Substring]
+        /// Levels with %u or %c (patterns only), and whether %u is among them; worked out
+        /// once at load so that a check per PUBLISH substitutes only where it must.
+        var substitutes: Bool
+        var usesUsername: Bool
+
+        init(access: Access, filter: [Substring]) {
+            self.access = access
+            self.filter = filter
+            self.substitutes = filter.contains { $0.utf8.contains(UInt8(ascii: "%")) }
+            self.usesUsername = filter.contains { $0.contains("%u") }
+        }
     }
 
     public struct ParseError: Error, CustomStringConvertible, Sendable {
@@ -70,7 +81,7 @@ public struct AccessControlList: Sendable {
                 }
                 filter = Substring(filter.trimmingCharacters(in: .whitespaces))
                 guard (try? TopicFilter(String(filter))) != nil else { throw fail("'\(filter)' is not a valid topic filter") }
-                let rule = Rule(access: access, filter: filter.split(separator: "/", omittingEmptySubsequences: false))
+                let rule = Rule(access: access, filter: TopicLevels.split(String(filter)))
                 if words[0] == "pattern" {
                     patterns.append(rule)
                 } else if let user = currentUser {
@@ -86,28 +97,35 @@ public struct AccessControlList: Sendable {
 
     /// May this client publish to `topic`?
     public func canPublish(_ topic: String, username: String?, clientId: String) -> Bool {
-        let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
-        return rules(for: username, clientId: clientId).contains { $0.access.contains(.write) && Self.matches(levels, filter: $0.filter) }
+        let levels = TopicLevels.split(topic)
+        return anyRule(for: username, clientId: clientId) { access, filter in access.contains(.write) && Self.matches(levels, filter: filter) }
     }
 
     /// May this client subscribe to `filter`? Only if one rule grants reading every topic it can match.
     public func canSubscribe(_ filter: String, username: String?, clientId: String) -> Bool {
-        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
-        return rules(for: username, clientId: clientId).contains { $0.access.contains(.read) && Self.covers($0.filter, levels) }
+        let levels = TopicLevels.split(filter)
+        return anyRule(for: username, clientId: clientId) { access, rule in access.contains(.read) && Self.covers(rule, levels) }
     }
 
-    private func rules(for username: String?, clientId: String) -> [Rule] {
-        var rules = username.map { users[$0] ?? [] } ?? anonymous
+    /// Whether `test` holds for one of the client's rules: its user's (or the anonymous) rules,
+    /// then the patterns with %u and %c filled in. Nothing is copied for plain rules.
+    private func anyRule(for username: String?, clientId: String, _ test: (Access, [Substring]) -> Bool) -> Bool {
+        let own = username.map { users[$0] ?? [] } ?? anonymous
+        for rule in own where test(rule.access, rule.filter) { return true }
         for pattern in patterns {
             // A %u pattern does not apply to a client without a user name (as in Mosquitto).
-            if username == nil && pattern.filter.contains(where: { $0.contains("%u") }) { continue }
+            if username == nil && pattern.usesUsername { continue }
+            guard pattern.substitutes else {
+                if test(pattern.access, pattern.filter) { return true }
+                continue
+            }
             let filter = pattern.filter.map { level -> Substring in
-                guard level.contains("%") else { return level }
+                guard level.utf8.contains(UInt8(ascii: "%")) else { return level }
                 return Substring(level.replacingOccurrences(of: "%u", with: username ?? "").replacingOccurrences(of: "%c", with: clientId))
             }
-            rules.append(Rule(access: pattern.access, filter: filter))
+            if test(pattern.access, filter) { return true }
         }
-        return rules
+        return false
     }
 
     /// Topic levels against a filter's levels (section 4.7), `$` topics not matched by a leading wildcard.
