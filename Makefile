@@ -1,5 +1,5 @@
 # Convenience targets; the README's Quick start uses the scripts directly.
-.PHONY: run test build fuzz sanitize
+.PHONY: run test build fuzz sanitize bench
 FUZZ_SECONDS ?= 300
 run:
 	scripts/run
@@ -13,3 +13,7 @@ fuzz:
 # the whole test suite under AddressSanitizer, then ThreadSanitizer
 sanitize:
 	scripts/sanitize.sh
+# aviary and Mosquitto side by side (installs mosquitto if missing): make bench BENCH_PAIRS=3
+BENCH_PAIRS ?= 3
+bench:
+	scripts/bench.sh $(BENCH_PAIRS)
