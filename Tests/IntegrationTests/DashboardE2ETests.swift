@@ -103,6 +103,30 @@ struct DashboardE2ETests {
         #expect(try tui.display("#{alternate_on}") == "0")
     }
 
+    @Test("when its terminal goes away without a signal (no SIGHUP: another session), the dashboard exits instead of spinning")
+    func terminalGone() async throws {
+        let h = try await APIHarness.start()
+        let c = try TestClient(port: h.mqtt.port)
+        try c.connect("orphan-check")
+        // setsid: the dashboard is not in the terminal's session, so the hang-up sends it no
+        // SIGHUP; its reads just start failing at once.
+        let tui = try TmuxDriver(["setsid", Tools.aviary, "watch", "http://127.0.0.1:\(h.apiPort)"], cols: 120, rows: 20)
+        try tui.waitFor(text: "orphan-check")
+        let pid = try #require(try tui.programPID())
+        _ = try tui.tmux(["kill-server"])
+        func running() -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+            let state = stat.split(separator: ")").last?.split(separator: " ").first
+            return state != "Z" && state != "X"
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while running() && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        let stillRunning = running()
+        if stillRunning { kill(pid, SIGKILL) }
+        #expect(!stillRunning, "the dashboard noticed its terminal was gone and exited")
+        await h.stop()
+    }
+
     @Test("aviary --demo: broker, API and dashboard in one process; resize; NO_COLOR; SIGTERM restores the terminal")
     func demoMode() async throws {
         let log = NSTemporaryDirectory() + "aviary-e2e-\(UUID().uuidString.prefix(6)).log"

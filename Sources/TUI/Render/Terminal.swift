@@ -55,8 +55,13 @@ final class Terminal {
 
     var size: (width: Int, height: Int) { (Int(cn_cols()), Int(cn_lines())) }
 
-    /// A pending SIGINT/SIGTERM/SIGHUP, if any.
-    var quitSignal: Int32 { Int32(cn_quit_flag().pointee) }
+    /// A pending SIGINT/SIGTERM/SIGHUP, if any; SIGHUP also when the terminal has gone away
+    /// without one (its reads would fail at once and the loop would spin).
+    var quitSignal: Int32 {
+        let signal = cn_quit_signal()
+        if signal != 0 { return signal }
+        return cn_stdin_hung_up() != 0 ? SIGHUP : 0
+    }
 
     func draw(_ screen: Screen) {
         erase()
