@@ -56,21 +56,10 @@ static inline void cn_install_crash_handlers(void) {
     struct sigaction sa; sigemptyset(&sa.sa_mask); sa.sa_flags = 0; sa.sa_handler = cn_fatal_handler;
     for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, &cn_old_actions()[sigs[i]]);
 }
-/* Quit request from SIGINT/SIGTERM/SIGHUP: the handler only records the signal; the UI loop
-   polls it on every tick and leaves curses properly. */
-static inline volatile sig_atomic_t *cn_quit_flag(void) { static volatile sig_atomic_t f = 0; return &f; }
-static inline void cn_quit_handler(int sig) { *cn_quit_flag() = sig; }
-/* Read it here, through the volatile pointer: a Swift `.pointee` load is not volatile, and the
-   optimizer hoisted it out of the UI loop in release builds (the dashboard ignored SIGTERM). */
-static inline int cn_quit_signal(void) { return (int)*cn_quit_flag(); }
 /* Whether standard input's terminal is gone (hung up, closed): reads then fail at once, so the
    UI loop would spin instead of waiting for keys. */
 static inline int cn_stdin_hung_up(void) {
     struct pollfd p = { .fd = 0, .events = POLLIN, .revents = 0 };
     return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
-}
-static inline void cn_install_quit_handlers(void) {
-    struct sigaction sa; sigemptyset(&sa.sa_mask); sa.sa_flags = 0; sa.sa_handler = cn_quit_handler;
-    sigaction(SIGINT, &sa, NULL); sigaction(SIGTERM, &sa, NULL); sigaction(SIGHUP, &sa, NULL);
 }
 #endif

@@ -1,5 +1,23 @@
 import CNcurses
 import Foundation
+import Synchronization
+
+/// The signal (SIGINT/SIGTERM/SIGHUP) that asked the dashboard to quit, 0 for none. A Swift
+/// atomic, not a static inside a C header's inline function: such a static is duplicated in
+/// every object file that inlines the function, and the release build's UI loop read another
+/// copy than the one the handler wrote (the dashboard ignored SIGTERM).
+private let quitRequest = Atomic<Int32>(0)
+
+/// Records the signal; the UI loop polls `Terminal.quitSignal` on every tick and leaves curses
+/// properly. An atomic store is async-signal-safe.
+private func installQuitHandlers() {
+    _ = quitRequest.load(ordering: .relaxed)  // initialized before any handler can run
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { signal in quitRequest.store(signal, ordering: .relaxed) }
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = 0
+    for signal in [SIGINT, SIGTERM, SIGHUP] { sigaction(signal, &action, nil) }
+}
 
 /// The only place that talks to ncurses: sets the terminal up, draws frames, reads keys,
 /// and always gives the terminal back (normal exit, signal, crash).
@@ -11,7 +29,7 @@ final class Terminal {
     let unicode: Bool
 
     init(noColor: Bool) {
-        cn_install_quit_handlers()
+        installQuitHandlers()
         setlocale(LC_ALL, "")
         unicode = String(cString: nl_langinfo(nl_item(CODESET))).uppercased().replacingOccurrences(of: "-", with: "") == "UTF8"
         cn_save_termios()
@@ -58,7 +76,7 @@ final class Terminal {
     /// A pending SIGINT/SIGTERM/SIGHUP, if any; SIGHUP also when the terminal has gone away
     /// without one (its reads would fail at once and the loop would spin).
     var quitSignal: Int32 {
-        let signal = cn_quit_signal()
+        let signal = quitRequest.load(ordering: .relaxed)
         if signal != 0 { return signal }
         return cn_stdin_hung_up() != 0 ? SIGHUP : 0
     }
