@@ -61,6 +61,15 @@ public struct Properties: Hashable, Sendable {
         body(&storage!.values)
     }
 
+    /// Sets one value; setting nothing on empty properties allocates nothing.
+    private mutating func assign<T>(_ key: WritableKeyPath<Values, T?>, _ value: T?) {
+        if value != nil || storage != nil { update { $0[keyPath: key] = value } }
+    }
+
+    private mutating func assign<T>(_ key: WritableKeyPath<Values, [T]>, _ value: [T]) {
+        if !value.isEmpty || storage != nil { update { $0[keyPath: key] = value } }
+    }
+
     public static func == (lhs: Properties, rhs: Properties) -> Bool {
         if lhs.storage === rhs.storage { return true }
         return (lhs.storage?.values ?? Values()) == (rhs.storage?.values ?? Values())
@@ -72,137 +81,137 @@ public struct Properties: Hashable, Sendable {
 
     public var payloadFormatIndicator: UInt8? {
         get { storage?.values.payloadFormatIndicator }
-        set { if newValue != nil || storage != nil { update { $0.payloadFormatIndicator = newValue } } }
+        set { assign(\.payloadFormatIndicator, newValue) }
     }
 
     public var messageExpiryInterval: UInt32? {
         get { storage?.values.messageExpiryInterval }
-        set { if newValue != nil || storage != nil { update { $0.messageExpiryInterval = newValue } } }
+        set { assign(\.messageExpiryInterval, newValue) }
     }
 
     public var contentType: String? {
         get { storage?.values.contentType }
-        set { if newValue != nil || storage != nil { update { $0.contentType = newValue } } }
+        set { assign(\.contentType, newValue) }
     }
 
     public var responseTopic: String? {
         get { storage?.values.responseTopic }
-        set { if newValue != nil || storage != nil { update { $0.responseTopic = newValue } } }
+        set { assign(\.responseTopic, newValue) }
     }
 
     public var correlationData: ByteBuffer? {
         get { storage?.values.correlationData }
-        set { if newValue != nil || storage != nil { update { $0.correlationData = newValue } } }
+        set { assign(\.correlationData, newValue) }
     }
 
     public var subscriptionIdentifiers: [UInt32] {
         get { storage?.values.subscriptionIdentifiers ?? [] }
-        set { if !newValue.isEmpty || storage != nil { update { $0.subscriptionIdentifiers = newValue } } }
+        set { assign(\.subscriptionIdentifiers, newValue) }
     }
 
     public var sessionExpiryInterval: UInt32? {
         get { storage?.values.sessionExpiryInterval }
-        set { if newValue != nil || storage != nil { update { $0.sessionExpiryInterval = newValue } } }
+        set { assign(\.sessionExpiryInterval, newValue) }
     }
 
     public var assignedClientIdentifier: String? {
         get { storage?.values.assignedClientIdentifier }
-        set { if newValue != nil || storage != nil { update { $0.assignedClientIdentifier = newValue } } }
+        set { assign(\.assignedClientIdentifier, newValue) }
     }
 
     public var serverKeepAlive: UInt16? {
         get { storage?.values.serverKeepAlive }
-        set { if newValue != nil || storage != nil { update { $0.serverKeepAlive = newValue } } }
+        set { assign(\.serverKeepAlive, newValue) }
     }
 
     public var authenticationMethod: String? {
         get { storage?.values.authenticationMethod }
-        set { if newValue != nil || storage != nil { update { $0.authenticationMethod = newValue } } }
+        set { assign(\.authenticationMethod, newValue) }
     }
 
     public var authenticationData: ByteBuffer? {
         get { storage?.values.authenticationData }
-        set { if newValue != nil || storage != nil { update { $0.authenticationData = newValue } } }
+        set { assign(\.authenticationData, newValue) }
     }
 
     public var requestProblemInformation: UInt8? {
         get { storage?.values.requestProblemInformation }
-        set { if newValue != nil || storage != nil { update { $0.requestProblemInformation = newValue } } }
+        set { assign(\.requestProblemInformation, newValue) }
     }
 
     public var willDelayInterval: UInt32? {
         get { storage?.values.willDelayInterval }
-        set { if newValue != nil || storage != nil { update { $0.willDelayInterval = newValue } } }
+        set { assign(\.willDelayInterval, newValue) }
     }
 
     public var requestResponseInformation: UInt8? {
         get { storage?.values.requestResponseInformation }
-        set { if newValue != nil || storage != nil { update { $0.requestResponseInformation = newValue } } }
+        set { assign(\.requestResponseInformation, newValue) }
     }
 
     public var responseInformation: String? {
         get { storage?.values.responseInformation }
-        set { if newValue != nil || storage != nil { update { $0.responseInformation = newValue } } }
+        set { assign(\.responseInformation, newValue) }
     }
 
     public var serverReference: String? {
         get { storage?.values.serverReference }
-        set { if newValue != nil || storage != nil { update { $0.serverReference = newValue } } }
+        set { assign(\.serverReference, newValue) }
     }
 
     public var reasonString: String? {
         get { storage?.values.reasonString }
-        set { if newValue != nil || storage != nil { update { $0.reasonString = newValue } } }
+        set { assign(\.reasonString, newValue) }
     }
 
     public var receiveMaximum: UInt16? {
         get { storage?.values.receiveMaximum }
-        set { if newValue != nil || storage != nil { update { $0.receiveMaximum = newValue } } }
+        set { assign(\.receiveMaximum, newValue) }
     }
 
     public var topicAliasMaximum: UInt16? {
         get { storage?.values.topicAliasMaximum }
-        set { if newValue != nil || storage != nil { update { $0.topicAliasMaximum = newValue } } }
+        set { assign(\.topicAliasMaximum, newValue) }
     }
 
     public var topicAlias: UInt16? {
         get { storage?.values.topicAlias }
-        set { if newValue != nil || storage != nil { update { $0.topicAlias = newValue } } }
+        set { assign(\.topicAlias, newValue) }
     }
 
     public var maximumQoS: UInt8? {
         get { storage?.values.maximumQoS }
-        set { if newValue != nil || storage != nil { update { $0.maximumQoS = newValue } } }
+        set { assign(\.maximumQoS, newValue) }
     }
 
     public var retainAvailable: UInt8? {
         get { storage?.values.retainAvailable }
-        set { if newValue != nil || storage != nil { update { $0.retainAvailable = newValue } } }
+        set { assign(\.retainAvailable, newValue) }
     }
 
     public var userProperties: [UserProperty] {
         get { storage?.values.userProperties ?? [] }
-        set { if !newValue.isEmpty || storage != nil { update { $0.userProperties = newValue } } }
+        set { assign(\.userProperties, newValue) }
     }
 
     public var maximumPacketSize: UInt32? {
         get { storage?.values.maximumPacketSize }
-        set { if newValue != nil || storage != nil { update { $0.maximumPacketSize = newValue } } }
+        set { assign(\.maximumPacketSize, newValue) }
     }
 
     public var wildcardSubscriptionAvailable: UInt8? {
         get { storage?.values.wildcardSubscriptionAvailable }
-        set { if newValue != nil || storage != nil { update { $0.wildcardSubscriptionAvailable = newValue } } }
+        set { assign(\.wildcardSubscriptionAvailable, newValue) }
     }
 
     public var subscriptionIdentifiersAvailable: UInt8? {
         get { storage?.values.subscriptionIdentifiersAvailable }
-        set { if newValue != nil || storage != nil { update { $0.subscriptionIdentifiersAvailable = newValue } } }
+        set { assign(\.subscriptionIdentifiersAvailable, newValue) }
     }
 
     public var sharedSubscriptionAvailable: UInt8? {
         get { storage?.values.sharedSubscriptionAvailable }
-        set { if newValue != nil || storage != nil { update { $0.sharedSubscriptionAvailable = newValue } } }
+        set { assign(\.sharedSubscriptionAvailable, newValue) }
     }
 }
 

@@ -47,7 +47,7 @@ final class SubscriptionTree<Subscriber: AnyObject>: @unchecked Sendable {
     @discardableResult
     func insert(_ filter: TopicFilter, _ entry: Entry) -> Bool {
         var node = root
-        for level in Self.levels(filter.filter) {
+        for level in TopicLevels.split(filter.filter) {
             if let child = node.children[level] {
                 node = child
             } else {
@@ -75,7 +75,7 @@ final class SubscriptionTree<Subscriber: AnyObject>: @unchecked Sendable {
     /// Removes a subscription; returns true when it existed.
     @discardableResult
     func remove(_ filter: TopicFilter, subscriber: Subscriber) -> Bool {
-        let levels = Self.levels(filter.filter)
+        let levels = TopicLevels.split(filter.filter)
         let removed = remove(levels[...], from: root, group: filter.shareGroup, id: ObjectIdentifier(subscriber))
         if removed { count -= 1 }
         return removed
@@ -102,7 +102,7 @@ final class SubscriptionTree<Subscriber: AnyObject>: @unchecked Sendable {
     /// Calls `visit` for every plain subscription matching `topic` and `visitGroup` for every
     /// shared group that matches (the caller picks one member of each).
     func match(_ topic: String, visit: (Entry) -> Void, visitGroup: (SharedGroup) -> Void) {
-        let levels = Self.levels(topic)
+        let levels = TopicLevels.split(topic)
         // [MQTT-4.7.2-1] topics starting with '$' are not matched by a leading wildcard
         let dollar = topic.utf8.first == UInt8(ascii: "$")
         match(levels, 0, root, dollar: dollar, visit: visit, visitGroup: visitGroup)
@@ -133,9 +133,5 @@ final class SubscriptionTree<Subscriber: AnyObject>: @unchecked Sendable {
         if let child = node.children[levels[index]] {
             match(levels, index + 1, child, dollar: dollar, visit: visit, visitGroup: visitGroup)
         }
-    }
-
-    static func levels(_ string: String) -> [Substring] {
-        TopicLevels.split(string)
     }
 }
