@@ -12,7 +12,10 @@ let package = Package(
     products: [
         .executable(name: "aviary", targets: ["aviary"]),
         .executable(name: "aviary-dashboard", targets: ["aviary-dashboard"]),
+        .library(name: "MQTTCodec", targets: ["MQTTCodec"]),
         .library(name: "Broker", targets: ["Broker"]),
+        .library(name: "BrokerManagement", targets: ["BrokerManagement"]),
+        .library(name: "MQTTClient", targets: ["MQTTClient"]),
         .library(name: "TUI", targets: ["TUI"]),
     ],
     dependencies: [
@@ -30,23 +33,65 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
+        // The lock the whole project uses: `Synchronization.Mutex`, or under ThreadSanitizer
+        // (`-DAVIARY_TSAN`, `make sanitize`) a pthread mutex TSan can see. Defined once, here.
+        .target(
+            name: "AviaryLocks",
+            dependencies: [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // The wire format: packets, properties, reason codes, topic name and filter rules.
+        // NIOCore only; the fuzzer links this alone.
+        .target(
+            name: "MQTTCodec",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // The broker core: sessions, routing, retained messages, connections, listeners,
+        // authentication and ACLs. No HTTP, no metrics exporter.
         .target(
             name: "Broker",
             dependencies: [
+                "MQTTCodec",
+                "AviaryLocks",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
-                .product(name: "HeapModule", package: "swift-collections"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The management HTTP API (NanoMQ v4 / EMQX v3/v4 shapes, /metrics) over the broker's
+        // public and SPI surface.
+        .target(
+            name: "BrokerManagement",
+            dependencies: [
+                "Broker",
+                "MQTTCodec",
+                "AviaryLocks",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // An MQTT client on SwiftNIO: the load generator (`aviary bench`) and the demo traffic.
+        .target(
+            name: "MQTTClient",
+            dependencies: [
+                "MQTTCodec",
+                "AviaryLocks",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -56,12 +101,13 @@ let package = Package(
             pkgConfig: "ncursesw",
             providers: [.apt(["libncurses-dev"])]
         ),
+        // The dashboard: never imports the broker; it meets it only at the HTTP JSON contract.
         .target(
             name: "TUI",
             dependencies: [
                 "CNcurses",
+                "AviaryLocks",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -72,6 +118,10 @@ let package = Package(
             name: "aviary",
             dependencies: [
                 "Broker",
+                "BrokerManagement",
+                "MQTTClient",
+                "MQTTCodec",
+                "AviaryLocks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -80,7 +130,6 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -94,11 +143,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "MQTTCodecTests",
+            dependencies: [
+                "MQTTCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BrokerTests",
             dependencies: [
                 "Broker",
+                "MQTTCodec",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -111,11 +171,14 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Broker",
+                "BrokerManagement",
+                "MQTTClient",
+                "MQTTCodec",
+                "AviaryLocks",
                 "TUI",
                 "aviary",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Scripts"],
@@ -131,7 +194,7 @@ if Context.environment["AVIARY_FUZZ"] != nil {
     package.targets.append(
         .executableTarget(
             name: "aviary-fuzz",
-            dependencies: ["Broker"],
+            dependencies: ["MQTTCodec"],
             path: "Fuzz/Sources",
             swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
         )

@@ -1,4 +1,4 @@
-@_spi(Fuzzing) import Broker
+@_spi(Fuzzing) import MQTTCodec
 
 /// libFuzzer's entry point: the checks live in `CodecFuzzing` so that the tests replay the seed
 /// corpus and every saved crash through exactly the same code.

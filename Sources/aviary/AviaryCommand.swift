@@ -1,5 +1,5 @@
-import ArgumentParser
 import Broker
+import ArgumentParser
 import Logging
 
 @main

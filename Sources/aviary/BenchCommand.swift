@@ -1,5 +1,7 @@
+import MQTTCodec
 import ArgumentParser
 import Broker
+import MQTTClient
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

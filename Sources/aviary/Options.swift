@@ -1,3 +1,4 @@
+import MQTTCodec
 import ArgumentParser
 import Broker
 import Foundation

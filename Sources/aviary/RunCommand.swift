@@ -1,14 +1,14 @@
 import ArgumentParser
 import Broker
+import MQTTClient
+import BrokerManagement
 import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
 
-#if AVIARY_TSAN
-import NIOConcurrencyHelpers
-#endif
+import AviaryLocks
 import UnixSignals
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import ArgumentParser
 @_spi(Simulation) import Broker
+import BrokerManagement
 import Logging
 import NIOCore
 import ServiceLifecycle

@@ -1,4 +1,5 @@
 @_spi(Simulation) import Broker
+import MQTTCodec
 import Foundation
 import Testing
 import TUI

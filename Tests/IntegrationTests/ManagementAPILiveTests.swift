@@ -1,4 +1,5 @@
 import Broker
+import MQTTCodec
 import Foundation
 import NIOCore
 import Testing

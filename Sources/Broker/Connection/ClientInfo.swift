@@ -1,3 +1,5 @@
+import MQTTCodec
+
 /// Identity of a client connection, fixed at CONNECT.
 public struct ClientInfo: Sendable, Hashable {
     public var clientId: String

@@ -2,9 +2,9 @@ import Synchronization
 
 /// Who a connection is, fixed at CONNECT, with its live counters. Immutable apart from the
 /// atomics, so listings read it outside the broker lock.
-final class ClientIdentity: Sendable {
-    let info: ClientInfo
-    let counters: ConnectionCounters
+public final class ClientIdentity: Sendable {
+    public let info: ClientInfo
+    public let counters: ConnectionCounters
 
     init(info: ClientInfo, counters: ConnectionCounters) {
         self.info = info
@@ -15,41 +15,41 @@ final class ClientIdentity: Sendable {
 /// One row of the client table as copied under the broker lock: a reference to the identity
 /// and the session's few mutable numbers. Copying 100,000 of these takes a few milliseconds,
 /// so a listing never holds the lock for its filtering, sorting or encoding.
-struct ClientListing: Sendable {
-    let identity: ClientIdentity
-    let connected: Bool
-    let disconnectedAtMs: Int64?
-    let expiryInterval: UInt32
-    let createdAtMs: Int64
-    let subscriptionsCount: Int
-    let maxSubscriptions: Int
-    let inflight: Int
-    let maxInflight: Int
-    let awaitingRel: Int
-    let maxAwaitingRel: Int
-    let mqueueLen: Int
-    let maxMqueue: Int
-    let mqueueDropped: UInt64
-    let heldBytes: UInt64
+public struct ClientListing: Sendable {
+    public let identity: ClientIdentity
+    public let connected: Bool
+    public let disconnectedAtMs: Int64?
+    public let expiryInterval: UInt32
+    public let createdAtMs: Int64
+    public let subscriptionsCount: Int
+    public let maxSubscriptions: Int
+    public let inflight: Int
+    public let maxInflight: Int
+    public let awaitingRel: Int
+    public let maxAwaitingRel: Int
+    public let mqueueLen: Int
+    public let maxMqueue: Int
+    public let mqueueDropped: UInt64
+    public let heldBytes: UInt64
 
-    var clientId: String { identity.info.clientId }
-    var info: ClientInfo { identity.info }
-    var recvOct: UInt64 { identity.counters.recvOct.load(ordering: .relaxed) }
-    var sendOct: UInt64 { identity.counters.sendOct.load(ordering: .relaxed) }
-    var recvPkt: UInt64 { identity.counters.recvPkt.load(ordering: .relaxed) }
-    var sendPkt: UInt64 { identity.counters.sendPkt.load(ordering: .relaxed) }
-    var recvMsg: UInt64 { identity.counters.recvMsg.load(ordering: .relaxed) }
-    var sendMsg: UInt64 { identity.counters.sendMsg.load(ordering: .relaxed) }
-    var recvCnt: UInt64 { identity.counters.recvCnt.load(ordering: .relaxed) }
-    var sendCnt: UInt64 { identity.counters.sendCnt.load(ordering: .relaxed) }
-    var sendPend: UInt64 { identity.counters.sendPend.load(ordering: .relaxed) }
-    var outboxLen: UInt64 { identity.counters.outboxLen.load(ordering: .relaxed) }
-    var events: UInt64 { identity.counters.events.load(ordering: .relaxed) }
+    public var clientId: String { identity.info.clientId }
+    public var info: ClientInfo { identity.info }
+    public var recvOct: UInt64 { identity.counters.recvOct.load(ordering: .relaxed) }
+    public var sendOct: UInt64 { identity.counters.sendOct.load(ordering: .relaxed) }
+    public var recvPkt: UInt64 { identity.counters.recvPkt.load(ordering: .relaxed) }
+    public var sendPkt: UInt64 { identity.counters.sendPkt.load(ordering: .relaxed) }
+    public var recvMsg: UInt64 { identity.counters.recvMsg.load(ordering: .relaxed) }
+    public var sendMsg: UInt64 { identity.counters.sendMsg.load(ordering: .relaxed) }
+    public var recvCnt: UInt64 { identity.counters.recvCnt.load(ordering: .relaxed) }
+    public var sendCnt: UInt64 { identity.counters.sendCnt.load(ordering: .relaxed) }
+    public var sendPend: UInt64 { identity.counters.sendPend.load(ordering: .relaxed) }
+    public var outboxLen: UInt64 { identity.counters.outboxLen.load(ordering: .relaxed) }
+    public var events: UInt64 { identity.counters.events.load(ordering: .relaxed) }
 }
 
 extension ClientSnapshot {
     /// Freezes a listing row: counters are read once, now.
-    init(_ row: ClientListing) {
+    public init(_ row: ClientListing) {
         var info = row.identity.info
         info.disconnectedAtMs = row.disconnectedAtMs
         self.init(

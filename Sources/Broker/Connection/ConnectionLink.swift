@@ -1,9 +1,8 @@
+import MQTTCodec
 import NIOCore
 import Synchronization
 
-#if AVIARY_TSAN
-import NIOConcurrencyHelpers
-#endif
+import AviaryLocks
 
 /// What the broker hands to a connection to write.
 enum Outbound: Sendable {

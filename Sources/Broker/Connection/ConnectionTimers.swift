@@ -1,9 +1,7 @@
 import NIOCore
 import Synchronization
 
-#if AVIARY_TSAN
-import NIOConcurrencyHelpers
-#endif
+import AviaryLocks
 
 /// The CONNECT timeout and the keepalive of every connection on one event loop, checked by
 /// one repeated task every 250 ms. A scheduled task per connection (NIO's task, its promise

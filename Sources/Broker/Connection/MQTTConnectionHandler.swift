@@ -1,3 +1,4 @@
+import MQTTCodec
 import Logging
 import NIOCore
 import Synchronization

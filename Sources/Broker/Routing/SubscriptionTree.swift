@@ -1,3 +1,5 @@
+import MQTTCodec
+
 /// One subscription held in the tree: who, with which options, and its 5.0 identifier.
 struct SubscriptionEntry<Subscriber: AnyObject> {
     let subscriber: Subscriber

@@ -1,3 +1,4 @@
+import MQTTCodec
 import Foundation
 
 /// Topic access rules in Mosquitto's `acl_file` format:

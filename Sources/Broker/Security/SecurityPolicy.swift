@@ -1,9 +1,7 @@
 import Logging
 import Synchronization
 
-#if AVIARY_TSAN
-import NIOConcurrencyHelpers
-#endif
+import AviaryLocks
 
 /// Who may connect and what each client may publish and subscribe to: `allow_anonymous`, the
 /// password file and the ACL file. Files are read at start and again on `reload()` (SIGHUP);

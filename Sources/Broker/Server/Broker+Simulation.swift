@@ -1,3 +1,4 @@
+import MQTTCodec
 import NIOCore
 import Synchronization
 

@@ -1,12 +1,11 @@
+import MQTTCodec
 import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
 import Synchronization
 
-#if AVIARY_TSAN
-import NIOConcurrencyHelpers
-#endif
+import AviaryLocks
 
 /// The version reported by `aviary --version`, $SYS and the management API.
 public enum AviaryVersion {
@@ -241,7 +240,7 @@ public final class Broker: Sendable {
 
     /// The client table as cheap rows: only references and a few integers are copied under
     /// the lock; counters are read from their atomics afterwards.
-    func listings() -> [ClientListing] {
+    public func listings() -> [ClientListing] {
         core.withState { state in state.sessions.values.map { state.listing(of: $0) } }
     }
 

@@ -1,3 +1,5 @@
+import MQTTCodec
+
 /// Every setting of the broker, with its default. Validated once by `validate()`.
 public struct BrokerConfiguration: Sendable, Hashable {
     /// MQTT listener address and port; port 0 picks a free port.

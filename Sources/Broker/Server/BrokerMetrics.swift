@@ -1,3 +1,4 @@
+import MQTTCodec
 import Synchronization
 
 /// One atomic counter, so that counters can sit in arrays.

@@ -9,9 +9,7 @@ import Logging
 import NIOCore
 import Synchronization
 
-#if AVIARY_TSAN
-import NIOConcurrencyHelpers
-#endif
+import AviaryLocks
 
 /// How many clients this process can hold. Every connection is a file descriptor, so the
 /// open-file limit decides: the broker raises its soft limit to the hard one, keeps a few

@@ -1,3 +1,4 @@
+import MQTTCodec
 import NIOCore
 
 /// `$SYS/broker/...` topics, published retained every `sysInterval` seconds as Mosquitto does.

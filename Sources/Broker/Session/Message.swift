@@ -1,3 +1,4 @@
+import MQTTCodec
 import NIOCore
 
 /// An application message on its way through the broker: what a PUBLISH or a will carries,

@@ -4,9 +4,7 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
-#if AVIARY_TSAN
-import NIOConcurrencyHelpers
-#endif
+import AviaryLocks
 
 /// What the last polls produced, handed from the poller to the UI thread under a lock.
 public struct PollSnapshot: Sendable {

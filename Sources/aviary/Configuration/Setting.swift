@@ -1,4 +1,6 @@
+import MQTTCodec
 import Broker
+import BrokerManagement
 import Foundation
 import Logging
 

@@ -1,11 +1,10 @@
 import Broker
+import BrokerManagement
 import Configuration
 import Foundation
 import Synchronization
 
-#if AVIARY_TSAN
-import NIOConcurrencyHelpers
-#endif
+import AviaryLocks
 
 /// A configuration problem, worded for the operator: it names the setting, where the value came
 /// from and what was expected. The process exits non-zero before opening any port.

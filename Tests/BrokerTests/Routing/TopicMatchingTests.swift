@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Broker
+import MQTTCodec
 
 struct TopicMatchingTests {
     static let table: [(String, String, Bool)] = [

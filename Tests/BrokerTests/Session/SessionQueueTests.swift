@@ -3,6 +3,7 @@ import NIOEmbedded
 import Testing
 
 @testable import Broker
+import MQTTCodec
 
 struct SessionQueueTests {
     static func session(maxQueued: Int) -> Session {

@@ -1,13 +1,12 @@
 import Broker
+import BrokerManagement
 import Foundation
 import Hummingbird
 import Logging
 import NIOCore
 import Synchronization
 
-#if AVIARY_TSAN
-import NIOConcurrencyHelpers
-#endif
+import AviaryLocks
 
 /// A broker plus its management API, both on free ports.
 final class APIHarness: Sendable {

@@ -72,8 +72,8 @@ public struct TopicFilter: Hashable, Sendable {
 
 /// Topic levels, split at the byte '/' (section 4.7: levels are separated by U+002F; a split by
 /// `Character` walks grapheme clusters, ~6% of a fan-in profile).
-enum TopicLevels {
-    static func split(_ string: String) -> [Substring] {
+package enum TopicLevels {
+    package static func split(_ string: String) -> [Substring] {
         string.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Substring($0) }
     }
 }

@@ -1,7 +1,7 @@
 import NIOCore
 import Testing
 
-@testable import Broker
+@testable import MQTTCodec
 
 /// One malformed input and the reason code the specification asks for.
 struct MalformedCase: Sendable, CustomTestStringConvertible {

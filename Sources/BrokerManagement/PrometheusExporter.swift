@@ -1,9 +1,9 @@
+import Broker
+import MQTTCodec
 import Prometheus
 import Synchronization
 
-#if AVIARY_TSAN
-import NIOConcurrencyHelpers
-#endif
+import AviaryLocks
 
 /// Prometheus text exposition of the broker's counters at `/metrics`. The broker keeps its own
 /// atomics; at each scrape their growth is added to swift-prometheus counters and the gauges

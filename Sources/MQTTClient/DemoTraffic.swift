@@ -1,10 +1,9 @@
+import MQTTCodec
 import NIOCore
 import NIOPosix
 import Synchronization
 
-#if AVIARY_TSAN
-import NIOConcurrencyHelpers
-#endif
+import AviaryLocks
 
 /// A handful of real MQTT clients (TCP to the broker, our codec) with different protocol
 /// versions and changing traffic, so `aviary --demo` shows a live table at once and the

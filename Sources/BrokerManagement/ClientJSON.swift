@@ -1,4 +1,6 @@
 #if canImport(Glibc)
+import Broker
+import MQTTCodec
 import Glibc
 #endif
 

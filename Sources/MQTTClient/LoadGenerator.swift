@@ -1,11 +1,10 @@
+import MQTTCodec
 import Dispatch
 import NIOCore
 import NIOPosix
 import Synchronization
 
-#if AVIARY_TSAN
-import NIOConcurrencyHelpers
-#endif
+import AviaryLocks
 
 /// What `aviary bench` runs: an MQTT load generator on SwiftNIO, in the spirit of emqtt-bench,
 /// against any broker. Every run is bounded in messages and time and reports loss honestly.

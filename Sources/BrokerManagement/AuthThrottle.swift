@@ -2,9 +2,7 @@ import Hummingbird
 import NIOCore
 import Synchronization
 
-#if AVIARY_TSAN
-import NIOConcurrencyHelpers
-#endif
+import AviaryLocks
 
 /// Slows down an address that keeps failing Basic Auth: after `freeFailures` failures in a row,
 /// each further request from it waits `baseDelay × 2^(n − freeFailures − 1)`, up to `maxDelay`,

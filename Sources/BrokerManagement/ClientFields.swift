@@ -1,3 +1,6 @@
+import Broker
+import MQTTCodec
+
 /// A sortable value of one client field.
 enum SortKey: Comparable, Sendable {
     case number(Int64)

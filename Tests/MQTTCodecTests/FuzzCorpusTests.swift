@@ -1,14 +1,14 @@
 import Foundation
 import Testing
 
-@_spi(Fuzzing) @testable import Broker
+@_spi(Fuzzing) @testable import MQTTCodec
 
 /// Replays the fuzzer's seed corpus through `CodecFuzzing.run`, the function the fuzz target
 /// calls: the seeds must be valid packets of every type and version. (An input the fuzzer ever
 /// crashes on goes into Fuzz/corpus as well, with a test of its own.)
 struct FuzzCorpusTests {
     static let fuzzDirectory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fuzz")
 
     static func files(_ folder: String) -> [(name: String, bytes: [UInt8])] {

@@ -1,7 +1,7 @@
 import NIOCore
 import Testing
 
-@testable import Broker
+@testable import MQTTCodec
 
 /// Every packet type, in every version that has it, with properties where 5.0 allows them.
 /// The same rows feed the encode, decode and byte-at-a-time tests.

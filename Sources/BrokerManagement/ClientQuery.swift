@@ -1,3 +1,5 @@
+import Broker
+import MQTTCodec
 import HeapModule
 
 /// `_page` (from 1) and `_limit` (1…10000) of any listing.

@@ -1,3 +1,5 @@
+import Broker
+import MQTTCodec
 import HTTPTypes
 import Hummingbird
 import HummingbirdAuth

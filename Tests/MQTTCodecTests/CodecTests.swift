@@ -1,7 +1,7 @@
 import NIOCore
 import Testing
 
-@testable import Broker
+@testable import MQTTCodec
 
 struct CodecTests {
     static func encode(_ packet: MQTTPacket, _ version: ProtocolVersion) -> ByteBuffer {
