@@ -6,7 +6,9 @@ import NIOCore
 ///
 /// The decoder learns the protocol level from the CONNECT it decodes; before that only CONNECT
 /// is accepted. [MQTT-3.1.0-1]
-public struct MQTTPacketDecoder: Sendable {
+public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
+    public typealias InboundOut = MQTTPacket
+
     /// The protocol level in use; set from the first CONNECT (or by the caller for a client).
     public var version: ProtocolVersion?
     /// Largest whole packet (fixed header included) accepted; checked before buffering the body.
@@ -74,11 +76,22 @@ public struct MQTTPacketDecoder: Sendable {
         guard buffer.readableBytes >= header.totalLength else { return nil }
         buffer.moveReaderIndex(forwardBy: header.headerLength)
         var body = buffer.readSlice(length: header.remainingLength)!
-        let packet = try decodeBody(type: type, flags: flags, body: &body)
+        let packet: MQTTPacket
+        do {
+            packet = try decodeBody(type: type, flags: flags, body: &body)
+        } catch var error as MQTTProtocolError where type == .connect {
+            error.connectVersion = version
+            throw error
+        }
         if body.readableBytes != 0 {
             throw MQTTProtocolError.malformed("\(body.readableBytes) unexpected bytes at the end of \(type.name)")
         }
         return packet
+    }
+
+    /// At the end of the stream, a partial packet is simply dropped with the connection.
+    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> MQTTPacket? {
+        try decode(buffer: &buffer)
     }
 
     private mutating func decodeBody(type: PacketType, flags: UInt8, body: inout ByteBuffer) throws -> MQTTPacket {

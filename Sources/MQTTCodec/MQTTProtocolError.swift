@@ -4,6 +4,9 @@
 public struct MQTTProtocolError: Error, Hashable, Sendable, CustomStringConvertible {
     public var reasonCode: ReasonCode
     public var message: String
+    /// For an error inside a CONNECT whose protocol level was read: that level, so that the
+    /// refusal CONNACK is written in it. nil otherwise.
+    public var connectVersion: ProtocolVersion?
 
     public init(_ reasonCode: ReasonCode, _ message: String) {
         self.reasonCode = reasonCode
@@ -14,6 +17,16 @@ public struct MQTTProtocolError: Error, Hashable, Sendable, CustomStringConverti
     public static func malformed(_ message: String) -> MQTTProtocolError { .init(.malformedPacket, message) }
     /// A Protocol Error (0x82): a well-formed packet the specification forbids here.
     public static func protocolViolation(_ message: String) -> MQTTProtocolError { .init(.protocolError, message) }
+
+    /// Equal when the wire reason and the message are (the version is where it was found).
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.reasonCode == rhs.reasonCode && lhs.message == rhs.message
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(reasonCode)
+        hasher.combine(message)
+    }
 
     public var description: String { "\(message) (reason \(reasonCode))" }
 }

@@ -4,17 +4,9 @@ import Synchronization
 
 import AviaryLocks
 
-/// What the broker hands to a connection to write.
-enum Outbound: Sendable {
-    case publish(PublishPacket)
-    case packet(MQTTPacket)
-    /// Close the connection; 5.0 clients first get DISCONNECT with this reason.
-    case close(ReasonCode)
-}
-
 /// The thread-safe side of a live connection: sessions and the router (on any thread) put
 /// packets in its outbox; the connection's event loop drains it in one batch and one flush.
-final class ConnectionLink: Sendable {
+final class ConnectionLink: DeliverySink {
     let eventLoop: any EventLoop
     let version: ProtocolVersion
     let counters: ConnectionCounters
@@ -24,9 +16,6 @@ final class ConnectionLink: Sendable {
     }
     private let outbox = Mutex(Outbox())
     private let writable = Atomic<Bool>(true)
-    /// Set when the broker closes this connection itself (takeover, kick, shutdown), so that
-    /// the close is not treated as the client's doing.
-    let closedByBroker = Atomic<UInt8>(0)
     private let drainTarget: NIOLoopBound<Drain>
 
     /// Holder of the handler's drain function, cleared when the channel goes inactive.

@@ -57,7 +57,7 @@ final class ConnectionTimerRegistry: Sendable {
             let timers = ConnectionTimers(connectTimeout: connectTimeout)
             let bound = NIOLoopBound(timers, eventLoop: loop)
             let task = loop.scheduleRepeatedTask(initialDelay: ConnectionTimers.interval, delay: ConnectionTimers.interval) { _ in
-                bound.value.sweep(now: .now())
+                bound.value.sweep(now: loop.now)
             }
             entries[key] = Entry(timers: bound, task: task)
             return timers

@@ -1,56 +1,46 @@
-import MQTTCodec
 import Logging
+import MQTTCodec
 import NIOCore
 import Synchronization
 
 /// One MQTT connection: bytes in → packets → broker; broker outbox → packets → bytes out.
-/// Keeps the per-connection counters, the CONNECT/keepalive timers and the 5.0 topic aliases.
-/// Confined to its channel's event loop.
+/// Counts the connection's traffic, dispatches packets to the broker's state, and carries out
+/// what its `ConnectionStateMachine` decides. Time comes from the event loop's clock, so tests
+/// on an `EmbeddedChannel` move it by hand. Confined to its channel's event loop.
 final class MQTTConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private enum State { case awaitingConnect, connected, closing }
-
     private let core: BrokerCore
     private let logger: Logger
-    private var state = State.awaitingConnect
-    private var decoder: MQTTPacketDecoder
-    private var cumulation: ByteBuffer?
+    private var machine: ConnectionStateMachine
+    private let processor: NIOSingleStepByteToMessageProcessor<MQTTPacketDecoder>
     private let counters = ConnectionCounters()
     private var context: ChannelHandlerContext?
-    private var session: Session?
+    /// The protocol level of the CONNECT, once one was read.
+    private var connectVersion: ProtocolVersion?
+    private var version: ProtocolVersion { connectVersion ?? .v3_1_1 }
+    /// This connection's session, once CONNECT is accepted, and its side the broker writes to.
+    private var key: SessionKey?
     private var link: ConnectionLink?
     private var clientId = ""
     private var username: String?
     /// When an ACL denial was last logged for this connection (at most one line every 10 s).
     private var lastDenialLog: NIODeadline?
     private var peer = ("", 0)
-    private var openedAt = NIODeadline.now()
-
-    private var closeKind = CloseKind.ungraceful
-    private var closeReason = "connection closed by client without DISCONNECT"
-    private var keepAlive: TimeAmount?
-    private var lastPacketAt = NIODeadline.now()
     /// This event loop's CONNECT-timeout and keepalive sweep, while the channel is active.
     private var timers: ConnectionTimers?
     private var topicAliases: [UInt16: String] = [:]
     private var pendingRead = false
+    private var output = OutputBatch()
 
-    // Output batching: small packets are coalesced into `batch`; the last buffer of a flush
-    // is held back so that one promise per flush accounts for the bytes written.
-    private var batch: ByteBuffer?
-    private var held: ByteBuffer?
-    private var heldBytes: UInt64 = 0
-
-    init(core: BrokerCore, logger: Logger) {
+    init(core: BrokerCore, logger: Logger, now: NIODeadline) {
         self.core = core
         self.logger = logger
-        self.decoder = MQTTPacketDecoder(maximumPacketSize: core.configuration.maxPacketSize)
+        self.machine = ConnectionStateMachine(now: now)
+        self.processor = NIOSingleStepByteToMessageProcessor(MQTTPacketDecoder(maximumPacketSize: core.configuration.maxPacketSize))
     }
-
-    private var version: ProtocolVersion { decoder.version ?? .v3_1_1 }
 
     // MARK: - Channel events
 
@@ -64,7 +54,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         core.metrics.connectionsAccepted.add()
-        openedAt = .now()
         if let address = context.channel.remoteAddress {
             peer = (address.ipAddress ?? "?", address.port ?? 0)
         }
@@ -76,40 +65,29 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         timers?.remove(self)
         timers = nil
-        state = .closing
-        if let link, let session {
+        machine.close(.ungraceful, reason: "connection closed by client without DISCONNECT")
+        if let link, let key {
             link.detach()
-            let byBroker = link.closedByBroker.load(ordering: .relaxed)
-            let kind: CloseKind =
-                switch byBroker {
-                case 2: .kicked
-                case 3: .shutdown
-                default: closeKind
-                }
-            if byBroker == 1 { closeReason = "session taken over" }
-            if byBroker == 2 { closeReason = "disconnected by administrator" }
-            if byBroker == 3 { closeReason = "server shutting down" }
-            let now = NIODeadline.now()
-            core.withState { $0.connectionClosed(link, session: session, kind: kind, now: now) }
+            let now = context.eventLoop.now
+            let kind = machine.closeKind
+            core.withState { $0.connectionClosed(key, sink: link, kind: kind, now: now) }
             logger.info(
                 "client disconnected",
                 metadata: logMetadata([
-                    "reason": "\(closeReason)",
-                    "duration.s": "\((NIODeadline.now() - openedAt).nanoseconds / 1_000_000_000)",
+                    "reason": "\(machine.closeReason)",
+                    "duration.s": "\((now - machine.openedAt).nanoseconds / 1_000_000_000)",
                     "bytes.in": "\(counters.recvOct.load(ordering: .relaxed))",
                     "bytes.out": "\(counters.sendOct.load(ordering: .relaxed))",
                 ])
             )
         }
-        session = nil
+        key = nil
         link = nil
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        closeReason = "network error: \(error)"
-        closeKind = .ungraceful
-        state = .closing
+        machine.close(.ungraceful, reason: "network error: \(error)")
         context.close(promise: nil)
     }
 
@@ -117,9 +95,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         let writable = context.channel.isWritable
         link?.setWritable(writable)
         if writable {
-            if let session {
-                let now = NIODeadline.now()
-                core.withState { _ in session.pump(now: now) }
+            if let key, let link {
+                let now = context.eventLoop.now
+                core.withState { $0.pump(key: key, sink: link, now: now) }
             }
             if pendingRead {
                 pendingRead = false
@@ -139,39 +117,28 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = unwrapInboundIn(data)
+        let incoming = unwrapInboundIn(data)
         let n = UInt64(incoming.readableBytes)
         ConnectionCounters.add(counters.recvCnt, 1)
         ConnectionCounters.add(counters.recvOct, n)
         ConnectionCounters.add(counters.events, 1)
         core.metrics.bytesReceived.add(n)
-        guard state != .closing else { return }
-        lastPacketAt = .now()
-        var buffer: ByteBuffer
-        if var pending = cumulation {
-            cumulation = nil
-            pending.writeBuffer(&incoming)
-            buffer = pending
-        } else {
-            buffer = incoming
-        }
-        while state != .closing {
-            do {
-                guard let packet = try decoder.decode(buffer: &buffer) else { break }
+        guard !machine.isClosing else { return }
+        let now = context.eventLoop.now
+        machine.received(now: now)
+        do {
+            try processor.process(buffer: incoming) { packet in
+                guard !machine.isClosing else { return }
                 ConnectionCounters.add(counters.recvPkt, 1)
                 ConnectionCounters.add(counters.events, 1)
                 core.metrics.packetsReceived.add()
                 core.metrics.packetsReceivedByType[Int(packet.type.rawValue)].add()
-                try handle(packet)
-            } catch let error as MQTTProtocolError {
-                protocolError(error)
-            } catch {
-                protocolError(.init(.implementationSpecificError, "\(error)"))
+                try handle(packet, now: now)
             }
-        }
-        if state != .closing && buffer.readableBytes > 0 {
-            if buffer.readerIndex > 65536 { buffer.discardReadBytes() }
-            cumulation = buffer
+        } catch let error as MQTTProtocolError {
+            protocolError(error)
+        } catch {
+            protocolError(.init(.implementationSpecificError, "\(error)"))
         }
     }
 
@@ -182,61 +149,46 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
 
     // MARK: - Packets
 
-    private func handle(_ packet: MQTTPacket) throws {
-        guard state == .connected, let session else {
+    private func handle(_ packet: MQTTPacket, now: NIODeadline) throws {
+        guard machine.state == .connected, let key, let link else {
             guard case .connect(let connect) = packet else {
                 throw MQTTProtocolError.protocolViolation("first packet must be CONNECT")  // [MQTT-3.1.0-1]
             }
-            try handleConnect(connect)
+            try handleConnect(connect, now: now)
             return
         }
-        let now = NIODeadline.now()
         switch packet {
         case .connect:
             throw MQTTProtocolError.protocolViolation("second CONNECT")  // [MQTT-3.1.0-2]
         case .publish(let publish):
-            try handlePublish(publish, session: session, now: now)
+            try handlePublish(publish, key: key, link: link, now: now)
         case .puback(let ack):
-            core.withState { _ in
-                if session.complete(ack.packetId, expecting: .awaitingPuback) { session.pump(now: now) }
-            }
+            core.withState { $0.complete(ack.packetId, expecting: .awaitingPuback, key: key, sink: link, now: now) }
         case .pubrec(let ack):
-            let known = core.withState { _ in session.received(ack.packetId, reasonCode: ack.reasonCode) }
-            if known && ack.reasonCode.isFailure {
-                core.withState { _ in session.pump(now: now) }
-            } else {
+            let known = core.withState { $0.received(ack.packetId, reasonCode: ack.reasonCode, key: key, sink: link, now: now) }
+            if !(known && ack.reasonCode.isFailure) {
                 writePacket(.pubrel(AckPacket(packetId: ack.packetId, reasonCode: known ? .success : .packetIdentifierNotFound)))
             }
         case .pubcomp(let ack):
-            core.withState { _ in
-                if session.complete(ack.packetId, expecting: .awaitingPubcomp) { session.pump(now: now) }
-            }
+            core.withState { $0.complete(ack.packetId, expecting: .awaitingPubcomp, key: key, sink: link, now: now) }
         case .pubrel(let ack):
-            let known = core.withState { _ in session.incomingQoS2.remove(ack.packetId) != nil }
+            let known = core.withState { $0.released(ack.packetId, key: key, sink: link) }
             writePacket(.pubcomp(AckPacket(packetId: ack.packetId, reasonCode: known ? .success : .packetIdentifierNotFound)))
         case .subscribe(let subscribe):
-            let version = self.version
-            let codes = try core.withState { try $0.subscribe(subscribe, session: session, version: version, now: now) }
+            guard let codes = try core.withState({ try $0.subscribe(subscribe, key: key, sink: link, now: now) }) else { return }
             writePacket(.suback(SubAckPacket(packetId: subscribe.packetId, reasonCodes: codes)))
         case .unsubscribe(let unsubscribe):
-            let version = self.version
-            let codes = core.withState { $0.unsubscribe(unsubscribe, session: session, version: version) }
+            guard let codes = core.withState({ $0.unsubscribe(unsubscribe, key: key, sink: link) }) else { return }
             writePacket(.unsuback(SubAckPacket(packetId: unsubscribe.packetId, reasonCodes: codes)))
         case .pingreq:
             writePacket(.pingresp)
         case .disconnect(let disconnect):
-            if let expiry = disconnect.properties.sessionExpiryInterval {
-                let current = core.withState { _ in session.expiryInterval }
-                // [MQTT-3.14.2-2] cannot turn a zero expiry into a non-zero one at DISCONNECT.
-                if current == 0 && expiry != 0 {
-                    throw MQTTProtocolError.protocolViolation("session expiry set at DISCONNECT after CONNECT had 0")
-                }
-                let capped = cappedExpiry(expiry)
-                core.withState { _ in session.expiryInterval = capped }
+            if let requested = disconnect.properties.sessionExpiryInterval {
+                let expiry = ConnectNegotiation.cappedExpiry(requested, configuration: core.configuration)
+                try core.withState { try $0.setExpiry(expiry, key: key, sink: link) }
             }
-            closeKind = disconnect.reasonCode == .disconnectWithWillMessage ? .disconnectWithWill : .graceful
-            closeReason = "DISCONNECT \(disconnect.reasonCode)"
-            state = .closing
+            let kind: CloseKind = disconnect.reasonCode == .disconnectWithWillMessage ? .disconnectWithWill : .graceful
+            machine.close(kind, reason: "DISCONNECT \(disconnect.reasonCode)")
             flushOutput()
             context?.close(promise: nil)
         case .auth:
@@ -246,75 +198,41 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func handleConnect(_ connect: ConnectPacket) throws {
+    private func handleConnect(_ connect: ConnectPacket, now: NIODeadline) throws {
         guard let context else { return }
-        let config = core.configuration
-        let v5 = connect.version == .v5
-        var ackProperties = Properties()
-
-        if v5, let method = connect.properties.authenticationMethod {
-            refuse(.badAuthenticationMethod, "authentication method '\(method)' is not supported")
-            return
-        }
-        var clientId = connect.clientId
-        if clientId.isEmpty {
-            switch connect.version {
-            case .v5:
-                clientId = Self.assignedClientId()
-                ackProperties.assignedClientIdentifier = clientId
-            case .v3_1_1 where connect.cleanStart:
-                clientId = Self.assignedClientId()
-            default:
-                // [MQTT-3.1.3-8] (3.1.1 without clean session) and 3.1's 1–23 characters.
-                refuse(.clientIdentifierNotValid, "empty client identifier requires clean session")
-                return
+        connectVersion = connect.version
+        let verdict = try ConnectNegotiation.negotiate(
+            connect,
+            configuration: core.configuration,
+            security: core.security,
+            shuttingDown: core.shuttingDown.load(ordering: .relaxed)
+        )
+        let accepted: ConnectNegotiation.Accepted
+        switch verdict {
+        case .refuse(let reason, let message, let cause):
+            switch cause {
+            case .authentication: core.security.authFailures.add()
+            case .acl: core.security.denials.add()
+            case .protocolRule, .shutdown: break
             }
-        }
-        if core.shuttingDown.load(ordering: .relaxed) {
-            refuse(.serverUnavailable, "server shutting down")
+            refuse(reason, message)
             return
+        case .accept(let result):
+            accepted = result
         }
-        if let will = connect.will { try checkTopicLimits(will.topic) }
-        switch core.security.authenticate(username: connect.username, password: connect.password.map { Array($0.readableBytesView) }) {
-        case .allowed:
-            break
-        case .badCredentials:
-            core.security.authFailures.add()
-            refuse(.badUserNameOrPassword, "bad user name or password")
-            return
-        case .notAuthorized:
-            core.security.authFailures.add()
-            refuse(.notAuthorized, "anonymous clients are not allowed")
-            return
-        }
-        if let will = connect.will, !core.security.canPublish(will.topic, username: connect.username, clientId: clientId) {
-            core.security.denials.add()
-            refuse(.notAuthorized, "the ACL does not allow publishing the will to '\(will.topic)'")
-            return
-        }
-        var keepAliveSeconds = Int(connect.keepAlive)
-        if v5 && (keepAliveSeconds > config.maxKeepAlive || (keepAliveSeconds == 0 && config.maxKeepAlive < 65535)) {
-            keepAliveSeconds = config.maxKeepAlive
-            ackProperties.serverKeepAlive = UInt16(keepAliveSeconds)
-        }
-        let requestedExpiry: UInt32 = v5 ? (connect.properties.sessionExpiryInterval ?? 0) : (connect.cleanStart ? 0 : .max)
-        let expiry = cappedExpiry(requestedExpiry)
-        if v5 && expiry != requestedExpiry { ackProperties.sessionExpiryInterval = expiry }
-        let window = min(Int(connect.properties.receiveMaximum ?? 65535), config.maxInflight)
-
-        self.clientId = clientId
-        self.username = connect.username
+        clientId = accepted.clientId
+        username = connect.username
         let link = ConnectionLink(eventLoop: context.eventLoop, version: connect.version, counters: counters) { [unowned self] items in
             self.writeOutbound(items)
         }
         link.setWritable(context.channel.isWritable)
         var info = ClientInfo(
-            clientId: clientId,
+            clientId: accepted.clientId,
             username: connect.username,
             peerAddress: peer.0,
             peerPort: peer.1,
             protocolVersion: connect.version,
-            keepAlive: UInt16(keepAliveSeconds),
+            keepAlive: UInt16(accepted.keepAliveSeconds),
             cleanStart: connect.cleanStart,
             connectedAtMs: WallClock.nowMilliseconds()
         )
@@ -322,48 +240,35 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         info.willPayload = connect.will.map { Array($0.payload.readableBytesView) }
         let request = ConnectRequest(
             packet: connect,
-            clientId: clientId,
-            link: link,
-            info: info,
-            expiryInterval: expiry,
-            window: window,
-            clientMaximumPacketSize: connect.properties.maximumPacketSize.map { Int($0) } ?? .max
+            clientId: accepted.clientId,
+            sink: link,
+            identity: ClientIdentity(info: info, counters: counters),
+            expiryInterval: accepted.expiryInterval,
+            window: accepted.window,
+            clientMaximumPacketSize: accepted.clientMaximumPacketSize
         )
-        let now = NIODeadline.now()
         let outcome = core.withState { $0.connect(request, now: now) }
-        guard let session = outcome.session else {
-            refuse(outcome.refusal ?? .serverUnavailable, "connection limit reached", log: core.capacityLog.due())
+        guard case .accepted(let key, let present) = outcome else {
+            if case .refused(let reason) = outcome { refuse(reason, "connection limit reached", log: core.capacityLog.due()) }
             return
         }
-        self.session = session
+        self.key = key
         self.link = link
-        state = .connected
-        if v5 {
-            ackProperties.receiveMaximum = UInt16(config.receiveMaximum)
-            ackProperties.topicAliasMaximum = UInt16(config.topicAliasMaximum)
-            ackProperties.maximumPacketSize = UInt32(config.maxPacketSize)
-            ackProperties.retainAvailable = 1
-            ackProperties.wildcardSubscriptionAvailable = 1
-            ackProperties.subscriptionIdentifiersAvailable = 1
-            ackProperties.sharedSubscriptionAvailable = 1
-        }
-        writePacket(.connack(ConnAckPacket(sessionPresent: outcome.present, reasonCode: .success, properties: ackProperties)))
-        if keepAliveSeconds > 0 {
-            keepAlive = .milliseconds(Int64(keepAliveSeconds) * 1500)  // [MQTT-3.1.2-24] 1.5 × keepalive
-        }
+        machine.connected(keepAliveSeconds: accepted.keepAliveSeconds)
+        writePacket(.connack(ConnAckPacket(sessionPresent: present, reasonCode: .success, properties: accepted.ackProperties)))
         logger.info(
             "client connected",
             metadata: logMetadata([
                 "client.protocol": "\(connect.version.displayName)",
                 "client.username": "\(connect.username ?? "")",
                 "client.clean_start": "\(connect.cleanStart)",
-                "client.keepalive": "\(keepAliveSeconds)",
-                "session.present": "\(outcome.present)",
+                "client.keepalive": "\(accepted.keepAliveSeconds)",
+                "session.present": "\(present)",
             ])
         )
     }
 
-    private func handlePublish(_ incoming: PublishPacket, session: Session, now: NIODeadline) throws {
+    private func handlePublish(_ incoming: PublishPacket, key: SessionKey, link: ConnectionLink, now: NIODeadline) throws {
         var publish = incoming
         if let alias = publish.properties.topicAlias {
             guard Int(alias) <= core.configuration.topicAliasMaximum else {
@@ -389,7 +294,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         guard core.security.canPublish(publish.topic, username: username, clientId: clientId) else {
             // Dropped; 5.0 hears why in the acknowledgement, 3.x gets a normal one (as in Mosquitto).
             core.security.denials.add()
-            let now = NIODeadline.now()
             if lastDenialLog.map({ now - $0 >= .seconds(10) }) ?? true {
                 lastDenialLog = now
                 logger.warning("publish denied by the ACL", metadata: logMetadata(["topic": "\(publish.topic)", "client.username": "\(username ?? "")"]))
@@ -399,7 +303,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             case .atMostOnce: break
             case .atLeastOnce: writePacket(.puback(AckPacket(packetId: publish.packetId!, reasonCode: code)))
             case .exactlyOnce:
-                if !v5 { core.withState { _ in session.incomingQoS2.insert(publish.packetId!) } }
+                if !v5 { core.withState { $0.awaitRelease(publish.packetId!, key: key, sink: link) } }
                 writePacket(.pubrec(AckPacket(packetId: publish.packetId!, reasonCode: code)))
             }
             return
@@ -414,16 +318,8 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             writePacket(.puback(AckPacket(packetId: publish.packetId!, reasonCode: code)))
         case .exactlyOnce:
             let id = publish.packetId!
-            let receiveMaximum = core.configuration.receiveMaximum
-            let result = try core.withState { state -> Int? in
-                if session.incomingQoS2.contains(id) { return nil }  // duplicate: already routed [MQTT-4.3.3-10]
-                if session.incomingQoS2.count >= receiveMaximum {
-                    throw MQTTProtocolError(.receiveMaximumExceeded, "more than \(receiveMaximum) QoS 2 messages awaiting PUBREL")
-                }
-                session.incomingQoS2.insert(id)
-                return state.publish(message, now: now)
-            }
-            let code: ReasonCode = v5 && result == 0 ? .noMatchingSubscribers : .success
+            let delivered = try core.withState { try $0.publishExactlyOnce(message, packetId: id, key: key, sink: link, now: now) }
+            let code: ReasonCode = v5 && delivered == 0 ? .noMatchingSubscribers : .success
             writePacket(.pubrec(AckPacket(packetId: id, reasonCode: code)))
         }
     }
@@ -442,22 +338,13 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         return DisconnectPacket(reasonCode: reason, properties: props)
     }
 
-    private func cappedExpiry(_ requested: UInt32) -> UInt32 {
-        guard let cap = core.configuration.maxSessionExpiry else { return requested }
-        return min(requested, cap)
-    }
-
     /// A topic over `max_topic_length` or `max_topic_levels` is treated as an invalid topic name:
-    /// 5.0 DISCONNECT (or CONNACK for a will) 0x90, a plain close for 3.x, counted as a protocol error.
+    /// 5.0 DISCONNECT 0x90, a plain close for 3.x, counted as a protocol error.
     private func checkTopicLimits(_ topic: String) throws {
         let config = core.configuration
         if let violation = TopicName.limitViolation(topic, maxLength: config.maxTopicLength, maxLevels: config.maxTopicLevels) {
             throw MQTTProtocolError(.topicNameInvalid, violation)
         }
-    }
-
-    private static func assignedClientId() -> String {
-        "aviary-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
     }
 
     // MARK: - Errors, refusals, timers
@@ -474,16 +361,16 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     /// Closes the connection for a protocol violation with the reason its version allows:
     /// CONNACK before the session exists, DISCONNECT (5.0) after, else a plain close.
     private func protocolError(_ error: MQTTProtocolError) {
-        guard state != .closing else { return }
+        let connecting = machine.state == .awaitingConnect
+        guard machine.close(.ungraceful, reason: "protocol error: \(error.message)") else { return }
         ConnectionCounters.add(counters.protocolErrors, 1)
         core.metrics.protocolErrors.add()
         logger.warning("protocol error, closing connection", metadata: logMetadata(["error": "\(error.message)", "reason": "\(error.reasonCode)"]))
-        closeReason = "protocol error: \(error.message)"
-        closeKind = .ungraceful
         var props = Properties()
         props.reasonString = error.message
-        if state == .awaitingConnect {
-            if let version = decoder.version {
+        if connecting {
+            if let version = error.connectVersion ?? connectVersion {
+                connectVersion = version
                 if version == .v5 {
                     writePacket(.connack(ConnAckPacket(reasonCode: error.reasonCode, properties: props)))
                 } else if error.reasonCode == .unsupportedProtocolVersion || error.reasonCode == .clientIdentifierNotValid {
@@ -502,16 +389,14 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         if log {
             logger.warning("connection refused", metadata: logMetadata(["reason": "\(reason)", "error": "\(message)"]))
         }
+        machine.close(.ungraceful, reason: "refused: \(message)")
         var props = Properties()
         if version == .v5 { props.reasonString = message }
         writePacket(.connack(ConnAckPacket(reasonCode: reason, properties: props)))
-        closeReason = "refused: \(message)"
         closeAfterFlush()
     }
 
     private func closeAfterFlush() {
-        state = .closing
-        cumulation = nil
         guard let channel = context?.channel else { return }
         if let future = flushOutput() {
             future.whenComplete { _ in channel.close(promise: nil) }
@@ -522,26 +407,20 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
 
     /// Whether the CONNECT timeout (before CONNECT) or the keepalive (after) has run out.
     func timerDue(now: NIODeadline, connectTimeout: TimeAmount) -> Bool {
-        switch state {
-        case .awaitingConnect: now - openedAt >= connectTimeout
-        case .connected: keepAlive.map { now - lastPacketAt >= $0 } ?? false
-        case .closing: false
-        }
+        machine.timerDue(now: now, connectTimeout: connectTimeout)
     }
 
     /// Closes the connection whose timer ran out (`ConnectionTimers`).
     func timerFired(now: NIODeadline, connectTimeout: TimeAmount) {
-        guard timerDue(now: now, connectTimeout: connectTimeout) else { return }
-        if state == .awaitingConnect {
+        switch machine.timerFired(now: now, connectTimeout: connectTimeout) {
+        case .none:
+            break
+        case .closeForConnectTimeout:
             core.metrics.connectTimeouts.add()
             logger.info("no CONNECT within \(core.configuration.connectTimeout) s, closing", metadata: logMetadata())
-            closeReason = "CONNECT timeout"
-            state = .closing
             context?.close(promise: nil)
-        } else {
+        case .closeForKeepAlive:
             core.metrics.keepAliveTimeouts.add()
-            closeReason = "keepalive timeout"
-            closeKind = .ungraceful
             if version == .v5 { writePacket(.disconnect(Self.disconnect(.keepAliveTimeout))) }
             closeAfterFlush()
         }
@@ -557,9 +436,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
                 writePublish(publish)
             case .packet(let packet):
                 writePacket(packet)
-            case .close(let reason):
-                guard state != .closing else { continue }
-                if version == .v5 { writePacket(.disconnect(Self.disconnect(reason))) }
+            case .close(let close):
+                guard machine.close(close.kind, reason: close.description) else { continue }
+                if version == .v5 { writePacket(.disconnect(Self.disconnect(close.reasonCode))) }
                 closeAfterFlush()
             }
         }
@@ -571,8 +450,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         ConnectionCounters.add(counters.sendPkt, 1)
         core.metrics.packetsSent.add()
         core.metrics.packetsSentByType[Int(packet.type.rawValue)].add()
-        if batch == nil { batch = context.channel.allocator.buffer(capacity: 1024) }
-        packet.write(to: &batch!, version: version)
+        output.append(packet, version: version, allocator: context.channel.allocator)
     }
 
     private func writePublish(_ publish: PublishPacket) {
@@ -583,35 +461,16 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         core.metrics.packetsSentByType[Int(PacketType.publish.rawValue)].add()
         core.metrics.messagesSent.add()
         core.metrics.messagesSentByQoS[Int(publish.qos.rawValue)].add()
-        if batch == nil { batch = context.channel.allocator.buffer(capacity: 1024 + publish.payload.readableBytes) }
-        if publish.payload.readableBytes <= 2048 {
-            MQTTPacket.publish(publish).write(to: &batch!, version: version)
-        } else {
-            // Large payloads are not copied: the header goes out, then the shared payload buffer.
-            publish.writeHeader(to: &batch!, version: version)
-            emit(batch!)
-            batch = nil
-            emit(publish.payload)
+        output.append(publish, version: version, allocator: context.channel.allocator) { buffer in
+            context.write(wrapOutboundOut(buffer), promise: nil)
         }
-    }
-
-    private func emit(_ buffer: ByteBuffer) {
-        guard let context else { return }
-        if let previous = held { context.write(wrapOutboundOut(previous), promise: nil) }
-        held = buffer
-        heldBytes += UInt64(buffer.readableBytes)
     }
 
     /// Writes everything batched and flushes; the bytes are counted as sent when written.
     @discardableResult
     private func flushOutput() -> EventLoopFuture<Void>? {
         guard let context else { return nil }
-        if let pending = batch, pending.readableBytes > 0 { emit(pending) }
-        batch = nil
-        guard let last = held else { return nil }
-        held = nil
-        let bytes = heldBytes
-        heldBytes = 0
+        guard let (last, bytes) = output.finish(emit: { context.write(wrapOutboundOut($0), promise: nil) }) else { return nil }
         let counters = self.counters
         let metrics = core.metrics
         ConnectionCounters.add(counters.sendPend, bytes)

@@ -9,8 +9,8 @@ struct SubscriptionEntry<Subscriber: AnyObject> {
 
 /// A trie of topic filters, one level per node, with `+` and `#` as ordinary keys and shared
 /// subscription groups (`$share/GROUP/…`) kept beside the plain subscribers of a node.
-/// Not thread-safe: the broker holds it under its lock.
-final class SubscriptionTree<Subscriber: AnyObject>: @unchecked Sendable {
+/// Not `Sendable`: it lives in `BrokerState`, under the broker's lock.
+final class SubscriptionTree<Subscriber: AnyObject> {
     typealias Entry = SubscriptionEntry<Subscriber>
 
     /// Members of one `$share/GROUP/FILTER`; delivery goes round robin.

@@ -32,17 +32,7 @@ extension Broker {
                     connectedAtMs: now - Int64(i)
                 )
                 info.disconnectedAtMs = now
-                let session = Session(
-                    clientId: id,
-                    info: info,
-                    counters: counters,
-                    expiryInterval: .max,
-                    window: configuration.maxInflight,
-                    maxQueued: configuration.maxQueuedMessages
-                )
-                session.createdAtMs = info.connectedAtMs
-                session.disconnectedAtMs = now
-                state.sessions[id] = session
+                state.addOfflineSession(ClientIdentity(info: info, counters: counters), disconnectedAtMs: now)
             }
         }
     }

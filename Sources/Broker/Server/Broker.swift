@@ -63,8 +63,10 @@ final class BrokerCore: Sendable {
         )
     }
 
+    /// Runs `body` under the state lock. The state is not `Sendable` and `body` may return
+    /// only `Sendable` values, so no session or tree node leaves the lock.
     @inline(__always)
-    func withState<R>(_ body: (inout BrokerState) throws -> R) rethrows -> R {
+    func withState<R: Sendable>(_ body: (inout sending BrokerState) throws -> R) rethrows -> R {
         try state.withLock { try body(&$0) }
     }
 }
@@ -187,7 +189,7 @@ public final class Broker: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(core: core, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(core: core, logger: logger, now: channel.eventLoop.now))
                 }
             }
     }
@@ -213,13 +215,8 @@ public final class Broker: Sendable {
         core.timers.cancelAll()
         try? await channel?.close()
         try? await tlsChannel?.close()
-        core.withState { state in
-            for session in state.sessions.values {
-                guard let link = session.link else { continue }
-                link.closedByBroker.store(3, ordering: .relaxed)
-                link.send(.close(.serverShuttingDown))
-            }
-        }
+        let now = NIODeadline.now()
+        core.withState { $0.closeAll(now: now) }
         let deadline = NIODeadline.now() + timeout
         while core.metrics.socketsOpen.load > 0 && NIODeadline.now() < deadline {
             try? await Task.sleep(for: .milliseconds(20))
@@ -235,30 +232,26 @@ public final class Broker: Sendable {
 
     /// One client's snapshot, or nil.
     public func client(id: String) -> ClientSnapshot? {
-        core.withState { state in state.sessions[id].map { state.listing(of: $0) } }.map(ClientSnapshot.init)
+        core.withState { $0.listings(clientId: id) }.first.map(ClientSnapshot.init)
     }
 
     /// The client table as cheap rows: only references and a few integers are copied under
     /// the lock; counters are read from their atomics afterwards.
     public func listings() -> [ClientListing] {
-        core.withState { state in state.sessions.values.map { state.listing(of: $0) } }
+        core.withState { $0.listings() }
     }
 
     /// The subscriptions of every session (or of one client): filter, QoS and 5.0 options.
     public func subscriptions(clientId: String? = nil) -> [(clientId: String, subscription: Subscription)] {
-        core.withState { state in
-            let sessions = clientId.map { id in state.sessions[id].map { [$0] } ?? [] } ?? Array(state.sessions.values)
-            return sessions.flatMap { session in
-                session.subscriptions.values.map { (session.clientId, $0.options) }
-            }
-        }
+        core.withState { $0.subscriptionList(clientId: clientId) }
     }
 
     /// Disconnects a connected client with reason 0x98 (Administrative action); its will is
     /// published and its session discarded. False when no such client is connected.
     @discardableResult
     public func disconnect(clientId: String) -> Bool {
-        let kicked = core.withState { $0.kick(clientId) }
+        let now = NIODeadline.now()
+        let kicked = core.withState { $0.kick(clientId, now: now) }
         if kicked { logger.info("client disconnected by administrator", metadata: ["client.id": "\(clientId)"]) }
         return kicked
     }
@@ -272,21 +265,7 @@ public final class Broker: Sendable {
     /// Gauges now and their maxima since start (maxima of sessions, subscriptions, topics and
     /// retained messages are sampled once a second and at each call).
     public func stats() -> BrokerStats {
-        core.withState { state in
-            state.sampleMaxima()
-            return BrokerStats(
-                connections: state.liveConnections,
-                connectionsMax: state.maxLiveConnections,
-                sessions: state.sessions.count,
-                sessionsMax: state.maxima.sessions,
-                subscriptions: state.tree.count,
-                subscriptionsMax: state.maxima.subscriptions,
-                topics: state.topicCount(),
-                topicsMax: state.maxima.topics,
-                retained: state.retained.count,
-                retainedMax: state.maxima.retained
-            )
-        }
+        core.withState { $0.stats() }
     }
 
     /// Most clients accepted at once: `max_connections`, or what the open-file limit allows.

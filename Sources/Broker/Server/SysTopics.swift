@@ -7,14 +7,15 @@ enum SysTopics {
         let m = core.metrics
         let uptime = (now - core.startedAt).nanoseconds / 1_000_000_000
         core.withState { state in
-            let connected = state.liveConnections
+            let stats = state.stats()
+            let connected = stats.connections
             let values: [(String, String)] = [
                 ("version", "\(core.configuration.name) version \(AviaryVersion.current)"),
                 ("uptime", "\(uptime) seconds"),
                 ("clients/connected", "\(connected)"),
-                ("clients/disconnected", "\(state.sessions.count - connected)"),
-                ("clients/total", "\(state.sessions.count)"),
-                ("clients/maximum", "\(state.maxLiveConnections)"),
+                ("clients/disconnected", "\(stats.sessions - connected)"),
+                ("clients/total", "\(stats.sessions)"),
+                ("clients/maximum", "\(stats.connectionsMax)"),
                 ("messages/received", "\(m.messagesReceived.load)"),
                 ("messages/sent", "\(m.messagesSent.load)"),
                 ("messages/dropped", "\(m.messagesDropped.load)"),
@@ -22,8 +23,8 @@ enum SysTopics {
                 ("bytes/sent", "\(m.bytesSent.load)"),
                 ("packets/received", "\(m.packetsReceived.load)"),
                 ("packets/sent", "\(m.packetsSent.load)"),
-                ("subscriptions/count", "\(state.tree.count)"),
-                ("retained messages/count", "\(state.retained.count)"),
+                ("subscriptions/count", "\(stats.subscriptions)"),
+                ("retained messages/count", "\(stats.retained)"),
                 ("protocol errors", "\(m.protocolErrors.load)"),
             ]
             for (topic, value) in values {

@@ -26,9 +26,13 @@ struct SessionSubscription {
 
 /// Everything the broker keeps about one client id between and during its connections
 /// (section 4.1): subscriptions, in-flight and queued messages, incoming QoS 2 packet ids.
-/// Not thread-safe on purpose: every access happens under the broker's state lock.
-final class Session: @unchecked Sendable {
+/// Not `Sendable`: it lives in `BrokerState`'s session store, and the compiler keeps every
+/// access inside the broker's lock. Connections name it by `SessionKey` and reach it through
+/// `BrokerState`'s methods; it reaches them through a `DeliverySink`.
+final class Session {
     let clientId: String
+    /// Its slot in the session store.
+    var key = SessionKey(slot: -1)
     /// Identity and counters of the latest connection, kept for the listing after it leaves.
     var identity: ClientIdentity
     var info: ClientInfo { identity.info }
@@ -36,7 +40,7 @@ final class Session: @unchecked Sendable {
     /// Wall-clock milliseconds when the latest connection closed; nil while connected.
     var disconnectedAtMs: Int64?
     /// The live connection, nil while the client is offline.
-    var link: ConnectionLink?
+    var link: (any DeliverySink)?
     var subscriptions: [String: SessionSubscription] = [:]
     /// Session Expiry Interval in seconds; `UInt32.max` never expires.
     var expiryInterval: UInt32
@@ -149,7 +153,7 @@ final class Session: @unchecked Sendable {
     }
 
     @discardableResult
-    private func send(_ item: QueuedMessage, over link: ConnectionLink, now: NIODeadline) -> Bool {
+    private func send(_ item: QueuedMessage, over link: any DeliverySink, now: NIODeadline) -> Bool {
         if item.message.isExpired(at: now) {
             dropped += 1
             return false
@@ -218,7 +222,7 @@ final class Session: @unchecked Sendable {
 
     /// On session resume: resend every unacknowledged PUBLISH with DUP set, and PUBREL for
     /// the ones that got PUBREC, in their original order [MQTT-4.4.0-1].
-    func resendInflight(over link: ConnectionLink) {
+    func resendInflight(over link: any DeliverySink) {
         for id in inflightOrder {
             guard let entry = inflight[id] else { continue }
             switch entry.state {

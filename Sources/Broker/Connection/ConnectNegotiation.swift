@@ -1,0 +1,117 @@
+import MQTTCodec
+import NIOCore
+
+/// What the broker answers a CONNECT, decided without a connection: the packet, the
+/// configuration and the security policy in; the accepted parameters and the CONNACK
+/// properties, or a refusal, out. [MQTT-3.1.4], section 3.2.
+enum ConnectNegotiation {
+    /// Why a CONNECT was refused, for the counters.
+    enum Cause: Equatable {
+        case protocolRule
+        case authentication
+        case acl
+        case shutdown
+    }
+
+    /// An accepted CONNECT.
+    struct Accepted: Equatable {
+        var clientId: String
+        /// The keepalive in force (seconds), after `max_keepalive` for 5.0.
+        var keepAliveSeconds: Int
+        /// Session Expiry Interval after `max_session_expiry`; `UInt32.max` = never.
+        var expiryInterval: UInt32
+        /// Outgoing in-flight window: the client's Receive Maximum capped by `max_inflight`.
+        var window: Int
+        var clientMaximumPacketSize: Int
+        /// Properties of the CONNACK (5.0), completed by `connackProperties`.
+        var ackProperties: Properties
+    }
+
+    enum Verdict: Equatable {
+        case accept(Accepted)
+        case refuse(ReasonCode, String, Cause)
+    }
+
+    /// Decides a CONNECT. Throws `MQTTProtocolError` for a will topic over the broker's limits
+    /// (0x90, a protocol error of the packet rather than a refusal).
+    static func negotiate(
+        _ connect: ConnectPacket,
+        configuration config: BrokerConfiguration,
+        security: SecurityPolicy,
+        shuttingDown: Bool,
+        assignClientId: () -> String = Self.assignedClientId
+    ) throws -> Verdict {
+        let v5 = connect.version == .v5
+        var ackProperties = Properties()
+        if v5, let method = connect.properties.authenticationMethod {
+            return .refuse(.badAuthenticationMethod, "authentication method '\(method)' is not supported", .protocolRule)
+        }
+        var clientId = connect.clientId
+        if clientId.isEmpty {
+            switch connect.version {
+            case .v5:
+                clientId = assignClientId()
+                ackProperties.assignedClientIdentifier = clientId
+            case .v3_1_1 where connect.cleanStart:
+                clientId = assignClientId()
+            default:
+                // [MQTT-3.1.3-8] (3.1.1 without clean session) and 3.1's 1–23 characters.
+                return .refuse(.clientIdentifierNotValid, "empty client identifier requires clean session", .protocolRule)
+            }
+        }
+        if shuttingDown { return .refuse(.serverUnavailable, "server shutting down", .shutdown) }
+        if let will = connect.will {
+            if let violation = TopicName.limitViolation(will.topic, maxLength: config.maxTopicLength, maxLevels: config.maxTopicLevels) {
+                throw MQTTProtocolError(.topicNameInvalid, violation)
+            }
+        }
+        switch security.authenticate(username: connect.username, password: connect.password.map { Array($0.readableBytesView) }) {
+        case .allowed:
+            break
+        case .badCredentials:
+            return .refuse(.badUserNameOrPassword, "bad user name or password", .authentication)
+        case .notAuthorized:
+            return .refuse(.notAuthorized, "anonymous clients are not allowed", .authentication)
+        }
+        if let will = connect.will, !security.canPublish(will.topic, username: connect.username, clientId: clientId) {
+            return .refuse(.notAuthorized, "the ACL does not allow publishing the will to '\(will.topic)'", .acl)
+        }
+        var keepAliveSeconds = Int(connect.keepAlive)
+        if v5 && (keepAliveSeconds > config.maxKeepAlive || (keepAliveSeconds == 0 && config.maxKeepAlive < 65535)) {
+            keepAliveSeconds = config.maxKeepAlive
+            ackProperties.serverKeepAlive = UInt16(keepAliveSeconds)
+        }
+        let requestedExpiry: UInt32 = v5 ? (connect.properties.sessionExpiryInterval ?? 0) : (connect.cleanStart ? 0 : .max)
+        let expiry = cappedExpiry(requestedExpiry, configuration: config)
+        if v5 && expiry != requestedExpiry { ackProperties.sessionExpiryInterval = expiry }
+        if v5 {
+            ackProperties.receiveMaximum = UInt16(config.receiveMaximum)
+            ackProperties.topicAliasMaximum = UInt16(config.topicAliasMaximum)
+            ackProperties.maximumPacketSize = UInt32(config.maxPacketSize)
+            ackProperties.retainAvailable = 1
+            ackProperties.wildcardSubscriptionAvailable = 1
+            ackProperties.subscriptionIdentifiersAvailable = 1
+            ackProperties.sharedSubscriptionAvailable = 1
+        }
+        return .accept(
+            Accepted(
+                clientId: clientId,
+                keepAliveSeconds: keepAliveSeconds,
+                expiryInterval: expiry,
+                window: min(Int(connect.properties.receiveMaximum ?? 65535), config.maxInflight),
+                clientMaximumPacketSize: connect.properties.maximumPacketSize.map { Int($0) } ?? .max,
+                ackProperties: ackProperties
+            )
+        )
+    }
+
+    /// `max_session_expiry` applied to a requested interval (CONNECT or DISCONNECT).
+    static func cappedExpiry(_ requested: UInt32, configuration: BrokerConfiguration) -> UInt32 {
+        guard let cap = configuration.maxSessionExpiry else { return requested }
+        return min(requested, cap)
+    }
+
+    static func assignedClientId() -> String {
+        "aviary-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    }
+}

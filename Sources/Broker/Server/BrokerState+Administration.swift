@@ -1,0 +1,112 @@
+import Logging
+import MQTTCodec
+import NIOCore
+
+/// What the facade, $SYS and the once-a-second timer ask of the state: listings, gauges,
+/// expiry. Everything returned is a `Sendable` copy.
+extension BrokerState {
+    /// Distinct topic filters with at least one subscriber.
+    var topicCount: Int { filterSubscribers.count }
+
+    mutating func sampleMaxima() {
+        maxima.sessions = max(maxima.sessions, sessions.count)
+        maxima.subscriptions = max(maxima.subscriptions, tree.count)
+        maxima.retained = max(maxima.retained, retained.count)
+        maxima.topics = max(maxima.topics, topicCount)
+    }
+
+    /// Gauges now and their maxima since start.
+    mutating func stats() -> BrokerStats {
+        sampleMaxima()
+        return BrokerStats(
+            connections: liveConnections,
+            connectionsMax: maxLiveConnections,
+            sessions: sessions.count,
+            sessionsMax: maxima.sessions,
+            subscriptions: tree.count,
+            subscriptionsMax: maxima.subscriptions,
+            topics: topicCount,
+            topicsMax: maxima.topics,
+            retained: retained.count,
+            retainedMax: maxima.retained
+        )
+    }
+
+    /// Once a second: expire sessions, fire delayed wills, drop expired retained messages.
+    mutating func tick(now: NIODeadline) {
+        sampleMaxima()
+        var expiredSessions: [Session] = []
+        var dueWills: [Message] = []
+        sessions.forEach { session in
+            guard session.link == nil else { return }
+            if let pending = session.pendingWill, pending.at <= now {
+                session.pendingWill = nil
+                dueWills.append(pending.message)
+            }
+            if let expiresAt = session.expiresAt, expiresAt <= now { expiredSessions.append(session) }
+        }
+        for will in dueWills { publish(will, now: now) }
+        for session in expiredSessions {
+            logger.debug("session expired", metadata: ["client.id": "\(session.clientId)"])
+            endSession(session, now: now)
+        }
+        retained.removeExpired(now: now)
+    }
+
+    /// One row of the client table; cheap enough to copy for every session under the lock.
+    func listing(of session: Session) -> ClientListing {
+        ClientListing(
+            identity: session.identity,
+            connected: session.link != nil,
+            disconnectedAtMs: session.disconnectedAtMs,
+            expiryInterval: session.expiryInterval,
+            createdAtMs: session.createdAtMs,
+            subscriptionsCount: session.subscriptions.count,
+            maxSubscriptions: configuration.maxSubscriptions,
+            inflight: session.inflight.count,
+            maxInflight: session.window,
+            awaitingRel: session.incomingQoS2.count,
+            maxAwaitingRel: configuration.receiveMaximum,
+            mqueueLen: session.queue.count,
+            maxMqueue: configuration.maxQueuedMessages,
+            mqueueDropped: session.dropped,
+            heldBytes: UInt64(session.heldBytes)
+        )
+    }
+
+    /// Every session's row, or one client's.
+    func listings(clientId: String? = nil) -> [ClientListing] {
+        if let clientId { return sessions[clientId].map { [listing(of: $0)] } ?? [] }
+        return sessions.map { listing(of: $0) }
+    }
+
+    /// The subscriptions of every session (or of one client): filter, QoS and 5.0 options.
+    func subscriptionList(clientId: String?) -> [(clientId: String, subscription: Subscription)] {
+        var result: [(clientId: String, subscription: Subscription)] = []
+        func add(_ session: Session) {
+            for subscription in session.subscriptions.values { result.append((session.clientId, subscription.options)) }
+        }
+        if let clientId {
+            if let session = sessions[clientId] { add(session) }
+        } else {
+            sessions.forEach(add)
+        }
+        return result
+    }
+
+    /// An offline persistent session with the given identity (`--simulate-clients`).
+    mutating func addOfflineSession(_ identity: ClientIdentity, disconnectedAtMs: Int64) {
+        if let existing = sessions[identity.info.clientId] { endSession(existing, now: .now()) }
+        let session = Session(
+            clientId: identity.info.clientId,
+            info: identity.info,
+            counters: identity.counters,
+            expiryInterval: .max,
+            window: configuration.maxInflight,
+            maxQueued: configuration.maxQueuedMessages
+        )
+        session.createdAtMs = identity.info.connectedAtMs
+        session.disconnectedAtMs = disconnectedAtMs
+        sessions.insert(session)
+    }
+}

@@ -1,0 +1,67 @@
+import MQTTCodec
+import NIOCore
+
+/// What a connection asks of its session, packet by packet. Each method finds the session by
+/// its key and the connection's sink, so a connection the broker has let go of (taken over,
+/// kicked, shut down) changes nothing; the results are `Sendable` values for the connection.
+extension BrokerState {
+    /// PUBACK (QoS 1) or PUBCOMP (QoS 2): the outgoing message is done; the queue moves on.
+    mutating func complete(_ packetId: UInt16, expecting state: InflightMessage.State, key: SessionKey, sink: any DeliverySink, now: NIODeadline) {
+        guard let session = sessions.session(key, sink: sink) else { return }
+        if session.complete(packetId, expecting: state) { session.pump(now: now) }
+    }
+
+    /// PUBREC for an outgoing QoS 2 message. Returns whether the packet id was known; a failed
+    /// PUBREC (5.0) ends the exchange and the queue moves on.
+    mutating func received(_ packetId: UInt16, reasonCode: ReasonCode, key: SessionKey, sink: any DeliverySink, now: NIODeadline) -> Bool {
+        guard let session = sessions.session(key, sink: sink) else { return false }
+        let known = session.received(packetId, reasonCode: reasonCode)
+        if known && reasonCode.isFailure { session.pump(now: now) }
+        return known
+    }
+
+    /// PUBREL for an incoming QoS 2 message: whether the packet id was awaiting it.
+    mutating func released(_ packetId: UInt16, key: SessionKey, sink: any DeliverySink) -> Bool {
+        sessions.session(key, sink: sink)?.incomingQoS2.remove(packetId) != nil
+    }
+
+    /// The socket can take more: queued messages move to it.
+    mutating func pump(key: SessionKey, sink: any DeliverySink, now: NIODeadline) {
+        sessions.session(key, sink: sink)?.pump(now: now)
+    }
+
+    /// Routes an incoming QoS 2 message once per packet id [MQTT-4.3.3-10]: nil for a duplicate
+    /// still awaiting PUBREL, else the number of sessions it reached. Throws 0x93 past Receive
+    /// Maximum.
+    mutating func publishExactlyOnce(
+        _ message: Message,
+        packetId: UInt16,
+        key: SessionKey,
+        sink: any DeliverySink,
+        now: NIODeadline
+    ) throws -> Int? {
+        guard let session = sessions.session(key, sink: sink) else { return nil }
+        if session.incomingQoS2.contains(packetId) { return nil }
+        let receiveMaximum = configuration.receiveMaximum
+        if session.incomingQoS2.count >= receiveMaximum {
+            throw MQTTProtocolError(.receiveMaximumExceeded, "more than \(receiveMaximum) QoS 2 messages awaiting PUBREL")
+        }
+        session.incomingQoS2.insert(packetId)
+        return publish(message, now: now)
+    }
+
+    /// A QoS 2 message that is not routed (ACL denial on 3.x) still waits for its PUBREL.
+    mutating func awaitRelease(_ packetId: UInt16, key: SessionKey, sink: any DeliverySink) {
+        sessions.session(key, sink: sink)?.incomingQoS2.insert(packetId)
+    }
+
+    /// DISCONNECT with a Session Expiry Interval. [MQTT-3.14.2-2] a session that CONNECT gave
+    /// 0 cannot get a non-zero expiry now.
+    mutating func setExpiry(_ expiry: UInt32, key: SessionKey, sink: any DeliverySink) throws {
+        guard let session = sessions.session(key, sink: sink) else { return }
+        if session.expiryInterval == 0 && expiry != 0 {
+            throw MQTTProtocolError.protocolViolation("session expiry set at DISCONNECT after CONNECT had 0")
+        }
+        session.expiryInterval = expiry
+    }
+}
