@@ -1,0 +1,168 @@
+import Logging
+import MQTTCodec
+import NIOCore
+import NIOEmbedded
+import Synchronization
+import Testing
+
+@testable import Broker
+
+/// The connection handler on an `EmbeddedChannel`: bytes in, exact packets out, counters, and
+/// time moved by hand (`advanceTime`), so timeouts take no wall-clock time.
+struct ConnectionHandlerTests {
+    /// One connection to a broker core that has no listener.
+    final class Connection {
+        let core: BrokerCore
+        let channel = EmbeddedChannel()
+        var decoder = MQTTPacketDecoder(version: .v5)
+
+        init(_ configure: (inout BrokerConfiguration) -> Void = { _ in }) throws {
+            var configuration = BrokerConfiguration()
+            configure(&configuration)
+            core = BrokerCore(configuration: configuration, security: .open, logger: Logger(label: "test"))
+            let handler = MQTTConnectionHandler(core: core, logger: Logger(label: "test"), now: channel.embeddedEventLoop.now)
+            try channel.pipeline.syncOperations.addHandler(handler)
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1883)).wait()
+        }
+
+        func send(_ packet: MQTTPacket, _ version: ProtocolVersion = .v5) throws {
+            var buffer = ByteBuffer()
+            packet.write(to: &buffer, version: version)
+            try channel.writeInbound(buffer)
+        }
+
+        func send(bytes: [UInt8]) throws {
+            try channel.writeInbound(ByteBuffer(bytes: bytes))
+        }
+
+        /// Every packet written so far, decoded in `version`.
+        func received(_ version: ProtocolVersion = .v5) throws -> [MQTTPacket] {
+            decoder.version = version
+            var packets: [MQTTPacket] = []
+            while var buffer = try channel.readOutbound(as: ByteBuffer.self) {
+                while let packet = try decoder.decode(buffer: &buffer) { packets.append(packet) }
+            }
+            return packets
+        }
+
+        func connect(_ clientId: String = "c", _ version: ProtocolVersion = .v5, keepAlive: UInt16 = 60) throws -> ConnAckPacket? {
+            try send(.connect(ConnectPacket(version: version, clientId: clientId, keepAlive: keepAlive)), version)
+            guard case .connack(let ack) = try received(version).first else { return nil }
+            return ack
+        }
+    }
+
+    @Test("[MQTT-3.1.2-24] keepalive 2 s: open at 2.75 s of silence, DISCONNECT 0x8D and closed by 3.25 s — in simulated time")
+    func keepAliveTimeout() throws {
+        let c = try Connection()
+        #expect(try c.connect(keepAlive: 2)?.reasonCode == .success)
+        c.channel.embeddedEventLoop.advanceTime(by: .milliseconds(2_750))
+        #expect(c.channel.isActive)
+        #expect(try c.received().isEmpty)
+        c.channel.embeddedEventLoop.advanceTime(by: .milliseconds(500))
+        let packets = try c.received()
+        guard case .disconnect(let disconnect) = packets.first else {
+            Issue.record("expected DISCONNECT, got \(packets)")
+            return
+        }
+        #expect(disconnect.reasonCode == .keepAliveTimeout)
+        #expect(!c.channel.isActive)
+        #expect(c.core.metrics.keepAliveTimeouts.load == 1)
+    }
+
+    @Test("a PINGREQ restarts the keepalive; PINGRESP is two bytes and every counter moves")
+    func pingKeepsAlive() throws {
+        let c = try Connection()
+        _ = try c.connect(keepAlive: 2)
+        for _ in 0..<4 {
+            c.channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+            try c.send(bytes: [0xC0, 0x00])
+            #expect(try c.channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(bytes: [0xD0, 0x00]))
+        }
+        #expect(c.channel.isActive, "8 s with a ping every 2 s")
+        let row = c.core.withState { $0.listings(clientId: "c") }.first
+        #expect(row?.recvPkt == 5 && row?.sendPkt == 5)
+        #expect(row?.recvOct == UInt64(ConnectPacket(version: .v5, clientId: "c").encodedSizeForTest + 8))
+    }
+
+    @Test("no CONNECT within connect_timeout: closed without a word, at the timeout and not before")
+    func connectTimeout() throws {
+        let c = try Connection { $0.connectTimeout = 3 }
+        c.channel.embeddedEventLoop.advanceTime(by: .milliseconds(2_750))
+        #expect(c.channel.isActive)
+        c.channel.embeddedEventLoop.advanceTime(by: .milliseconds(500))
+        #expect(!c.channel.isActive)
+        #expect(try c.received().isEmpty)
+        #expect(c.core.metrics.connectTimeouts.load == 1)
+    }
+
+    @Test("[MQTT-3.1.2-3] a 5.0 CONNECT with the reserved flag: CONNACK 0x81 with a reason string, closed, counted")
+    func malformedConnect() throws {
+        let c = try Connection()
+        try c.send(bytes: [0x10, 0x0D, 0x00, 0x04] + Array("MQTT".utf8) + [0x05, 0x01, 0x00, 0x3C, 0x00, 0x00, 0x00])
+        let packets = try c.received()
+        guard case .connack(let ack) = packets.first else {
+            Issue.record("expected CONNACK, got \(packets)")
+            return
+        }
+        #expect(ack.reasonCode == .malformedPacket && ack.properties.reasonString == "CONNECT reserved flag set")
+        #expect(!c.channel.isActive)
+        #expect(c.core.metrics.protocolErrors.load == 1)
+    }
+
+    @Test("[MQTT-3.1.0-1] a first packet that is not CONNECT closes the connection silently")
+    func firstPacketNotConnect() throws {
+        let c = try Connection()
+        try c.send(bytes: [0xC0, 0x00])
+        #expect(try c.received().isEmpty)
+        #expect(!c.channel.isActive)
+        #expect(c.core.metrics.protocolErrors.load == 1)
+    }
+
+    @Test("[MQTT-3.1.0-2] a second CONNECT: 5.0 DISCONNECT 0x82, closed; 3.1.1 just closed")
+    func secondConnect() throws {
+        for version in [ProtocolVersion.v5, .v3_1_1] {
+            let c = try Connection()
+            _ = try c.connect("c", version)
+            try c.send(.connect(ConnectPacket(version: version, clientId: "c")), version)
+            let packets = try c.received(version)
+            if version == .v5 {
+                #expect(packets == [.disconnect(DisconnectPacket(reasonCode: .protocolError, properties: Self.reason("second CONNECT")))])
+            } else {
+                #expect(packets.isEmpty)
+            }
+            #expect(!c.channel.isActive)
+        }
+    }
+
+    @Test("a packet split across reads is decoded once whole; two packets in one read are both answered")
+    func partialInput() throws {
+        let c = try Connection()
+        _ = try c.connect()
+        try c.send(bytes: [0xC0])
+        #expect(try c.received().isEmpty)
+        try c.send(bytes: [0x00, 0xC0, 0x00])
+        #expect(try c.received() == [.pingresp, .pingresp])
+    }
+
+    @Test("a kick reaches the connection as DISCONNECT 0x98 with its reason string, and it closes")
+    func kick() throws {
+        let c = try Connection()
+        _ = try c.connect()
+        let kicked = c.core.withState { $0.kick("c", now: .now()) }
+        #expect(kicked)
+        c.channel.embeddedEventLoop.run()
+        #expect(try c.received() == [.disconnect(MQTTConnectionHandler.disconnect(.administrativeAction))])
+        #expect(!c.channel.isActive)
+    }
+
+    static func reason(_ text: String) -> Properties {
+        var props = Properties()
+        props.reasonString = text
+        return props
+    }
+}
+
+extension ConnectPacket {
+    var encodedSizeForTest: Int { MQTTPacket.connect(self).encodedSize(version: version) }
+}
