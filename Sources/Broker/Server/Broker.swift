@@ -12,65 +12,6 @@ public enum AviaryVersion {
     public static let current = "0.1.0"
 }
 
-/// Aggregate gauges of the broker at one moment.
-public struct BrokerStats: Sendable, Hashable {
-    public var connections: Int
-    public var connectionsMax: Int
-    public var sessions: Int
-    public var sessionsMax: Int
-    public var subscriptions: Int
-    public var subscriptionsMax: Int
-    /// Distinct topic filters subscribed to.
-    public var topics: Int
-    public var topicsMax: Int
-    public var retained: Int
-    public var retainedMax: Int
-}
-
-/// Shared core reached by every connection handler: the state lock plus what never changes.
-final class BrokerCore: Sendable {
-    let configuration: BrokerConfiguration
-    let metrics: BrokerMetrics
-    let logger: Logger
-    let startedAt: NIODeadline
-    let startedAtMs: Int64
-    let state: Mutex<BrokerState>
-    let shuttingDown = Atomic<Bool>(false)
-    let security: SecurityPolicy
-    let capacity: ConnectionCapacity
-    /// CONNECT timeouts and keepalives, swept per event loop.
-    let timers: ConnectionTimerRegistry
-    /// Refusals at capacity are logged at most every 10 s (they are counted one by one).
-    let capacityLog = LogThrottle()
-
-    init(configuration: BrokerConfiguration, security: SecurityPolicy, logger: Logger) {
-        self.configuration = configuration
-        self.security = security
-        self.capacity = ConnectionCapacity.measure(configured: configuration.maxConnections)
-        self.timers = ConnectionTimerRegistry(connectTimeout: .nanoseconds(Int64(configuration.connectTimeout * 1e9)))
-        self.metrics = BrokerMetrics()
-        self.logger = logger
-        self.startedAt = .now()
-        self.startedAtMs = WallClock.nowMilliseconds()
-        self.state = Mutex(
-            BrokerState(
-                configuration: configuration,
-                maxConnections: capacity.maxConnections,
-                metrics: metrics,
-                security: security,
-                logger: logger
-            )
-        )
-    }
-
-    /// Runs `body` under the state lock. The state is not `Sendable` and `body` may return
-    /// only `Sendable` values, so no session or tree node leaves the lock.
-    @inline(__always)
-    func withState<R: Sendable>(_ body: (inout sending BrokerState) throws -> R) rethrows -> R {
-        try state.withLock { try body(&$0) }
-    }
-}
-
 /// An MQTT 3.1 / 3.1.1 / 5.0 broker. `start()` binds the listener; `clients()`, `client(id:)`
 /// and `disconnect(clientId:)` are the API the management layer and tests build on.
 public final class Broker: Sendable {

@@ -110,3 +110,18 @@ extension BrokerState {
         sessions.insert(session)
     }
 }
+
+/// Aggregate gauges of the broker at one moment.
+public struct BrokerStats: Sendable, Hashable {
+    public var connections: Int
+    public var connectionsMax: Int
+    public var sessions: Int
+    public var sessionsMax: Int
+    public var subscriptions: Int
+    public var subscriptionsMax: Int
+    /// Distinct topic filters subscribed to.
+    public var topics: Int
+    public var topicsMax: Int
+    public var retained: Int
+    public var retainedMax: Int
+}

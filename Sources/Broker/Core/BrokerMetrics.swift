@@ -1,15 +1,6 @@
 import MQTTCodec
 import Synchronization
 
-/// One atomic counter, so that counters can sit in arrays.
-public final class Counter: Sendable {
-    private let value = Atomic<UInt64>(0)
-    public init() {}
-    @inline(__always) public func add(_ n: UInt64 = 1) { value.wrappingAdd(n, ordering: .relaxed) }
-    @inline(__always) public func subtract(_ n: UInt64 = 1) { value.wrappingSubtract(n, ordering: .relaxed) }
-    public var load: UInt64 { value.load(ordering: .relaxed) }
-}
-
 /// Broker-wide totals, kept the same way as the per-connection counters.
 public final class BrokerMetrics: Sendable {
     public let bytesReceived = Counter()

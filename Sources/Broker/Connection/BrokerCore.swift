@@ -1,0 +1,48 @@
+import AviaryLocks
+import Logging
+import NIOCore
+import Synchronization
+
+/// Shared core reached by every connection handler: the state lock plus what never changes.
+final class BrokerCore: Sendable {
+    let configuration: BrokerConfiguration
+    let metrics: BrokerMetrics
+    let logger: Logger
+    let startedAt: NIODeadline
+    let startedAtMs: Int64
+    let state: Mutex<BrokerState>
+    let shuttingDown = Atomic<Bool>(false)
+    let security: SecurityPolicy
+    let capacity: ConnectionCapacity
+    /// CONNECT timeouts and keepalives, swept per event loop.
+    let timers: ConnectionTimerRegistry
+    /// Refusals at capacity are logged at most every 10 s (they are counted one by one).
+    let capacityLog = LogThrottle()
+
+    init(configuration: BrokerConfiguration, security: SecurityPolicy, logger: Logger) {
+        self.configuration = configuration
+        self.security = security
+        self.capacity = ConnectionCapacity.measure(configured: configuration.maxConnections)
+        self.timers = ConnectionTimerRegistry(connectTimeout: .nanoseconds(Int64(configuration.connectTimeout * 1e9)))
+        self.metrics = BrokerMetrics()
+        self.logger = logger
+        self.startedAt = .now()
+        self.startedAtMs = WallClock.nowMilliseconds()
+        self.state = Mutex(
+            BrokerState(
+                configuration: configuration,
+                maxConnections: capacity.maxConnections,
+                metrics: metrics,
+                security: security,
+                logger: logger
+            )
+        )
+    }
+
+    /// Runs `body` under the state lock. The state is not `Sendable` and `body` may return
+    /// only `Sendable` values, so no session or tree node leaves the lock.
+    @inline(__always)
+    func withState<R: Sendable>(_ body: (inout sending BrokerState) throws -> R) rethrows -> R {
+        try state.withLock { try body(&$0) }
+    }
+}
