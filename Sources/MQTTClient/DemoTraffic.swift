@@ -75,7 +75,13 @@ public final class DemoTraffic: Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DemoClientHandler(profile: profile))
+                    try channel.pipeline.syncOperations.addHandler(
+                        MQTTClientHandler(
+                            connect: DemoClient.connectPacket(profile),
+                            subscriptions: profile.subscribe.map { Subscription(topicFilter: $0.0, qos: $0.1) },
+                            behaviour: DemoClient(profile: profile)
+                        )
+                    )
                 }
             }
         bootstrap.connect(host: host, port: port).whenComplete { result in
@@ -94,110 +100,62 @@ public final class DemoTraffic: Sendable {
     }
 }
 
-/// One demo client: CONNECT, SUBSCRIBE, then publish on a timer; acknowledges what it gets.
-final class DemoClientHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
+/// One demo client: after CONNECT (and SUBSCRIBE), publishes on a timer.
+final class DemoClient: MQTTClientBehaviour {
     private let profile: DemoTraffic.Profile
-    private var decoder: MQTTPacketDecoder
-    private var buffer = ByteBuffer()
     private var timer: RepeatedTask?
-    private var nextId: UInt16 = 1
     private var sequence = 0
 
     init(profile: DemoTraffic.Profile) {
         self.profile = profile
-        self.decoder = MQTTPacketDecoder(version: profile.version)
     }
 
-    private func send(_ packet: MQTTPacket, context: ChannelHandlerContext) {
-        var out = context.channel.allocator.buffer(capacity: packet.encodedSize(version: profile.version))
-        packet.write(to: &out, version: profile.version)
-        context.write(wrapOutboundOut(out), promise: nil)
-    }
-
-    private func packetId() -> UInt16 {
-        defer { nextId = nextId == .max ? 1 : nextId + 1 }
-        return nextId
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
+    /// The CONNECT this profile sends.
+    static func connectPacket(_ profile: DemoTraffic.Profile) -> ConnectPacket {
         var props = Properties()
         if profile.version == .v5 && !profile.cleanStart { props.sessionExpiryInterval = 3600 }
-        send(
-            .connect(
-                ConnectPacket(
-                    version: profile.version,
-                    clientId: profile.id,
-                    cleanStart: profile.cleanStart,
-                    keepAlive: 30,
-                    username: profile.username,
-                    properties: props
-                )
-            ),
-            context: context
+        return ConnectPacket(
+            version: profile.version,
+            clientId: profile.id,
+            cleanStart: profile.cleanStart,
+            keepAlive: 30,
+            username: profile.username,
+            properties: props
         )
-        context.flush()
+    }
+
+    func ready(_ client: MQTTClientConnection) {
         if let after = profile.reconnectAfter {
-            let channel = context.channel
-            context.eventLoop.scheduleTask(in: .milliseconds(Int64(after * 1000))) { channel.close(promise: nil) }
+            let channel = client.context.channel
+            client.eventLoop.scheduleTask(in: .milliseconds(Int64(after * 1000))) { channel.close(promise: nil) }
+        }
+        guard let topic = profile.topic else { return }
+        let bound = NIOLoopBound((self, client), eventLoop: client.eventLoop)
+        timer = client.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(Int64(profile.every * 1000))) { _ in
+            let (behaviour, client) = bound.value
+            behaviour.publish(topic: topic, client: client)
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    func failed(_ error: any Error) {}
+
+    func closed() {
         timer?.cancel()
         timer = nil
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = unwrapInboundIn(data)
-        buffer.writeBuffer(&incoming)
-        while let packet = try? decoder.decode(buffer: &buffer) {
-            switch packet {
-            case .connack:
-                if !profile.subscribe.isEmpty {
-                    let subs = profile.subscribe.map { Subscription(topicFilter: $0.0, qos: $0.1) }
-                    send(.subscribe(SubscribePacket(packetId: packetId(), subscriptions: subs)), context: context)
-                }
-                startPublishing(context: context)
-            case .publish(let p):
-                if p.qos == .atLeastOnce, let id = p.packetId { send(.puback(AckPacket(packetId: id)), context: context) }
-                if p.qos == .exactlyOnce, let id = p.packetId { send(.pubrec(AckPacket(packetId: id)), context: context) }
-            case .pubrel(let a):
-                send(.pubcomp(AckPacket(packetId: a.packetId)), context: context)
-            case .pubrec(let a):
-                send(.pubrel(AckPacket(packetId: a.packetId)), context: context)
-            default:
-                break
-            }
-        }
-        buffer.discardReadBytes()
-        context.flush()
-    }
-
-    private func startPublishing(context: ChannelHandlerContext) {
-        guard let topic = profile.topic else { return }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(Int64(profile.every * 1000))) { _ in
-            let (handler, context) = bound.value
-            handler.publish(topic: topic, context: context)
-        }
-    }
-
-    private func publish(topic: String, context: ChannelHandlerContext) {
+    private func publish(topic: String, client: MQTTClientConnection) {
         for _ in 0..<profile.burst {
             sequence += 1
-            var payload = context.channel.allocator.buffer(capacity: profile.size)
+            var payload = client.context.channel.allocator.buffer(capacity: profile.size)
             let text = "{\"seq\":\(sequence),\"from\":\"\(profile.id)\"}"
             payload.writeString(text)
             if profile.size > text.utf8.count { payload.writeRepeatingByte(UInt8(ascii: " "), count: profile.size - text.utf8.count) }
-            let id: UInt16? = profile.qos == .atMostOnce ? nil : packetId()
-            send(.publish(PublishPacket(topic: topic, payload: payload, qos: profile.qos, packetId: id)), context: context)
+            client.publish(topic: topic, payload: payload, qos: profile.qos)
         }
-        context.flush()
+        client.flush()
     }
 }
 
 @available(*, unavailable)
-extension DemoClientHandler: Sendable {}
+extension DemoClient: Sendable {}

@@ -151,13 +151,13 @@ public enum LoadGenerator {
         }
         var publisherChannels: [any Channel] = []
         for (i, p) in publishers.enumerated() {
-            let role = BenchClientHandler.Role.publisher(topic: p.topic, count: p.count, rate: o.scenario == .latency ? o.rate : nil)
+            let role = BenchClient.Role.publisher(topic: p.topic, count: p.count, rate: o.scenario == .latency ? o.rate : nil)
             publisherChannels.append(try await connect(o, id: "\(o.prefix)-p\(i)", role: role, counters: counters, group: group))
         }
         channels += publisherChannels
         let started = DispatchTime.now().uptimeNanoseconds
         counters.started.store(started, ordering: .relaxed)
-        for channel in publisherChannels { channel.pipeline.fireUserInboundEventTriggered(BenchClientHandler.Go()) }
+        for channel in publisherChannels { channel.pipeline.fireUserInboundEventTriggered(BenchClient.Go()) }
         // Done when everything arrived, or 3 s after the last message arrived once sending is over.
         while DispatchTime.now().uptimeNanoseconds < deadline {
             try await Task.sleep(for: .milliseconds(20))
@@ -185,7 +185,7 @@ public enum LoadGenerator {
     private static func connect(
         _ o: BenchOptions,
         id: String,
-        role: BenchClientHandler.Role,
+        role: BenchClient.Role,
         counters: BenchCounters,
         group: any EventLoopGroup
     ) async throws -> any Channel {
@@ -197,8 +197,12 @@ public enum LoadGenerator {
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    var subscriptions: [Subscription] = []
+                    if case .subscriber(let filter) = role { subscriptions = [Subscription(topicFilter: filter, qos: o.qos)] }
+                    let connect = ConnectPacket(version: o.version, clientId: id, cleanStart: true, keepAlive: 300)
+                    let behaviour = BenchClient(options: o, role: role, counters: counters, ready: ready)
                     try channel.pipeline.syncOperations.addHandler(
-                        BenchClientHandler(options: o, clientId: id, role: role, counters: counters, ready: ready)
+                        MQTTClientHandler(connect: connect, subscriptions: subscriptions, behaviour: behaviour)
                     )
                 }
             }
@@ -226,12 +230,9 @@ final class BenchCounters: Sendable {
     let latencies = Mutex<[UInt64]>([])
 }
 
-/// One benchmark connection: connects, subscribes or publishes (within its in-flight window,
-/// or at a fixed rate), acknowledges what it receives and counts it.
-final class BenchClientHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
+/// One benchmark connection: subscribes or publishes (within its in-flight window, or at a
+/// fixed rate), and counts what it receives. `MQTTClientHandler` speaks the protocol.
+final class BenchClient: MQTTClientBehaviour {
     enum Role {
         case publisher(topic: String, count: Int, rate: Int?)
         case subscriber(String)
@@ -242,159 +243,101 @@ final class BenchClientHandler: ChannelInboundHandler {
     struct Go {}
 
     private let options: BenchOptions
-    private let clientId: String
     private let role: Role
     private let counters: BenchCounters
     private let ready: EventLoopPromise<Void>
-    private var decoder: MQTTPacketDecoder
-    private var buffer = ByteBuffer()
-    private var nextId: UInt16 = 1
-    private var inflight = 0
     private var sent = 0
     private var going = false
+    private var received = 0
     private var timer: RepeatedTask?
     private var credit = 0.0
     private let payload: ByteBuffer
     private var latencies: [UInt64] = []
 
-    init(options: BenchOptions, clientId: String, role: Role, counters: BenchCounters, ready: EventLoopPromise<Void>) {
+    init(options: BenchOptions, role: Role, counters: BenchCounters, ready: EventLoopPromise<Void>) {
         self.options = options
-        self.clientId = clientId
         self.role = role
         self.counters = counters
         self.ready = ready
-        self.decoder = MQTTPacketDecoder(version: options.version)
         self.payload = ByteBuffer(repeating: UInt8(ascii: "x"), count: max(options.payloadSize, 8))
     }
 
-    private func write(_ packet: MQTTPacket, into out: inout ByteBuffer) {
-        packet.write(to: &out, version: options.version)
+    func ready(_ client: MQTTClientConnection) {
+        ready.succeed()
     }
 
-    func channelActive(context: ChannelHandlerContext) {
-        var out = context.channel.allocator.buffer(capacity: 64)
-        write(.connect(ConnectPacket(version: options.version, clientId: clientId, cleanStart: true, keepAlive: 300)), into: &out)
-        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+    func failed(_ error: any Error) {
+        ready.fail(error)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    func closed() {
         timer?.cancel()
         flushLatencies()
-        context.fireChannelInactive()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = unwrapInboundIn(data)
-        buffer.writeBuffer(&incoming)
-        var out = context.channel.allocator.buffer(capacity: 256)
-        var received = 0
-        while true {
-            let packet: MQTTPacket
-            do {
-                guard let decoded = try decoder.decode(buffer: &buffer) else { break }
-                packet = decoded
-            } catch {
-                ready.fail(error)
-                context.close(promise: nil)
-                return
-            }
-            switch packet {
-            case .connack(let ack):
-                guard ack.reasonCode == .success else {
-                    ready.fail(ChannelError.connectTimeout(.zero))
-                    context.close(promise: nil)
-                    return
-                }
-                if case .subscriber(let filter) = role {
-                    write(.subscribe(SubscribePacket(packetId: 1, subscriptions: [Subscription(topicFilter: filter, qos: options.qos)])), into: &out)
-                } else {
-                    ready.succeed()
-                }
-            case .suback:
-                ready.succeed()
-            case .publish(let p):
-                received += 1
-                if options.scenario == .latency, let stamp = p.payload.getInteger(at: p.payload.readerIndex, as: UInt64.self) {
-                    latencies.append(DispatchTime.now().uptimeNanoseconds &- stamp)
-                }
-                if let id = p.packetId {
-                    write(p.qos == .atLeastOnce ? .puback(AckPacket(packetId: id)) : .pubrec(AckPacket(packetId: id)), into: &out)
-                }
-            case .pubrel(let a):
-                write(.pubcomp(AckPacket(packetId: a.packetId)), into: &out)
-            case .pubrec(let a):
-                write(.pubrel(AckPacket(packetId: a.packetId)), into: &out)
-            case .puback, .pubcomp:
-                inflight -= 1
-            default:
-                break
-            }
+    func received(_ publish: PublishPacket, client: MQTTClientConnection) {
+        received += 1
+        if options.scenario == .latency, let stamp = publish.payload.getInteger(at: publish.payload.readerIndex, as: UInt64.self) {
+            latencies.append(DispatchTime.now().uptimeNanoseconds &- stamp)
         }
-        buffer.discardReadBytes()
+    }
+
+    func readComplete(_ client: MQTTClientConnection) {
         if received > 0 {
             counters.received.add(received, ordering: .relaxed)
             counters.lastReceive.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+            received = 0
             flushLatencies()
         }
-        if out.readableBytes > 0 { context.write(wrapOutboundOut(out), promise: nil) }
-        if going { pump(context: context) } else { context.flush() }
+        if going { pump(client) }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    func event(_ event: Any, client: MQTTClientConnection) {
         guard event is Go, case .publisher(_, _, let rate) = role else { return }
         going = true
         if let rate {
             // Fixed rate: every millisecond, the messages that are due.
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let bound = NIOLoopBound((self, client), eventLoop: client.eventLoop)
             let perTick = Double(rate) / 1000
-            timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { _ in
-                let (handler, context) = bound.value
-                handler.credit += perTick
-                handler.pump(context: context)
+            timer = client.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { _ in
+                let (behaviour, client) = bound.value
+                behaviour.credit += perTick
+                behaviour.pump(client)
             }
         } else {
-            pump(context: context)
+            pump(client)
         }
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if going { pump(context: context) }
-        context.fireChannelWritabilityChanged()
+    func writabilityChanged(_ client: MQTTClientConnection) {
+        if going { pump(client) }
     }
 
-    private func pump(context: ChannelHandlerContext) {
+    private func pump(_ client: MQTTClientConnection) {
         guard case .publisher(let topic, let count, let rate) = role else { return }
-        var out = context.channel.allocator.buffer(capacity: 16 * 1024)
         var batch = 0
-        while sent < count, context.channel.isWritable, options.qos == .atMostOnce || inflight < options.inflight, batch < 256 {
+        while sent < count, client.isWritable, options.qos == .atMostOnce || client.inflight < options.inflight, batch < 256 {
             if rate != nil {
                 guard credit >= 1 else { break }
                 credit -= 1
             }
             var body = payload
             if options.scenario == .latency { body.setInteger(DispatchTime.now().uptimeNanoseconds, at: body.readerIndex) }
-            var id: UInt16?
-            if options.qos != .atMostOnce {
-                id = nextId
-                nextId = nextId == .max ? 1 : nextId + 1
-                inflight += 1
-            }
-            write(.publish(PublishPacket(topic: topic, payload: body, qos: options.qos, packetId: id)), into: &out)
+            client.publish(topic: topic, payload: body, qos: options.qos)
             sent += 1
             batch += 1
         }
         if batch > 0 {
             counters.sent.add(batch, ordering: .relaxed)
             counters.lastSend.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
-            context.write(wrapOutboundOut(out), promise: nil)
         }
-        context.flush()
+        client.flush()
         if sent >= count {
             timer?.cancel()
-        } else if batch == 256, rate == nil, context.channel.isWritable {
+        } else if batch == 256, rate == nil, client.isWritable {
             // Yield to the event loop, then go on.
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            context.eventLoop.execute { bound.value.0.pump(context: bound.value.1) }
+            let bound = NIOLoopBound((self, client), eventLoop: client.eventLoop)
+            client.eventLoop.execute { bound.value.0.pump(bound.value.1) }
         }
     }
 
@@ -407,4 +350,4 @@ final class BenchClientHandler: ChannelInboundHandler {
 }
 
 @available(*, unavailable)
-extension BenchClientHandler: Sendable {}
+extension BenchClient: Sendable {}
