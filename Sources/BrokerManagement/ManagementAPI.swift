@@ -454,32 +454,14 @@ struct ManagementAPI: HTTPResponder {
     }
 
     private func writeMetrics(_ o: inout JSONWriter) {
-        let m = broker.metrics
+        let catalogue = broker.metricCatalogue()
         o.object { n in
             n.field("node", node)
             n.key("metrics")
             n.object { t in
-                t.field("bytes.received", m.bytesReceived.load)
-                t.field("bytes.sent", m.bytesSent.load)
-                t.field("packets.received", m.packetsReceived.load)
-                t.field("packets.sent", m.packetsSent.load)
-                for type in PacketType.allCases {
-                    t.field("packets.\(type.name).received", m.packetsReceivedByType[Int(type.rawValue)].load)
-                    t.field("packets.\(type.name).sent", m.packetsSentByType[Int(type.rawValue)].load)
+                for metric in catalogue {
+                    if let name = metric.api { t.field(name, metric.value) }
                 }
-                t.field("messages.received", m.messagesReceived.load)
-                t.field("messages.sent", m.messagesSent.load)
-                t.field("messages.dropped", m.messagesDropped.load)
-                t.field("messages.dropped.no_subscribers", m.messagesNoSubscribers.load)
-                for qos in 0...2 {
-                    t.field("messages.qos\(qos).received", m.messagesReceivedByQoS[qos].load)
-                    t.field("messages.qos\(qos).sent", m.messagesSentByQoS[qos].load)
-                }
-                t.field("client.connected", m.connectionsAccepted.load)
-                t.field("client.refused", m.connectionsRefused.load)
-                t.field("client.protocol_errors", m.protocolErrors.load)
-                t.field("client.connect_timeouts", m.connectTimeouts.load)
-                t.field("client.keepalive_timeouts", m.keepAliveTimeouts.load)
             }
         }
     }

@@ -65,13 +65,13 @@ public final class Broker: Sendable {
                 }
                 return false
             }
-            if due { SysTopics.publish(core: core, now: now) }
+            if due { SysTopics.publish(self, now: now) }
         }
         runtime.withLock {
             $0.serverChannel = channel
             $0.timer = timer
         }
-        if sysEvery > 0 { SysTopics.publish(core: core, now: .now()) }
+        if sysEvery > 0 { SysTopics.publish(self, now: .now()) }
         logger.info(
             "MQTT listener started",
             metadata: [

@@ -1,0 +1,97 @@
+import MQTTCodec
+
+/// One figure of the broker, with every name it is published under: the single list that
+/// `$SYS/broker/…`, `/api/v4/metrics` and Prometheus's `/metrics` all render.
+public struct BrokerMetric: Sendable {
+    public enum Kind: Sendable {
+        /// Only grows (Prometheus `counter`, name ending in `_total`).
+        case counter
+        /// Goes up and down.
+        case gauge
+    }
+
+    public let kind: Kind
+    public let value: Int64
+    public let help: String
+    /// Key in `/api/v4/metrics` (EMQX's dotted names), if it is listed there.
+    public let api: String?
+    /// Topic under `$SYS/broker/` (Mosquitto's names), if it is published there.
+    public let sys: String?
+    /// Appended to the value on `$SYS` ("12 seconds").
+    public let sysUnit: String
+    /// Prometheus metric family, if exported.
+    public let prometheus: String?
+    public let labels: [(String, String)]
+
+    init(
+        _ kind: Kind,
+        _ value: UInt64,
+        help: String,
+        api: String? = nil,
+        sys: String? = nil,
+        sysUnit: String = "",
+        prometheus: String? = nil,
+        labels: [(String, String)] = []
+    ) {
+        self.kind = kind
+        self.value = Int64(clamping: value)
+        self.help = help
+        self.api = api
+        self.sys = sys
+        self.sysUnit = sysUnit
+        self.prometheus = prometheus
+        self.labels = labels
+    }
+}
+
+extension Broker {
+    /// Every figure of the broker now, in the order `/api/v4/metrics` lists them.
+    public func metricCatalogue() -> [BrokerMetric] {
+        let m = metrics
+        let s = stats()
+        let security = self.security
+        var list: [BrokerMetric] = [
+            .init(.counter, m.bytesReceived.load, help: "Bytes read from MQTT sockets.", api: "bytes.received", sys: "bytes/received", prometheus: "aviary_bytes_received_total"),
+            .init(.counter, m.bytesSent.load, help: "Bytes written to MQTT sockets.", api: "bytes.sent", sys: "bytes/sent", prometheus: "aviary_bytes_sent_total"),
+            .init(.counter, m.packetsReceived.load, help: "MQTT control packets received.", api: "packets.received", sys: "packets/received"),
+            .init(.counter, m.packetsSent.load, help: "MQTT control packets sent.", api: "packets.sent", sys: "packets/sent"),
+        ]
+        for type in PacketType.allCases {
+            let i = Int(type.rawValue)
+            list.append(.init(.counter, m.packetsReceivedByType[i].load, help: "MQTT control packets received, by type.", api: "packets.\(type.name).received", prometheus: "aviary_packets_received_total", labels: [("type", type.name)]))
+            list.append(.init(.counter, m.packetsSentByType[i].load, help: "MQTT control packets sent, by type.", api: "packets.\(type.name).sent", prometheus: "aviary_packets_sent_total", labels: [("type", type.name)]))
+        }
+        list += [
+            .init(.counter, m.messagesReceived.load, help: "PUBLISH packets received.", api: "messages.received", sys: "messages/received"),
+            .init(.counter, m.messagesSent.load, help: "PUBLISH packets sent.", api: "messages.sent", sys: "messages/sent"),
+            .init(.counter, m.messagesDropped.load, help: "Messages dropped: queue full, too large for the client, expired.", api: "messages.dropped", sys: "messages/dropped", prometheus: "aviary_messages_dropped_total"),
+            .init(.counter, m.messagesNoSubscribers.load, help: "Messages published to a topic without subscribers.", api: "messages.dropped.no_subscribers", prometheus: "aviary_messages_no_subscribers_total"),
+        ]
+        for qos in 0...2 {
+            list.append(.init(.counter, m.messagesReceivedByQoS[qos].load, help: "PUBLISH packets received, by QoS.", api: "messages.qos\(qos).received", prometheus: "aviary_messages_received_total", labels: [("qos", "\(qos)")]))
+            list.append(.init(.counter, m.messagesSentByQoS[qos].load, help: "PUBLISH packets sent, by QoS.", api: "messages.qos\(qos).sent", prometheus: "aviary_messages_sent_total", labels: [("qos", "\(qos)")]))
+        }
+        list += [
+            .init(.counter, m.connectionsAccepted.load, help: "TCP connections accepted.", api: "client.connected", prometheus: "aviary_connections_accepted_total"),
+            .init(.counter, m.connectionsRefused.load, help: "CONNECTs refused.", api: "client.refused", prometheus: "aviary_connections_refused_total"),
+            .init(.counter, m.protocolErrors.load, help: "Connections closed for a protocol violation.", api: "client.protocol_errors", sys: "protocol errors", prometheus: "aviary_protocol_errors_total"),
+            .init(.counter, m.connectTimeouts.load, help: "Sockets closed for sending no CONNECT in time.", api: "client.connect_timeouts", prometheus: "aviary_connect_timeouts_total"),
+            .init(.counter, m.keepAliveTimeouts.load, help: "Connections closed by keepalive.", api: "client.keepalive_timeouts", prometheus: "aviary_keepalive_timeouts_total"),
+            .init(.counter, m.socketsRefused.load, help: "Sockets closed as accepted: the broker was at its connection capacity.", prometheus: "aviary_sockets_refused_total"),
+            .init(.counter, m.acceptErrors.load, help: "Failed accepts (EMFILE, ENFILE, ENOBUFS).", prometheus: "aviary_accept_errors_total"),
+            .init(.counter, m.subscriptionsRefused.load, help: "SUBSCRIBE filters refused: per-client limit or topic limits.", prometheus: "aviary_subscriptions_refused_total"),
+            .init(.counter, security.authFailures.load, help: "CONNECTs refused for bad credentials or as anonymous.", prometheus: "aviary_auth_failures_total"),
+            .init(.counter, security.denials.load, help: "PUBLISH, SUBSCRIBE and wills denied by the ACL.", prometheus: "aviary_acl_denials_total"),
+            .init(.gauge, UInt64(s.connections), help: "Clients connected now.", sys: "clients/connected", prometheus: "aviary_connections"),
+            .init(.gauge, UInt64(s.sessions - s.connections), help: "Sessions without a connection.", sys: "clients/disconnected"),
+            .init(.gauge, UInt64(s.sessions), help: "Sessions, connected or not.", sys: "clients/total", prometheus: "aviary_sessions"),
+            .init(.gauge, UInt64(s.connectionsMax), help: "Most clients connected at once since start.", sys: "clients/maximum", prometheus: "aviary_connections_max"),
+            .init(.gauge, UInt64(s.subscriptions), help: "Subscriptions.", sys: "subscriptions/count", prometheus: "aviary_subscriptions"),
+            .init(.gauge, UInt64(s.retained), help: "Retained messages.", sys: "retained messages/count", prometheus: "aviary_retained_messages"),
+            .init(.gauge, m.socketsOpen.load, help: "TCP sockets open.", prometheus: "aviary_sockets_open"),
+            .init(.gauge, UInt64(connectionLimit), help: "Most clients this broker accepts: max_connections or what the open-file limit allows.", prometheus: "aviary_connections_limit"),
+            .init(.gauge, UInt64(uptimeSeconds), help: "Seconds since the broker started.", sys: "uptime", sysUnit: " seconds", prometheus: "aviary_uptime_seconds"),
+        ]
+        return list
+    }
+}
