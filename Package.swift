@@ -82,8 +82,13 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedFile"]
         ),
+        // Build-time tool of the EmbedFile plugin: api/openapi.json, the single source of the
+        // OpenAPI document, becomes a string constant of BrokerManagement.
+        .executableTarget(name: "embed-file", path: "Sources/embed-file"),
+        .plugin(name: "EmbedFile", capability: .buildTool(), dependencies: ["embed-file"]),
         // An MQTT client on SwiftNIO: the load generator (`aviary bench`) and the demo traffic.
         .target(
             name: "MQTTClient",

@@ -93,158 +93,24 @@ struct ManagementAPI: HTTPResponder {
         guard let query = PercentDecoding.queryItems(request.uri.query) else {
             throw .badParameter("malformed percent-encoding in query")
         }
-        let method = request.method
-        func only(_ allowed: HTTPRequest.Method..., run: () throws(APIError) -> Response) throws(APIError) -> Response {
-            guard allowed.contains(method) else { throw .methodNotAllowed(allowed) }
-            return try run()
-        }
-        func noQuery() throws(APIError) {
-            if let first = query.first { throw .badParameter("unknown query parameter '\(first.key)'") }
-        }
-        func checkNode(_ name: String) throws(APIError) {
-            guard name == node else { throw APIError(status: .notFound, code: 102, message: "unknown node '\(name)'; this node is '\(node)'") }
-        }
-
-        /// Captures of `*` segments when the path matches `pattern`, else nil.
-        func match(_ pattern: String...) -> [String]? {
-            guard pattern.count == segments.count else { return nil }
-            var captures: [String] = []
-            for (p, s) in zip(pattern, segments) {
-                if p == "*" {
-                    captures.append(s)
-                } else if p != s {
-                    return nil
-                }
-            }
-            return captures
-        }
-
-        if match("metrics") != nil {
-            return try only(.get) { () throws(APIError) in
-                try noQuery()
-                var headers = HTTPFields()
-                headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: exporter.scrape())))
-            }
-        }
-        if match("api", "v4") != nil {
-            return try only(.get) { () throws(APIError) in
-                try noQuery()
-                return catalogue()
-            }
-        }
-        if match("api", "v4", "openapi.json") != nil {
-            return try only(.get) { () throws(APIError) in
-                try noQuery()
-                var headers = HTTPFields()
-                headers[.contentType] = "application/json"
-                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
-            }
-        }
-        if match("api", "v4", "brokers") != nil {
-            return try only(.get) { () throws(APIError) in
-                try noQuery()
-                return ok { $0.array { self.writeBroker(&$0) } }
-            }
-        }
-        if let c = match("api", "v4", "brokers", "*") {
-            let name = c[0]
-            return try only(.get) { () throws(APIError) in
-                try noQuery()
-                try checkNode(name)
-                return ok { self.writeBroker(&$0) }
-            }
-        }
-        if match("api", "v4", "nodes") != nil {
-            return try only(.get) { () throws(APIError) in
-                try noQuery()
-                return ok { $0.array { self.writeNode(&$0) } }
-            }
-        }
-        if let c = match("api", "v4", "nodes", "*") {
-            let name = c[0]
-            return try only(.get) { () throws(APIError) in
-                try noQuery()
-                try checkNode(name)
-                return ok { self.writeNode(&$0) }
-            }
-        }
-        if match("api", "v4", "clients") != nil {
-            return try only(.get) { () throws(APIError) in try listClients(query, v3: false) }
-        }
-        if let c = match("api", "v4", "nodes", "*", "clients") {
-            let name = c[0]
-            try checkNode(name)
-            return try only(.get) { () throws(APIError) in try listClients(query, v3: false) }
-        }
-        if let c = match("api", "v4", "clients", "username", "*") {
-            let username = c[0]
-            return try only(.get) { () throws(APIError) in
-                try noQuery()
-                return lookup({ ($0.info.username ?? "") == username }, v3: false)
-            }
-        }
-        if let c = match("api", "v4", "clients", "*") ?? match("api", "v4", "nodes", "*", "clients", "*") {
-            let id = c.last!
-            if segments.count == 6 { try checkNode(segments[3]) }
-            return try only(.get, .delete) { () throws(APIError) in
-                try noQuery()
-                return method == .delete ? try kick(id, by: user) : lookup({ $0.clientId == id }, v3: false)
-            }
-        }
-        if match("api", "v4", "subscriptions") != nil {
-            return try only(.get) { () throws(APIError) in try listSubscriptions(query, clientId: nil) }
-        }
-        if let c = match("api", "v4", "subscriptions", "*") ?? match("api", "v4", "nodes", "*", "subscriptions", "*") {
-            let id = c.last!
-            if segments.count == 6 { try checkNode(segments[3]) }
-            return try only(.get) { () throws(APIError) in try listSubscriptions(query, clientId: id) }
-        }
-        if let c = match("api", "v4", "nodes", "*", "subscriptions") {
-            let name = c[0]
-            try checkNode(name)
-            return try only(.get) { () throws(APIError) in try listSubscriptions(query, clientId: nil) }
-        }
-        if match("api", "v4", "stats") != nil {
-            return try only(.get) { () throws(APIError) in
-                try noQuery()
-                return ok { $0.array { self.writeStats(&$0) } }
-            }
-        }
-        if match("api", "v4", "metrics") != nil {
-            return try only(.get) { () throws(APIError) in
-                try noQuery()
-                return ok { $0.array { self.writeMetrics(&$0) } }
-            }
-        }
-        if match("api", "v3", "connections") != nil {
-            return try only(.get) { () throws(APIError) in try listClients(query, v3: true) }
-        }
-        if let c = match("api", "v3", "nodes", "*", "connections") {
-            let name = c[0]
-            try checkNode(name)
-            return try only(.get) { () throws(APIError) in try listClients(query, v3: true) }
-        }
-        if let c = match("api", "v3", "connections", "*") {
-            let id = c[0]
-            return try only(.get, .delete) { () throws(APIError) in
-                try noQuery()
-                return method == .delete ? try kick(id, by: user) : lookup({ $0.clientId == id && $0.connected }, v3: true)
-            }
-        }
-        if let c = match("api", "v3", "connection", "username", "*") {
-            let username = c[0]
-            return try only(.get) { () throws(APIError) in
-                try noQuery()
-                return lookup({ ($0.info.username ?? "") == username && $0.connected }, v3: true)
-            }
+        for route in Self.routes {
+            guard let parameters = route.match(segments) else { continue }
+            guard route.methods.contains(request.method) else { throw .methodNotAllowed(route.methods) }
+            if !route.acceptsQuery, let first = query.first { throw .badParameter("unknown query parameter '\(first.key)'") }
+            let call = RouteCall(method: request.method, parameters: parameters, query: query, user: user)
+            if let node = parameters["node"] { try checkNode(node) }
+            return try route.handler(self, call)
         }
         throw .unknownRoute(rawPath)
     }
 
+    func checkNode(_ name: String) throws(APIError) {
+        guard name == node else { throw APIError(status: .notFound, code: 102, message: "unknown node '\(name)'; this node is '\(node)'") }
+    }
+
     // MARK: - Endpoints
 
-    private func ok(meta: (inout JSONWriter) -> Void = { _ in }, data: (inout JSONWriter) -> Void) -> Response {
+    func ok(meta: (inout JSONWriter) -> Void = { _ in }, data: (inout JSONWriter) -> Void) -> Response {
         var json = JSONWriter()
         json.object { o in
             o.field("code", 0)
@@ -261,7 +127,7 @@ struct ManagementAPI: HTTPResponder {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: json.buffer))
     }
 
-    private func listClients(_ query: [(key: String, value: String)], v3: Bool) throws(APIError) -> Response {
+    func listClients(_ query: [(key: String, value: String)], v3: Bool) throws(APIError) -> Response {
         let parsed = try ClientQuery(items: query)
         let all = broker.listings()
         let (page, count) = parsed.apply(to: v3 ? all.filter(\.connected) : all)
@@ -287,7 +153,7 @@ struct ManagementAPI: HTTPResponder {
         )
     }
 
-    private func lookup(_ predicate: (ClientListing) -> Bool, v3: Bool) -> Response {
+    func lookup(_ predicate: (ClientListing) -> Bool, v3: Bool) -> Response {
         let rows = broker.listings().filter(predicate).sorted { $0.clientId < $1.clientId }.map(ClientSnapshot.init)
         var encoder = ClientJSON(node: node)
         return ok { o in
@@ -299,7 +165,7 @@ struct ManagementAPI: HTTPResponder {
         }
     }
 
-    private func kick(_ id: String, by user: String) throws(APIError) -> Response {
+    func kick(_ id: String, by user: String) throws(APIError) -> Response {
         guard broker.disconnect(clientId: id) else { throw .clientNotFound(id) }
         logger.notice("client kicked through the management API", metadata: ["client.id": "\(id)", "api.user": "\(user)"])
         var json = JSONWriter(capacity: 16)
@@ -307,7 +173,7 @@ struct ManagementAPI: HTTPResponder {
         return Self.jsonResponse(json)
     }
 
-    private func listSubscriptions(_ query: [(key: String, value: String)], clientId: String?) throws(APIError) -> Response {
+    func listSubscriptions(_ query: [(key: String, value: String)], clientId: String?) throws(APIError) -> Response {
         var paging = Paging()
         var filters: [(String, Subscription) -> Bool] = []
         for (key, value) in query {
@@ -361,28 +227,17 @@ struct ManagementAPI: HTTPResponder {
         )
     }
 
-    private func catalogue() -> Response {
-        let endpoints: [(String, String, String, String)] = [
-            ("list_brokers", "GET", "/brokers/", "A list of brokers in the cluster"),
-            ("list_nodes", "GET", "/nodes/", "A list of nodes in the cluster"),
-            ("list_clients", "GET", "/clients/", "Paged, filtered, sortable list of clients"),
-            ("lookup_client", "GET", "/clients/:clientid", "Look up a client by id"),
-            ("lookup_client_via_username", "GET", "/clients/username/:username", "Look up clients by username"),
-            ("kickout_client", "DELETE", "/clients/:clientid", "Disconnect a client (DISCONNECT 0x98 for MQTT 5)"),
-            ("list_node_clients", "GET", "/nodes/:node/clients/", "Clients of a node"),
-            ("list_subscriptions", "GET", "/subscriptions/", "Paged list of subscriptions"),
-            ("lookup_client_subscriptions", "GET", "/subscriptions/:clientid", "Subscriptions of a client"),
-            ("list_stats", "GET", "/stats/", "Connection, session, subscription and retained gauges"),
-            ("list_all_metrics", "GET", "/metrics/", "Byte, packet and message counters"),
-        ]
-        return ok { o in
+    func catalogue() -> Response {
+        ok { o in
             o.array { a in
-                for (name, method, path, descr) in endpoints {
-                    a.object { e in
-                        e.field("name", name)
-                        e.field("method", method)
-                        e.field("path", path)
-                        e.field("descr", descr)
+                for route in Self.routes {
+                    for entry in route.catalogue {
+                        a.object { e in
+                            e.field("name", entry.name)
+                            e.field("method", entry.method.rawValue)
+                            e.field("path", entry.path)
+                            e.field("descr", entry.description)
+                        }
                     }
                 }
             }
@@ -400,7 +255,7 @@ struct ManagementAPI: HTTPResponder {
         return parts.joined(separator: ", ")
     }
 
-    private func writeBroker(_ o: inout JSONWriter) {
+    func writeBroker(_ o: inout JSONWriter) {
         var clock = ClientJSON(node: node)
         let now = Int64(time(nil)) * 1000
         o.object { b in
@@ -415,7 +270,7 @@ struct ManagementAPI: HTTPResponder {
         }
     }
 
-    private func writeNode(_ o: inout JSONWriter) {
+    func writeNode(_ o: inout JSONWriter) {
         let stats = broker.stats()
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
@@ -431,7 +286,7 @@ struct ManagementAPI: HTTPResponder {
         }
     }
 
-    private func writeStats(_ o: inout JSONWriter) {
+    func writeStats(_ o: inout JSONWriter) {
         let s = broker.stats()
         o.object { n in
             n.field("node", node)
@@ -453,7 +308,7 @@ struct ManagementAPI: HTTPResponder {
         }
     }
 
-    private func writeMetrics(_ o: inout JSONWriter) {
+    func writeMetrics(_ o: inout JSONWriter) {
         let catalogue = broker.metricCatalogue()
         o.object { n in
             n.field("node", node)
