@@ -323,7 +323,7 @@ struct ManagementAPI: HTTPResponder {
 }
 
 /// Builds the management API application; `main` and the tests both call it.
-public func buildManagementApplication(
+func buildManagementApplication(
     broker: Broker,
     configuration: ManagementConfiguration,
     logger: Logger,

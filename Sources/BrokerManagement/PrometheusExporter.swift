@@ -20,10 +20,14 @@ final class PrometheusExporter: Sendable {
 
     func countRequest(method: String, status: Int) {
         registry.makeCounter(
-            name: "aviary_api_requests_total",
-            labels: [("method", method), ("code", "\(status)")],
-            help: "Management API requests, by method and status."
+            descriptor: Self.descriptor("aviary_api_requests_total", "Management API requests, by method and status."),
+            labels: [("method", method), ("code", "\(status)")]
         ).increment()
+    }
+
+    /// A family named in full (the catalogue's names already carry their unit, `_total`).
+    private static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
     /// Brings the registry up to date and renders it.
@@ -34,11 +38,11 @@ final class PrometheusExporter: Sendable {
                 guard let name = metric.prometheus else { continue }
                 switch metric.kind {
                 case .gauge:
-                    registry.makeGauge(name: name, labels: metric.labels, help: metric.help).set(metric.value)
+                    registry.makeGauge(descriptor: Self.descriptor(name, metric.help), labels: metric.labels).set(metric.value)
                 case .counter:
                     let key = name + metric.labels.map { "|\($0.0)=\($0.1)" }.joined()
                     let last = counted[key] ?? 0
-                    let counter = registry.makeCounter(name: name, labels: metric.labels, help: metric.help)
+                    let counter = registry.makeCounter(descriptor: Self.descriptor(name, metric.help), labels: metric.labels)
                     if metric.value > last {
                         counter.increment(by: metric.value - last)
                         counted[key] = metric.value

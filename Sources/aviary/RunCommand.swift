@@ -68,16 +68,13 @@ struct RunCommand: AsyncParsableCommand {
         }
         LogOutput.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "aviary")
-        let server = Broker(configuration: configuration.broker, security: security, logger: logger)
-        let (port, _) = try await startListeners(server, configuration, tls: tls)
-        let api = configuration.api
         let apiPort = Mutex<Int?>(nil)
-        let app = try buildManagementApplication(broker: server, configuration: api, logger: logger) { channel in
-            apiPort.withLock { $0 = channel.localAddress?.port }
+        let application = try await resolved.buildApplication(security: security, tls: tls, logger: logger) { ports in
+            apiPort.withLock { $0 = ports.api }
         }
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: app), .init(service: BrokerService(broker: server))], logger: logger)
-        )
+        let port = application.mqttPort
+        let api = configuration.api
+        let group = ServiceGroup(configuration: .init(services: application.services.map { .init(service: $0) }, logger: logger))
         let running = Task { try await group.run() }
         for _ in 0..<100 where apiPort.withLock({ $0 }) == nil {
             if running.isCancelled { break }

@@ -49,27 +49,20 @@ struct ServeCommand: AsyncParsableCommand {
         let tls = try resolved.makeTLSConfiguration()
         LogOutput.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "aviary")
-        let server = Broker(configuration: configuration.broker, security: security, logger: logger)
-        let (port, tlsPort) = try await startListeners(server, configuration, tls: tls)
-        if simulateClients > 0 { server.addSimulatedClients(simulateClients) }
         let api = configuration.api
         let apiScheme = configuration.tls.api ? "https" : "http"
+        let host = configuration.broker.host
         // Readiness is announced once the service group runs (its signal handlers are in place),
         // so a script that waits for these lines can send SIGTERM right after and get a clean stop.
-        let app = try buildManagementApplication(
-            broker: server,
-            configuration: api,
-            logger: logger,
-            tls: configuration.tls.api ? tls : nil
-        ) { channel in
-            print("aviary \(AviaryVersion.current) listening for MQTT on \(configuration.broker.host):\(port)")
-            if let tlsPort { print("listening for MQTT over TLS on \(configuration.broker.host):\(tlsPort)") }
-            print("management API on \(apiScheme)://\(api.host):\(channel.localAddress?.port ?? api.port)")
+        let application = try await resolved.buildApplication(security: security, tls: tls, logger: logger) { ports in
+            print("aviary \(AviaryVersion.current) listening for MQTT on \(host):\(ports.mqtt)")
+            if let tlsPort = ports.tls { print("listening for MQTT over TLS on \(host):\(tlsPort)") }
+            print("management API on \(apiScheme)://\(api.host):\(ports.api)")
             fflush(nil)  // a pipe or file is block-buffered: scripts wait for these lines
         }
+        if simulateClients > 0 { application.broker.addSimulatedClients(simulateClients) }
         var groupConfiguration = ServiceGroupConfiguration(
-            // Shut down in reverse order: the broker first (stop accepting, DISCONNECT 0x8B, flush), then the API.
-            services: [.init(service: app), .init(service: BrokerService(broker: server))],
+            services: application.services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

@@ -142,8 +142,9 @@ public final class Broker: Sendable {
 
     /// Stops accepting, sends 5.0 clients DISCONNECT 0x8B, closes every connection and
     /// waits (up to `timeout`) for them to go.
+    /// A second call returns at once.
     public func shutdown(timeout: TimeAmount = .seconds(5)) async {
-        core.shuttingDown.store(true, ordering: .relaxed)
+        guard !core.shuttingDown.exchange(true, ordering: .relaxed) else { return }
         let (channel, tlsChannel, timer) = runtime.withLock { rt in
             defer {
                 rt.serverChannel = nil

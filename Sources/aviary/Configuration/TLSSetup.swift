@@ -1,4 +1,6 @@
 import Broker
+import BrokerManagement
+import Logging
 import NIOSSL
 
 extension ResolvedSettings {
@@ -48,21 +50,27 @@ extension ResolvedSettings {
     }
 }
 
-/// Binds the MQTT listener and, with TLS configured, the MQTT over TLS one beside it; returns
-/// both ports. A port that cannot be bound is an error naming the address.
-func startListeners(_ server: Broker, _ configuration: EffectiveConfiguration, tls: TLSConfiguration?) async throws -> (plain: Int, tls: Int?) {
-    let host = configuration.broker.host
-    let port: Int
-    do {
-        port = try await server.start()
-    } catch {
-        throw SettingsError("cannot listen for MQTT on \(host):\(configuration.broker.port): \(error)")
-    }
-    guard let tls else { return (port, nil) }
-    do {
-        return (port, try await server.startTLS(host: host, port: configuration.tls.mqttPort, configuration: tls))
-    } catch {
-        await server.shutdown()
-        throw SettingsError("cannot listen for MQTT over TLS on \(host):\(configuration.tls.mqttPort): \(error)")
+extension ResolvedSettings {
+    /// The application these settings describe (`AviaryApplication.build`); a listener that
+    /// cannot be opened is a settings error naming the address.
+    func buildApplication(
+        security: SecurityPolicy,
+        tls: TLSConfiguration?,
+        logger: Logger,
+        onRunning: @escaping @Sendable (AviaryApplication.Ports) async -> Void
+    ) async throws -> AviaryApplication {
+        do {
+            return try await AviaryApplication.build(
+                broker: configuration.broker,
+                api: configuration.api,
+                security: security,
+                mqttTLS: tls.map { (configuration.tls.mqttPort, $0) },
+                apiTLS: configuration.tls.api ? tls : nil,
+                logger: logger,
+                onRunning: onRunning
+            )
+        } catch let error as ListenerError {
+            throw SettingsError(error.description)
+        }
     }
 }

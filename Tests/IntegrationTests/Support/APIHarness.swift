@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 import AviaryLocks
@@ -17,18 +18,25 @@ final class APIHarness: Sendable {
     var broker: Broker { mqtt.broker }
     var base: String { "http://127.0.0.1:\(apiPort)" }
 
+    /// The application as `aviary serve` assembles it (`AviaryApplication.build`), on free ports.
     static func start(_ configure: (inout BrokerConfiguration) -> Void = { _ in }) async throws -> APIHarness {
-        let mqtt = try await BrokerHarness.start(configure)
-        var configuration = ManagementConfiguration()
+        var configuration = BrokerConfiguration()
+        configuration.host = "127.0.0.1"
         configuration.port = 0
-        let port = Mutex<Int?>(nil)
+        configuration.sysInterval = 0
+        configure(&configuration)
+        var api = ManagementConfiguration()
+        api.port = 0
         var logger = Logger(label: "test-api")
-        logger.logLevel = .critical
-        let app = try buildManagementApplication(broker: mqtt.broker, configuration: configuration, logger: logger) { channel in
-            port.withLock { $0 = channel.localAddress?.port }
+        logger.logLevel = ProcessInfo.processInfo.environment["AVIARY_TEST_LOG"] != nil ? .debug : .critical
+        let port = Mutex<Int?>(nil)
+        let application = try await AviaryApplication.build(broker: configuration, api: api, logger: logger) { ports in
+            port.withLock { $0 = ports.api }
         }
-        let task = Task(executorPreference: APIExecutor.shared) { try await app.run() }
+        let group = ServiceGroup(configuration: .init(services: application.services.map { .init(service: $0) }, logger: logger))
+        let task = Task(executorPreference: APIExecutor.shared) { try await group.run() }
         try await eventuallyAsync("the API to listen") { port.withLock { $0 } != nil }
+        let mqtt = BrokerHarness(broker: application.broker, port: application.mqttPort)
         return APIHarness(mqtt: mqtt, apiPort: port.withLock { $0 }!, task: task)
     }
 
@@ -38,10 +46,11 @@ final class APIHarness: Sendable {
         self.task = task
     }
 
+    /// Stops the broker (2 s at most for clients to go), then the API.
     func stop() async {
+        await mqtt.stop()
         task.cancel()
         _ = await task.result
-        await mqtt.stop()
     }
 }
 

@@ -25,7 +25,7 @@ final class BrokerHarness: Sendable {
         return BrokerHarness(broker: broker, port: port)
     }
 
-    private init(broker: Broker, port: Int) {
+    init(broker: Broker, port: Int) {
         self.broker = broker
         self.port = port
     }
