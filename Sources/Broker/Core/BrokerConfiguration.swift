@@ -36,25 +36,43 @@ public struct BrokerConfiguration: Sendable, Hashable {
 
     public init() {}
 
+    /// The accepted range of each whole-number setting: `validate()` and the command line's
+    /// settings (flags, variables, config file) both check against these.
+    public enum Bounds {
+        public static let port = 0...65535
+        public static let maxConnections = 0...Int(Int32.max)
+        public static let maxPacketSize = 64...268_435_460
+        public static let maxInflight = 1...65535
+        public static let receiveMaximum = 1...65535
+        public static let maxQueuedMessages = 0...Int(Int32.max)
+        public static let maxSubscriptions = 0...Int(Int32.max)
+        public static let maxTopicLength = 1...65535
+        public static let maxTopicLevels = 1...65535
+        public static let maxKeepAlive = 1...65535
+        public static let topicAliasMaximum = 0...65535
+    }
+
     /// Throws a readable message naming the setting when a value is out of range.
     public func validate() throws {
-        func check(_ ok: Bool, _ setting: String, _ expected: String) throws {
-            if !ok { throw ConfigurationError(setting: setting, expected: expected) }
+        func check(_ value: Int, _ range: ClosedRange<Int>, _ setting: String) throws {
+            if !range.contains(value) {
+                throw ConfigurationError(setting: setting, expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
         }
-        try check((0...65535).contains(port), "mqtt-port", "a port number from 0 to 65535")
-        try check(!host.isEmpty, "mqtt-host", "an IP address or host name")
-        try check(maxPacketSize >= 64 && maxPacketSize <= 268_435_460, "max-packet-size", "a size from 64 to 268435460 bytes")
-        try check((1...65535).contains(maxInflight), "max-inflight", "a number from 1 to 65535")
-        try check((1...65535).contains(receiveMaximum), "receive-maximum", "a number from 1 to 65535")
-        try check(maxQueuedMessages >= 0, "max-queued-messages", "a number ≥ 0")
-        try check(connectTimeout > 0, "connect-timeout", "a number of seconds > 0")
-        try check((1...65535).contains(maxKeepAlive), "max-keepalive", "a number of seconds from 1 to 65535")
-        try check((0...65535).contains(topicAliasMaximum), "topic-alias-maximum", "a number from 0 to 65535")
-        try check(maxConnections >= 0, "max-connections", "a number ≥ 0")
-        try check(sysInterval >= 0, "sys-interval", "a number of seconds ≥ 0")
-        try check(maxSubscriptions >= 0, "max-subscriptions", "a number ≥ 0")
-        try check((1...65535).contains(maxTopicLength), "max-topic-length", "a number of bytes from 1 to 65535")
-        try check((1...65535).contains(maxTopicLevels), "max-topic-levels", "a number from 1 to 65535")
+        try check(port, Bounds.port, "mqtt-port")
+        if host.isEmpty { throw ConfigurationError(setting: "mqtt-host", expected: "an IP address or host name") }
+        try check(maxPacketSize, Bounds.maxPacketSize, "max-packet-size")
+        try check(maxInflight, Bounds.maxInflight, "max-inflight")
+        try check(receiveMaximum, Bounds.receiveMaximum, "receive-maximum")
+        try check(maxQueuedMessages, Bounds.maxQueuedMessages, "max-queued-messages")
+        try check(maxKeepAlive, Bounds.maxKeepAlive, "max-keepalive")
+        try check(topicAliasMaximum, Bounds.topicAliasMaximum, "topic-alias-maximum")
+        try check(maxConnections, Bounds.maxConnections, "max-connections")
+        try check(maxSubscriptions, Bounds.maxSubscriptions, "max-subscriptions")
+        try check(maxTopicLength, Bounds.maxTopicLength, "max-topic-length")
+        try check(maxTopicLevels, Bounds.maxTopicLevels, "max-topic-levels")
+        if !(connectTimeout > 0) { throw ConfigurationError(setting: "connect-timeout", expected: "a number of seconds > 0") }
+        if !(sysInterval >= 0) { throw ConfigurationError(setting: "sys-interval", expected: "a number of seconds ≥ 0") }
     }
 }
 

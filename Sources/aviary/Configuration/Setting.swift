@@ -64,17 +64,17 @@ struct Setting {
             port("api_port", "Management API port; 0 picks a free port and prints it.", \.api.port),
             text("api_user", "Management API Basic Auth user name.", \.api.username),
             text("api_password", "Management API Basic Auth password.", \.api.password, secret: true),
-            int("max_connections", "Most client connections at once; further CONNECTs get 0x97 (0 = what the open-file limit allows).", \.broker.maxConnections, 0...Int(Int32.max)),
-            int("max_packet_size", "Largest packet accepted from a client, in bytes.", \.broker.maxPacketSize, 64...268_435_460, unit: "bytes"),
-            int("max_inflight", "Outgoing QoS 1/2 messages in flight per client.", \.broker.maxInflight, 1...65535),
-            int("receive_maximum", "Incoming QoS 2 messages awaiting PUBREL per client (Receive Maximum).", \.broker.receiveMaximum, 1...65535),
-            int("max_queued_messages", "Messages queued per client while offline or over its window (0 = none).", \.broker.maxQueuedMessages, 0...Int(Int32.max)),
-            int("max_subscriptions", "Subscriptions one client may hold; further filters get SUBACK 0x97 (0 = no limit).", \.broker.maxSubscriptions, 0...Int(Int32.max)),
-            int("max_topic_length", "Longest topic name or filter accepted, in bytes.", \.broker.maxTopicLength, 1...65535, unit: "bytes"),
-            int("max_topic_levels", "Most '/'-separated levels in a topic name or filter.", \.broker.maxTopicLevels, 1...65535),
+            int("max_connections", "Most client connections at once; further CONNECTs get 0x97 (0 = what the open-file limit allows).", \.broker.maxConnections, BrokerConfiguration.Bounds.maxConnections),
+            int("max_packet_size", "Largest packet accepted from a client, in bytes.", \.broker.maxPacketSize, BrokerConfiguration.Bounds.maxPacketSize, unit: "bytes"),
+            int("max_inflight", "Outgoing QoS 1/2 messages in flight per client.", \.broker.maxInflight, BrokerConfiguration.Bounds.maxInflight),
+            int("receive_maximum", "Incoming QoS 2 messages awaiting PUBREL per client (Receive Maximum).", \.broker.receiveMaximum, BrokerConfiguration.Bounds.receiveMaximum),
+            int("max_queued_messages", "Messages queued per client while offline or over its window (0 = none).", \.broker.maxQueuedMessages, BrokerConfiguration.Bounds.maxQueuedMessages),
+            int("max_subscriptions", "Subscriptions one client may hold; further filters get SUBACK 0x97 (0 = no limit).", \.broker.maxSubscriptions, BrokerConfiguration.Bounds.maxSubscriptions),
+            int("max_topic_length", "Longest topic name or filter accepted, in bytes.", \.broker.maxTopicLength, BrokerConfiguration.Bounds.maxTopicLength, unit: "bytes"),
+            int("max_topic_levels", "Most '/'-separated levels in a topic name or filter.", \.broker.maxTopicLevels, BrokerConfiguration.Bounds.maxTopicLevels),
             sessionExpiry(),
-            int("max_keepalive", "Largest keepalive granted, in seconds (5.0 clients asking for more get Server Keep Alive).", \.broker.maxKeepAlive, 1...65535, unit: "seconds"),
-            int("topic_alias_maximum", "Topic aliases accepted from each 5.0 client.", \.broker.topicAliasMaximum, 0...65535),
+            int("max_keepalive", "Largest keepalive granted, in seconds (5.0 clients asking for more get Server Keep Alive).", \.broker.maxKeepAlive, BrokerConfiguration.Bounds.maxKeepAlive, unit: "seconds"),
+            int("topic_alias_maximum", "Topic aliases accepted from each 5.0 client.", \.broker.topicAliasMaximum, BrokerConfiguration.Bounds.topicAliasMaximum),
             seconds("connect_timeout", "Seconds a new socket may wait before sending CONNECT.", \.broker.connectTimeout, allowZero: false),
             seconds("sys_interval", "Seconds between $SYS publications (0 = off).", \.broker.sysInterval, allowZero: true),
             bool("allow_anonymous", "Accept clients without a user name (false is recommended with a password file).", \.security.allowAnonymous),
@@ -114,7 +114,7 @@ struct Setting {
     }
 
     private static func port(_ key: String, _ summary: String, _ path: WritableKeyPath<EffectiveConfiguration, Int>) -> Setting {
-        int(key, summary, path, 0...65535, expected: "a port number from 0 to 65535", valueName: "port")
+        int(key, summary, path, BrokerConfiguration.Bounds.port, expected: "a port number from 0 to 65535", valueName: "port")
     }
 
     private static func int(
