@@ -169,13 +169,45 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ManagementTests",
+            dependencies: [
+                "Broker",
+                "BrokerManagement",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TUITests",
             dependencies: ["TUI"],
             swiftSettings: swiftSettings
         ),
+        // What the integration and end-to-end tests share: harnesses on free ports, a raw MQTT
+        // test client, subprocesses, tmux.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Broker",
+                "BrokerManagement",
+                "MQTTCodec",
+                "AviaryLocks",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                "TUI",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        // In-process: a real broker (and API) on free ports, real clients over sockets.
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                "TestSupport",
                 "Broker",
                 "BrokerManagement",
                 "MQTTClient",
@@ -186,10 +218,27 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["Scripts"],
+            swiftSettings: swiftSettings
+        ),
+        // The built binaries: settings, signals, exit codes, the dashboard in tmux, schemathesis,
+        // the benchmark tool.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "TestSupport",
+                "Broker",
+                "BrokerManagement",
+                "MQTTCodec",
+                "AviaryLocks",
+                "TUI",
+                "aviary",
+                "aviary-dashboard",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

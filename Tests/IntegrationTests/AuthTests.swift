@@ -3,6 +3,7 @@ import MQTTCodec
 import Foundation
 import NIOCore
 import Testing
+import TestSupport
 
 /// MQTT authentication and topic ACLs: the password file (mosquitto_passwd's format, written by
 /// `aviary passwd`), allow_anonymous, the ACL file, and SIGHUP reloads.
@@ -14,8 +15,8 @@ struct AuthTests {
     static func policy(passwords: String? = nil, acl: String? = nil, allowAnonymous: Bool = true) throws -> SecurityPolicy {
         var settings = SecurityPolicy.Settings()
         settings.allowAnonymous = allowAnonymous
-        if let passwords { settings.passwordFile = try ServeTests.tempFile(passwords, suffix: ".passwd") }
-        if let acl { settings.aclFile = try ServeTests.tempFile(acl, suffix: ".acl") }
+        if let passwords { settings.passwordFile = try temporaryFile(passwords, suffix: ".passwd") }
+        if let acl { settings.aclFile = try temporaryFile(acl, suffix: ".acl") }
         return try SecurityPolicy(settings: settings)
     }
 
@@ -144,12 +145,12 @@ struct AuthTests {
 
     @Test("a bad password or ACL file stops the start with its setting, source, file and line")
     func badSecurityFiles() throws {
-        let passwords = try ServeTests.tempFile("ok:$7$101$c2FsdA==$\(String(repeating: "A", count: 86))==\nbroken line\n", suffix: ".passwd")
+        let passwords = try temporaryFile("ok:$7$101$c2FsdA==$\(String(repeating: "A", count: 86))==\nbroken line\n", suffix: ".passwd")
         defer { unlink(passwords) }
         let p = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--password-file", passwords])
         #expect(p.code == 1)
         #expect(p.output.contains("password_file (flag --password-file)") && p.output.contains("\(passwords) line 2"), "\(p.output)")
-        let acl = try ServeTests.tempFile("user bob\ntopic readwrite bob/#\ntopic rw x\n", suffix: ".acl")
+        let acl = try temporaryFile("user bob\ntopic readwrite bob/#\ntopic rw x\n", suffix: ".acl")
         defer { unlink(acl) }
         let a = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0"], environment: ["AVIARY_ACL_FILE": acl])
         #expect(a.code == 1)
@@ -159,13 +160,13 @@ struct AuthTests {
 
     @Test("SIGHUP reloads the password and ACL files without dropping connections; a broken file keeps the old rules")
     func reloadOnSIGHUP() throws {
-        let passwords = try ServeTests.tempFile(Self.passwordsText(), suffix: ".passwd")
-        let acl = try ServeTests.tempFile("user bob\ntopic readwrite bob/#\n", suffix: ".acl")
+        let passwords = try temporaryFile(Self.passwordsText(), suffix: ".passwd")
+        let acl = try temporaryFile("user bob\ntopic readwrite bob/#\n", suffix: ".acl")
         defer {
             unlink(passwords)
             unlink(acl)
         }
-        let (server, port) = try CommandLineTests.serve(
+        let (server, port) = try AviaryBinary.serve(
             ["--password-file", passwords, "--acl-file", acl, "--allow-anonymous", "false", "--log-level", "info"]
         )
         let bob = try TestClient(port: port)

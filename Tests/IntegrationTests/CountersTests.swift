@@ -3,6 +3,7 @@ import MQTTCodec
 import Foundation
 import NIOCore
 import Testing
+import TestSupport
 
 /// The per-connection counters equal what real clients wrote and read, at once.
 @Suite(.timeLimit(.minutes(1)))

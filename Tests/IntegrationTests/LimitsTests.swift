@@ -3,6 +3,7 @@ import MQTTCodec
 import Foundation
 import NIOCore
 import Testing
+import TestSupport
 
 /// The configurable limits not covered elsewhere (max connections, packet size, CONNECT timeout
 /// and the queue are in ProtocolTests): in-flight window, subscriptions per client, topic length

@@ -2,6 +2,7 @@ import Broker
 import MQTTCodec
 import Foundation
 import Testing
+import TestSupport
 
 /// Hostile bytes against a running broker over TCP, while a publisher and a subscriber carry on:
 /// each input gets the reaction the specification asks for, the others lose nothing, and the

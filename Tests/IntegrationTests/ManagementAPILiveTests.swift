@@ -3,6 +3,7 @@ import MQTTCodec
 import Foundation
 import NIOCore
 import Testing
+import TestSupport
 
 @testable import TUI
 

@@ -2,6 +2,7 @@ import Broker
 import MQTTCodec
 import Foundation
 import Testing
+import TestSupport
 
 /// The broker against Eclipse Mosquitto's own command-line clients, in all three versions.
 @Suite(.timeLimit(.minutes(1)))

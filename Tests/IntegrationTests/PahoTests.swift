@@ -1,6 +1,7 @@
 import Broker
 import Foundation
 import Testing
+import TestSupport
 
 /// The broker against Eclipse paho-mqtt (Python), one broker per scenario.
 @Suite(.timeLimit(.minutes(1)))

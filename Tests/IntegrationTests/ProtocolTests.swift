@@ -3,6 +3,7 @@ import MQTTCodec
 import Foundation
 import NIOCore
 import Testing
+import TestSupport
 
 /// Exact wire reactions of the broker, checked with a raw client built on our codec.
 @Suite(.timeLimit(.minutes(1)))

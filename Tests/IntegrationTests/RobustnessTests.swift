@@ -2,6 +2,7 @@ import Broker
 import MQTTCodec
 import Foundation
 import Testing
+import TestSupport
 
 /// A slow consumer and connection churn against the real `aviary serve` process, whose memory
 /// and file descriptors are read from /proc.
@@ -48,8 +49,8 @@ struct RobustnessTests {
     func slowConsumer() async throws {
         // Room for 5,000 queued messages per client: enough that a busy machine's mosquitto_sub
         // never falls that far behind, small enough that the stuck client's memory is bounded.
-        let (server, port) = try CommandLineTests.serve(["--max-queued-messages", "5000"])
-        let api = "http://127.0.0.1:\(try CommandLineTests.apiPort(server))"
+        let (server, port) = try AviaryBinary.serve(["--max-queued-messages", "5000"])
+        let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
         let count = 20_000
         _ = try Self.stream(port: port, count: 2000, topic: "warmup")
         let alone = try Self.stream(port: port, count: count, topic: "s1")
@@ -86,8 +87,8 @@ struct RobustnessTests {
     @Test("10,000 connect/disconnect cycles from 4 processes: the client table, sessions, sockets and descriptors are back where they started")
     func churn() async throws {
         let python = try #require(Tools.python)
-        let (server, port) = try CommandLineTests.serve(["--sys-interval", "0"])
-        let api = "http://127.0.0.1:\(try CommandLineTests.apiPort(server))"
+        let (server, port) = try AviaryBinary.serve(["--sys-interval", "0"])
+        let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
         _ = try await Self.stats(api)  // the API's own connection pool is warm before the baseline
         let fdsBefore = Self.openFiles(server.pid)
         let rssBefore = Self.rssKiB(server.pid)

@@ -1,6 +1,7 @@
 import Broker
 import Foundation
 import Testing
+import TestSupport
 
 /// The management API is closed by default: loopback unless the operator sets a password,
 /// failed logins slowed down per address, and no secret in any log line.
@@ -25,8 +26,8 @@ struct SecurityTests {
 
     @Test("with a password of its own the API may listen on every address; loopback needs none")
     func ownPasswordAccepted() async throws {
-        let (server, _) = try CommandLineTests.serve(["--api-host", "0.0.0.0"], environment: ["AVIARY_API_PASSWORD": "Zq8-own-secret"])
-        let api = "http://127.0.0.1:\(try CommandLineTests.apiPort(server))"
+        let (server, _) = try AviaryBinary.serve(["--api-host", "0.0.0.0"], environment: ["AVIARY_API_PASSWORD": "Zq8-own-secret"])
+        let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
         #expect(try await HTTP.request("GET", "\(api)/api/v4/brokers", auth: "admin:Zq8-own-secret").status == 200)
         #expect(try await HTTP.request("GET", "\(api)/api/v4/brokers").status == 401)
         server.signal(SIGTERM)
@@ -63,8 +64,8 @@ struct SecurityTests {
     @Test("no secret appears in any log line, even at trace level")
     func noSecretsInLogs() async throws {
         let apiSecret = "Api-Secret-4711"
-        let (server, port) = try CommandLineTests.serve(["--log-level", "trace", "--api-password", apiSecret])
-        let api = "http://127.0.0.1:\(try CommandLineTests.apiPort(server))"
+        let (server, port) = try AviaryBinary.serve(["--log-level", "trace", "--api-password", apiSecret])
+        let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
         #expect(try await HTTP.request("GET", "\(api)/api/v4/clients", auth: "admin:Wrong-Guess-0815").status == 401)
         #expect(try await HTTP.request("GET", "\(api)/api/v4/clients", auth: "admin:\(apiSecret)").status == 200)
         let pub = try Subprocess.run(["mosquitto_pub", "-p", "\(port)", "-u", "sensor", "-P", "Mqtt-Secret-1234", "-t", "s", "-m", "x"])

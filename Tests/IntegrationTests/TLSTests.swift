@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// MQTT over TLS and the HTTPS API, with a throwaway CA made by openssl for each run, checked
 /// with mosquitto_pub/sub --cafile, paho-mqtt's tls_set and curl --cacert.
@@ -25,7 +26,7 @@ struct TLSTests {
 
     static func serveTLS(_ extra: [String] = []) throws -> (server: Subprocess, plain: Int, tls: Int, api: Int, dir: String) {
         let dir = try #require(Self.certificates, "openssl made the certificates")
-        let (server, plain) = try CommandLineTests.serve(
+        let (server, plain) = try AviaryBinary.serve(
             ["--tls-cert", "\(dir)/server.pem", "--tls-key", "\(dir)/server.key", "--mqtt-tls-port", "0"] + extra
         )
         var tls: Int?
@@ -33,7 +34,7 @@ struct TLSTests {
             tls = server.lines.first { $0.contains("listening for MQTT over TLS on") }.flatMap { $0.split(separator: ":").last }.flatMap { Int($0) }
             return tls != nil
         }
-        return (server, plain, tls!, try CommandLineTests.apiPort(server), dir)
+        return (server, plain, tls!, try AviaryBinary.apiPort(server), dir)
     }
 
     @Test("mosquitto_pub/sub over TLS with --cafile; the plain listener still works; a plain client on the TLS port gets nothing")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `aviary bench` end to end against `aviary serve`: every scenario completes, counts what it
 /// sent and received, and reports loss and refusals honestly.
@@ -16,7 +17,7 @@ struct BenchTests {
 
     @Test("fanin, fanout and pairs at QoS 0/1/2 deliver everything and say so")
     func throughputScenarios() throws {
-        let (server, port) = try CommandLineTests.serve()
+        let (server, port) = try AviaryBinary.serve()
         for (scenario, extra, expected) in [
             ("fanin", ["--publishers", "3", "--messages", "400", "--qos", "1"], 1200),
             ("fanout", ["--subscribers", "4", "--messages", "300", "--qos", "2", "--mqtt-version", "5"], 1200),
@@ -33,7 +34,7 @@ struct BenchTests {
 
     @Test("latency: a fixed rate for a fixed time, percentiles from payload timestamps")
     func latencyScenario() throws {
-        let (server, port) = try CommandLineTests.serve()
+        let (server, port) = try AviaryBinary.serve()
         let r = try Self.bench(["latency", "--port", "\(port)", "--rate", "500", "--duration", "1", "--qos", "1"])
         #expect(Self.int(r, "expected") == 500 && Self.int(r, "received") == 500, "\(r)")
         let p50 = (r["p50_us"] as? NSNumber)?.doubleValue ?? -1
@@ -46,7 +47,7 @@ struct BenchTests {
 
     @Test("conns: connections over the broker's limit are counted as failed, the rest as connected")
     func connsScenario() throws {
-        let (server, port) = try CommandLineTests.serve(["--max-connections", "40"])
+        let (server, port) = try AviaryBinary.serve(["--max-connections", "40"])
         let r = try Self.bench(["conns", "--port", "\(port)", "--connections", "60", "--duration", "0.2"])
         #expect(Self.int(r, "connected") == 40 && Self.int(r, "failed") == 20, "\(r)")
         server.signal(SIGTERM)
@@ -55,8 +56,8 @@ struct BenchTests {
 
     @Test("past the open-file limit every attempt is answered: as many connect as the limit allows, the rest are refused at once, and the broker never hits EMFILE")
     func pastTheFileLimit() async throws {
-        let (server, port) = try CommandLineTests.serve(launcher: ["prlimit", "--nofile=160:160"])
-        let api = "http://127.0.0.1:\(try CommandLineTests.apiPort(server))"
+        let (server, port) = try AviaryBinary.serve(launcher: ["prlimit", "--nofile=160:160"])
+        let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
         func metrics() async throws -> [String: Double] {
             let text = String(decoding: try await HTTP.request("GET", "\(api)/metrics").body, as: UTF8.self)
             return Dictionary(OperationsTests.parseMetrics(text).samples.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })

@@ -2,6 +2,7 @@
 import MQTTCodec
 import Foundation
 import Testing
+import TestSupport
 import TUI
 
 /// The real `aviary` binary in tmux against a real broker and real clients.

@@ -5,11 +5,11 @@ import NIOCore
 import NIOPosix
 
 /// A real broker on 127.0.0.1 and a free port, one per test.
-final class BrokerHarness: Sendable {
-    let broker: Broker
-    let port: Int
+package final class BrokerHarness: Sendable {
+    package let broker: Broker
+    package let port: Int
 
-    static func start(
+    package static func start(
         security: SecurityPolicy = .open,
         _ configure: (inout BrokerConfiguration) -> Void = { _ in }
     ) async throws -> BrokerHarness {
@@ -25,23 +25,23 @@ final class BrokerHarness: Sendable {
         return BrokerHarness(broker: broker, port: port)
     }
 
-    init(broker: Broker, port: Int) {
+    package init(broker: Broker, port: Int) {
         self.broker = broker
         self.port = port
     }
 
-    func stop() async {
+    package func stop() async {
         await broker.shutdown(timeout: .seconds(2))
     }
 }
 
-struct TimedOut: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "timed out waiting for \(what)" }
+package struct TimedOut: Error, CustomStringConvertible {
+    package var what: String
+    package var description: String { "timed out waiting for \(what)" }
 }
 
 /// Polls `condition` every 10 ms until it holds or `timeout` passes.
-func eventually(_ what: String, timeout: Double = 5, _ condition: () throws -> Bool) throws {
+package func eventually(_ what: String, timeout: Double = 5, _ condition: () throws -> Bool) throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try condition() { return }
@@ -52,7 +52,7 @@ func eventually(_ what: String, timeout: Double = 5, _ condition: () throws -> B
 }
 
 /// `eventually` for conditions that need the Swift concurrency pool to make progress.
-func eventuallyAsync(_ what: String, timeout: Double = 5, _ condition: () async throws -> Bool) async throws {
+package func eventuallyAsync(_ what: String, timeout: Double = 5, _ condition: () async throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try await condition() { return }

@@ -3,11 +3,11 @@ import TUI
 
 /// Runs a command in a private tmux server at a fixed size and reads its screen
 /// (the harness described in shared/TUI-NOTES.md).
-final class TmuxDriver {
-    let dir: String
-    let socket: String
+package final class TmuxDriver {
+    package let dir: String
+    package let socket: String
 
-    init(_ command: [String], cols: Int = 160, rows: Int = 30, env: [String: String] = [:]) throws {
+    package init(_ command: [String], cols: Int = 160, rows: Int = 30, env: [String: String] = [:]) throws {
         dir = NSTemporaryDirectory() + "aviary-tmux-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         socket = dir + "/sock"
@@ -26,30 +26,30 @@ final class TmuxDriver {
     }
 
     @discardableResult
-    func tmux(_ args: [String]) throws -> String {
+    package func tmux(_ args: [String]) throws -> String {
         let argv = args.first == "tmux" ? args : ["tmux", "-S", socket] + args
         let r = try Subprocess.run(argv, timeout: 10)
         guard r.code == 0 else { throw TimedOut(what: "tmux \(args.joined(separator: " ")): \(r.output)") }
         return r.output
     }
 
-    func screen(colours: Bool = false) throws -> String {
+    package func screen(colours: Bool = false) throws -> String {
         try tmux(["capture-pane", "-t", "e2e", "-p"] + (colours ? ["-e"] : []))
     }
 
-    var lines: [String] { ((try? screen()) ?? "").components(separatedBy: "\n") }
+    package var lines: [String] { ((try? screen()) ?? "").components(separatedBy: "\n") }
 
-    func send(_ keys: String...) throws { try tmux(["send-keys", "-t", "e2e"] + keys) }
+    package func send(_ keys: String...) throws { try tmux(["send-keys", "-t", "e2e"] + keys) }
 
-    func type(_ text: String) throws { try tmux(["send-keys", "-t", "e2e", "-l", text]) }
+    package func type(_ text: String) throws { try tmux(["send-keys", "-t", "e2e", "-l", text]) }
 
-    func display(_ format: String) throws -> String {
+    package func display(_ format: String) throws -> String {
         try tmux(["display", "-t", "e2e", "-p", format]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Waits until the screen satisfies `condition`; returns it.
     @discardableResult
-    func waitFor(_ what: String, timeout: Double = 20, _ condition: (String) -> Bool) throws -> String {
+    package func waitFor(_ what: String, timeout: Double = 20, _ condition: (String) -> Bool) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         var last = ""
         while Date() < deadline {
@@ -61,19 +61,19 @@ final class TmuxDriver {
     }
 
     @discardableResult
-    func waitFor(text: String, timeout: Double = 20) throws -> String {
+    package func waitFor(text: String, timeout: Double = 20) throws -> String {
         try waitFor("'\(text)'", timeout: timeout) { $0.contains(text) }
     }
 
     /// PID of the program (the child of the pane's shell).
-    func programPID() throws -> Int32? {
+    package func programPID() throws -> Int32? {
         let shell = try display("#{pane_pid}")
         let children = (try? String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)) ?? ""
         return children.split(separator: " ").first.flatMap { Int32($0) }
     }
 
     /// The text of one table cell: the row whose client id column starts with `id`, under `column`.
-    func cell(_ id: String, _ column: Column, width: Int = 160) -> String? {
+    package func cell(_ id: String, _ column: Column, width: Int = 160) -> String? {
         let layout = Column.layout(width: width)
         guard let row = lines.first(where: { $0.hasPrefix(id + " ") || $0 == id }) else { return nil }
         var start = 0

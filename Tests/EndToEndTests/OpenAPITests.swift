@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 import BrokerManagement
 
@@ -61,8 +62,8 @@ struct OpenAPITests {
 
     @Test("schemathesis against the live API: every response matches the document, no 5xx")
     func schemathesis() async throws {
-        let (server, port) = try CommandLineTests.serve()
-        let api = "http://127.0.0.1:\(try CommandLineTests.apiPort(server))"
+        let (server, port) = try AviaryBinary.serve()
+        let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
         // Something to list: 3.1.1 and 5.0 clients, a user name, a shared subscription.
         let subscribers = try [
             Subprocess(["mosquitto_sub", "-p", "\(port)", "-t", "a/#", "-i", "sub one", "-u", "alice"]),

@@ -9,24 +9,24 @@ import Glibc
 
 /// A blocking MQTT client over a real TCP socket, built on our codec. It counts exactly the
 /// bytes and packets it writes and reads, so tests can compare them with the broker's counters.
-final class TestClient {
-    let version: ProtocolVersion
+package final class TestClient {
+    package let version: ProtocolVersion
     private let fd: Int32
     private var decoder: MQTTPacketDecoder
     private var inbound = ByteBuffer()
-    private(set) var bytesWritten = 0
-    private(set) var bytesRead = 0
-    private(set) var packetsWritten = 0
-    private(set) var packetsRead = 0
-    private(set) var publishesWritten = 0
-    private(set) var publishesRead = 0
-    private(set) var socketReads = 0
+    package private(set) var bytesWritten = 0
+    package private(set) var bytesRead = 0
+    package private(set) var packetsWritten = 0
+    package private(set) var packetsRead = 0
+    package private(set) var publishesWritten = 0
+    package private(set) var publishesRead = 0
+    package private(set) var socketReads = 0
 
-    struct Closed: Error {}
+    package struct Closed: Error {}
 
     /// `receiveBuffer` shrinks the socket's receive buffer (set before connecting, so the TCP
     /// window stays small): a client that then stops reading backs data up into the broker.
-    init(port: Int, version: ProtocolVersion = .v5, receiveBuffer: Int32? = nil) throws {
+    package init(port: Int, version: ProtocolVersion = .v5, receiveBuffer: Int32? = nil) throws {
         self.version = version
         self.decoder = MQTTPacketDecoder(version: version)
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -51,7 +51,7 @@ final class TestClient {
 
     deinit { Glibc.close(fd) }
 
-    func sendRaw(_ bytes: [UInt8]) {
+    package func sendRaw(_ bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -61,7 +61,7 @@ final class TestClient {
         bytesWritten += bytes.count
     }
 
-    func send(_ packet: MQTTPacket) {
+    package func send(_ packet: MQTTPacket) {
         var buffer = ByteBuffer()
         packet.write(to: &buffer, version: version)
         sendRaw(Array(buffer.readableBytesView))
@@ -70,7 +70,7 @@ final class TestClient {
     }
 
     /// Reads until one packet is decoded; throws `Closed` on EOF and `TimedOut` after `timeout`.
-    func receive(timeout: Double = 5) throws -> MQTTPacket {
+    package func receive(timeout: Double = 5) throws -> MQTTPacket {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             if let packet = try decoder.decode(buffer: &inbound) {
@@ -92,7 +92,7 @@ final class TestClient {
     }
 
     /// Skips packets until one satisfies `match`.
-    func receive<T>(timeout: Double = 5, _ match: (MQTTPacket) -> T?) throws -> T {
+    package func receive<T>(timeout: Double = 5, _ match: (MQTTPacket) -> T?) throws -> T {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let packet = try receive(timeout: max(0.01, deadline.timeIntervalSinceNow))
@@ -100,12 +100,12 @@ final class TestClient {
         }
     }
 
-    func receivePublish(timeout: Double = 5) throws -> PublishPacket {
+    package func receivePublish(timeout: Double = 5) throws -> PublishPacket {
         try receive(timeout: timeout) { if case .publish(let p) = $0 { p } else { nil } }
     }
 
     /// True when the broker closes the connection within `timeout` (packets before it are skipped).
-    func waitClosed(timeout: Double = 5) -> Bool {
+    package func waitClosed(timeout: Double = 5) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while deadline.timeIntervalSinceNow > 0 {
             do { _ = try receive(timeout: deadline.timeIntervalSinceNow) } catch is Closed { return true } catch { return false }
@@ -114,7 +114,7 @@ final class TestClient {
     }
 
     /// True when nothing arrives within `timeout`.
-    func isSilent(for timeout: Double) -> Bool {
+    package func isSilent(for timeout: Double) -> Bool {
         do {
             _ = try receive(timeout: timeout)
             return false
@@ -124,7 +124,7 @@ final class TestClient {
     }
 
     @discardableResult
-    func connect(
+    package func connect(
         _ clientId: String,
         cleanStart: Bool = true,
         keepAlive: UInt16 = 60,
@@ -151,27 +151,27 @@ final class TestClient {
     }
 
     @discardableResult
-    func subscribe(_ filter: String, qos: QoS = .atMostOnce, id: UInt16 = 1, options: (inout Subscription) -> Void = { _ in }, properties: Properties = .none) throws -> [ReasonCode] {
+    package func subscribe(_ filter: String, qos: QoS = .atMostOnce, id: UInt16 = 1, options: (inout Subscription) -> Void = { _ in }, properties: Properties = .none) throws -> [ReasonCode] {
         var subscription = Subscription(topicFilter: filter, qos: qos)
         options(&subscription)
         send(.subscribe(SubscribePacket(packetId: id, subscriptions: [subscription], properties: properties)))
         return try receive { if case .suback(let s) = $0 { s.reasonCodes } else { nil } }
     }
 
-    func publish(_ topic: String, _ payload: String, qos: QoS = .atMostOnce, id: UInt16? = nil, retain: Bool = false, properties: Properties = .none) {
+    package func publish(_ topic: String, _ payload: String, qos: QoS = .atMostOnce, id: UInt16? = nil, retain: Bool = false, properties: Properties = .none) {
         send(.publish(PublishPacket(topic: topic, payload: ByteBuffer(string: payload), qos: qos, retain: retain, packetId: qos == .atMostOnce ? nil : (id ?? 1), properties: properties)))
     }
 
-    func disconnect(_ reason: ReasonCode = .normalDisconnection) {
+    package func disconnect(_ reason: ReasonCode = .normalDisconnection) {
         send(.disconnect(DisconnectPacket(reasonCode: reason)))
     }
 
     /// Closes the socket without DISCONNECT (an ungraceful close).
-    func drop() {
+    package func drop() {
         shutdown(fd, Int32(SHUT_RDWR))
     }
 }
 
 extension PublishPacket {
-    var text: String { String(buffer: payload) }
+    package var text: String { String(buffer: payload) }
 }

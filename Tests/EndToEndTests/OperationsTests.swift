@@ -2,6 +2,7 @@ import Broker
 import MQTTCodec
 import Foundation
 import Testing
+import TestSupport
 
 /// What an operator deploys and scrapes: /metrics from the real binary, the systemd unit and the
 /// sample config in contrib/, the README's settings table, and a serve path free of ncurses.
@@ -36,8 +37,8 @@ struct OperationsTests {
 
     @Test("/metrics of aviary serve follows Prometheus conventions and its counters move with traffic")
     func metrics() async throws {
-        let (server, port) = try CommandLineTests.serve()
-        let api = "http://127.0.0.1:\(try CommandLineTests.apiPort(server))"
+        let (server, port) = try AviaryBinary.serve()
+        let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
         func scrape() async throws -> [String: Double] {
             let r = try await HTTP.request("GET", "\(api)/metrics")
             #expect(r.status == 200)

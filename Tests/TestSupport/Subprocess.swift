@@ -10,19 +10,19 @@ private func spawnAddCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_
 
 /// A child process started with a clean signal mask (Swift Testing's worker threads block
 /// SIGTERM and friends, and children would inherit that), output going to a file.
-final class Subprocess: @unchecked Sendable {
-    let pid: pid_t
-    let argv: [String]
+package final class Subprocess: @unchecked Sendable {
+    package let pid: pid_t
+    package let argv: [String]
     private let outPath: String
     private var status: Int32?
 
-    struct SpawnFailed: Error, CustomStringConvertible {
+    package struct SpawnFailed: Error, CustomStringConvertible {
         var argv: [String]
         var code: Int32
-        var description: String { "could not start \(argv.joined(separator: " ")): \(String(cString: strerror(code)))" }
+        package var description: String { "could not start \(argv.joined(separator: " ")): \(String(cString: strerror(code)))" }
     }
 
-    init(_ argv: [String], environment: [String: String] = [:]) throws {
+    package init(_ argv: [String], environment: [String: String] = [:]) throws {
         self.argv = argv
         outPath = NSTemporaryDirectory() + "aviary-sub-\(UUID().uuidString).out"
         var actions = posix_spawn_file_actions_t()
@@ -68,13 +68,13 @@ final class Subprocess: @unchecked Sendable {
     }
 
     /// Everything the process wrote to stdout and stderr so far.
-    var output: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+    package var output: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
 
-    var lines: [String] { output.split(separator: "\n").map(String.init) }
+    package var lines: [String] { output.split(separator: "\n").map(String.init) }
 
     /// The exit code (128 + signal when killed), or nil if still running after `timeout`.
     @discardableResult
-    func wait(timeout: Double) -> Int32? {
+    package func wait(timeout: Double) -> Int32? {
         if let status { return status }
         let deadline = Date().addingTimeInterval(timeout)
         repeat {
@@ -92,7 +92,7 @@ final class Subprocess: @unchecked Sendable {
 
     /// Like `wait(timeout:)`, but suspends instead of blocking a thread of the (small) Swift
     /// concurrency pool, which in-process async servers such as the management API need.
-    func waitAsync(timeout: Double) async -> Int32? {
+    package func waitAsync(timeout: Double) async -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
         repeat {
             if let code = wait(timeout: 0) { return code }
@@ -101,10 +101,10 @@ final class Subprocess: @unchecked Sendable {
         return wait(timeout: 0)
     }
 
-    func signal(_ sig: Int32) { Glibc.kill(pid, sig) }
+    package func signal(_ sig: Int32) { Glibc.kill(pid, sig) }
 
     /// `run` without blocking a concurrency-pool thread while the child runs.
-    static func runAsync(_ argv: [String], timeout: Double = 20) async throws -> (code: Int32, output: String) {
+    package static func runAsync(_ argv: [String], timeout: Double = 20) async throws -> (code: Int32, output: String) {
         let p = try Subprocess(argv)
         guard let code = await p.waitAsync(timeout: timeout) else {
             p.signal(SIGKILL)
@@ -115,7 +115,7 @@ final class Subprocess: @unchecked Sendable {
     }
 
     /// Runs to completion (killed after `timeout`) and returns exit code and output.
-    static func run(_ argv: [String], timeout: Double = 20, environment: [String: String] = [:]) throws -> (code: Int32, output: String) {
+    package static func run(_ argv: [String], timeout: Double = 20, environment: [String: String] = [:]) throws -> (code: Int32, output: String) {
         let p = try Subprocess(argv, environment: environment)
         guard let code = p.wait(timeout: timeout) else {
             p.signal(SIGKILL)
@@ -127,9 +127,9 @@ final class Subprocess: @unchecked Sendable {
 }
 
 /// Locations of the tools the integration tests drive.
-enum Tools {
+package enum Tools {
     /// A Python interpreter that can import paho-mqtt (Debian's python3-paho-mqtt or PyPI's).
-    static let python: String? = {
+    package static let python: String? = {
         var candidates = ["/usr/bin/python3", "python3"]
         if let chosen = ProcessInfo.processInfo.environment["AVIARY_PYTHON"] { candidates.insert(chosen, at: 0) }
         for candidate in candidates {
@@ -139,11 +139,11 @@ enum Tools {
     }()
 
     /// Directory of this test file's package.
-    static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
+    package static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     /// The built `aviary` binary next to the test bundle.
-    static let aviary: String = {
+    package static let aviary: String = {
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<4 {
             let candidate = dir.appendingPathComponent("aviary").path

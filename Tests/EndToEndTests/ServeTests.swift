@@ -2,17 +2,12 @@ import Broker
 import MQTTCodec
 import Foundation
 import Testing
+import TestSupport
 
 /// `aviary serve` as operators run it: settings from flags, AVIARY_* variables and a config file,
 /// errors that name their source, JSON logs, shutdown on signals, /metrics, and contrib/.
 @Suite(.timeLimit(.minutes(2)))
 struct ServeTests {
-    static func tempFile(_ text: String, suffix: String = ".conf") throws -> String {
-        let path = NSTemporaryDirectory() + "aviary-\(UUID().uuidString.prefix(8))\(suffix)"
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
     /// `--print-config` as key → (value, source).
     static func printConfig(_ args: [String], environment: [String: String] = [:]) throws -> [String: (value: String, source: String)] {
         let r = try Subprocess.run([Tools.aviary, "serve"] + args + ["--print-config"], environment: environment)
@@ -29,7 +24,7 @@ struct ServeTests {
 
     @Test("precedence: flag > AVIARY_* variable > config file > default, shown by --print-config")
     func precedenceShown() throws {
-        let file = try Self.tempFile("mqtt_port = 2001\nsys_interval = 3\nmax_connections = 5\napi_password = from-file\n")
+        let file = try temporaryFile("mqtt_port = 2001\nsys_interval = 3\nmax_connections = 5\napi_password = from-file\n")
         defer { unlink(file) }
         let settings = try Self.printConfig(
             ["--config", file, "--max-connections", "1"],
@@ -45,16 +40,16 @@ struct ServeTests {
 
     @Test("precedence in a running broker: credentials and the connection limit come from the right source")
     func precedenceLive() async throws {
-        let file = try Self.tempFile(
+        let file = try temporaryFile(
             "# a config file\nmqtt_host = 127.0.0.1\nmqtt_port = 0\napi_port = 0\napi_user = fileuser\napi_password = filepass\nmax_connections = 5\n"
         )
         defer { unlink(file) }
-        let (server, port) = try CommandLineTests.serve(
+        let (server, port) = try AviaryBinary.serve(
             ["--config", file, "--max-connections", "1"],
             environment: ["AVIARY_API_PASSWORD": "envpass", "AVIARY_MAX_CONNECTIONS": "2"],
             defaults: false
         )
-        let api = "http://127.0.0.1:\(try CommandLineTests.apiPort(server))"
+        let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
         #expect(try await HTTP.request("GET", "\(api)/api/v4/clients", auth: "fileuser:envpass").status == 200)
         #expect(try await HTTP.request("GET", "\(api)/api/v4/clients", auth: "fileuser:filepass").status == 401)
         let first = try TestClient(port: port)
@@ -97,7 +92,7 @@ struct ServeTests {
         var args = input.args
         var path: String?
         if let text = input.file {
-            path = try Self.tempFile(text)
+            path = try temporaryFile(text)
             args += ["--config", path!]
         }
         defer { if let path { unlink(path) } }
@@ -112,7 +107,7 @@ struct ServeTests {
 
     @Test("--log-format json: one JSON object per line for connect and disconnect, with the fields operators need")
     func jsonLogs() throws {
-        let (server, port) = try CommandLineTests.serve(["--log-format", "json", "--log-level", "info"])
+        let (server, port) = try AviaryBinary.serve(["--log-format", "json", "--log-level", "info"])
         let pub = try Subprocess.run(["mosquitto_pub", "-p", "\(port)", "-i", "json-logger", "-V", "mqttv5", "-t", "j", "-m", "12345"])
         #expect(pub.code == 0)
         var objects: [[String: Any]] = []
@@ -143,7 +138,7 @@ struct ServeTests {
 
     @Test("drops are logged as a warning naming the client, at most once per 10 s per client")
     func dropWarning() throws {
-        let (server, port) = try CommandLineTests.serve(["--log-format", "json", "--max-queued-messages", "2"])
+        let (server, port) = try AviaryBinary.serve(["--log-format", "json", "--max-queued-messages", "2"])
         let offline = try TestClient(port: port, version: .v3_1_1)
         try offline.connect("offline-q", cleanStart: false)
         _ = try offline.subscribe("q", qos: .atLeastOnce)
@@ -170,7 +165,7 @@ struct ServeTests {
 
     @Test("SIGTERM with clients connected: 5.0 clients get 0x8B, every socket closes, exit 0 in time")
     func sigtermWithClients() throws {
-        let (server, port) = try CommandLineTests.serve(["--log-level", "info"])
+        let (server, port) = try AviaryBinary.serve(["--log-level", "info"])
         let v5 = try (0..<3).map { i in
             let c = try TestClient(port: port, version: .v5)
             try c.connect("v5-\(i)")
@@ -206,7 +201,7 @@ struct ServeTests {
 
     @Test("a subscriber that never reads holds shutdown only up to its bound; exit 0")
     func boundedShutdown() throws {
-        let (server, port) = try CommandLineTests.serve()
+        let (server, port) = try AviaryBinary.serve()
         let (stuck, flood) = try Self.stuckSubscriber(port: port)
         let started = Date()
         server.signal(SIGTERM)
@@ -218,7 +213,7 @@ struct ServeTests {
 
     @Test("a second SIGTERM during a slow shutdown exits at once")
     func secondSignal() throws {
-        let (server, port) = try CommandLineTests.serve()
+        let (server, port) = try AviaryBinary.serve()
         let (stuck, flood) = try Self.stuckSubscriber(port: port)
         server.signal(SIGTERM)
         #expect(server.wait(timeout: 1) == nil, "the first signal starts a shutdown that waits for the stuck client")

@@ -2,45 +2,14 @@ import Broker
 import MQTTCodec
 import Foundation
 import Testing
+import TestSupport
 
 /// The built `aviary` binary as a subprocess: flags, printed port, signals, exit codes.
 @Suite(.timeLimit(.minutes(1)))
 struct CommandLineTests {
-    /// Starts `aviary serve` on a free port and returns it with the port it printed.
-    /// `launcher` runs before the binary (e.g. `prlimit --nofile=N:N`).
-    static func serve(
-        _ extra: [String] = [],
-        environment: [String: String] = [:],
-        defaults: Bool = true,
-        launcher: [String] = []
-    ) throws -> (Subprocess, Int) {
-        let base = defaults ? ["--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--log-level", "warning"] : []
-        let p = try Subprocess(launcher + [Tools.aviary, "serve"] + base + extra, environment: environment)
-        var port: Int?
-        try eventually("the bound port to be printed") {
-            if let line = p.lines.first(where: { $0.contains("listening for MQTT on") }), let last = line.split(separator: ":").last {
-                port = Int(last)
-            }
-            return port != nil
-        }
-        return (p, port!)
-    }
-
-    /// The management API port `aviary serve` printed.
-    static func apiPort(_ p: Subprocess) throws -> Int {
-        var port: Int?
-        try eventually("the API port to be printed") {
-            if let line = p.lines.first(where: { $0.contains("management API on") }), let last = line.split(separator: ":").last {
-                port = Int(last)
-            }
-            return port != nil
-        }
-        return port!
-    }
-
     @Test("aviary serve --mqtt-port 0 prints the bound port and serves MQTT there; SIGTERM exits 0")
     func servePortZero() throws {
-        let (server, port) = try Self.serve()
+        let (server, port) = try AviaryBinary.serve()
         #expect(port > 0)
         let sub = try Subprocess(["mosquitto_sub", "-p", "\(port)", "-t", "cli/t", "-C", "1", "-W", "10"])
         usleep(300_000)
@@ -54,7 +23,7 @@ struct CommandLineTests {
 
     @Test("SIGTERM sends a connected 5.0 client DISCONNECT 0x8B before exiting")
     func sigtermDisconnects() throws {
-        let (server, port) = try Self.serve()
+        let (server, port) = try AviaryBinary.serve()
         let c = try TestClient(port: port, version: .v5)
         try c.connect("at-shutdown")
         server.signal(SIGTERM)

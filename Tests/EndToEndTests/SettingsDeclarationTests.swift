@@ -1,6 +1,7 @@
 import ArgumentParser
 import Broker
 import Testing
+import TestSupport
 
 @testable import aviary
 

@@ -1,7 +1,6 @@
 import Broker
 import BrokerManagement
 import Foundation
-import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -10,16 +9,16 @@ import Synchronization
 import AviaryLocks
 
 /// A broker plus its management API, both on free ports.
-final class APIHarness: Sendable {
-    let mqtt: BrokerHarness
-    let apiPort: Int
+package final class APIHarness: Sendable {
+    package let mqtt: BrokerHarness
+    package let apiPort: Int
     private let task: Task<Void, any Error>
 
-    var broker: Broker { mqtt.broker }
-    var base: String { "http://127.0.0.1:\(apiPort)" }
+    package var broker: Broker { mqtt.broker }
+    package var base: String { "http://127.0.0.1:\(apiPort)" }
 
     /// The application as `aviary serve` assembles it (`AviaryApplication.build`), on free ports.
-    static func start(_ configure: (inout BrokerConfiguration) -> Void = { _ in }) async throws -> APIHarness {
+    package static func start(_ configure: (inout BrokerConfiguration) -> Void = { _ in }) async throws -> APIHarness {
         var configuration = BrokerConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
@@ -47,7 +46,7 @@ final class APIHarness: Sendable {
     }
 
     /// Stops the broker (2 s at most for clients to go), then the API.
-    func stop() async {
+    package func stop() async {
         await mqtt.stop()
         task.cancel()
         _ = await task.result
@@ -56,32 +55,32 @@ final class APIHarness: Sendable {
 
 /// Runs the API's tasks on Dispatch threads rather than the 2-thread cooperative pool, which
 /// the blocking waits of other tests (raw sockets, subprocesses) can fill on a 2-core machine.
-final class APIExecutor: TaskExecutor {
-    static let shared = APIExecutor()
+package final class APIExecutor: TaskExecutor {
+    package static let shared = APIExecutor()
     private let queue = DispatchQueue(label: "aviary.test.api", attributes: .concurrent)
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    package func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 
 /// One HTTP exchange made with curl.
-struct HTTPResult {
-    var status: Int
-    var headers: [String: String]
-    var body: [UInt8]
-    var json: [String: Any] { ((try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]) ?? [:] }
-    var data: [[String: Any]] { json["data"] as? [[String: Any]] ?? [] }
-    var ids: [String] { data.compactMap { ($0["client_id"] ?? $0["clientid"]) as? String } }
-    var code: Int? { (json["code"] as? NSNumber)?.intValue }
-    var message: String { json["message"] as? String ?? "" }
-    var meta: [String: Any] { json["meta"] as? [String: Any] ?? [:] }
+package struct HTTPResult {
+    package var status: Int
+    package var headers: [String: String]
+    package var body: [UInt8]
+    package var json: [String: Any] { ((try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]) ?? [:] }
+    package var data: [[String: Any]] { json["data"] as? [[String: Any]] ?? [] }
+    package var ids: [String] { data.compactMap { ($0["client_id"] ?? $0["clientid"]) as? String } }
+    package var code: Int? { (json["code"] as? NSNumber)?.intValue }
+    package var message: String { json["message"] as? String ?? "" }
+    package var meta: [String: Any] { json["meta"] as? [String: Any] ?? [:] }
 }
 
-enum HTTP {
+package enum HTTP {
     /// `path` is sent as written (already percent-encoded where needed).
-    static func request(_ method: String = "GET", _ url: String, auth: String? = "admin:public", extra: [String] = []) async throws -> HTTPResult {
+    package static func request(_ method: String = "GET", _ url: String, auth: String? = "admin:public", extra: [String] = []) async throws -> HTTPResult {
         let dir = NSTemporaryDirectory() + "aviary-http-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

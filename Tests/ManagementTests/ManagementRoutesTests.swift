@@ -1,0 +1,94 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+
+@_spi(Simulation) import Broker
+@testable import BrokerManagement
+
+/// The management routes through Hummingbird's router test framework (no sockets) against a
+/// broker seeded with simulated sessions and never started.
+struct ManagementRoutesTests {
+    static let auth: HTTPFields = [.authorization: "Basic " + Data("admin:public".utf8).base64EncodedString()]
+
+    static func app(clients: Int = 100) throws -> some ApplicationProtocol {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let broker = Broker(configuration: BrokerConfiguration(), logger: logger)
+        broker.addSimulatedClients(clients)
+        return try buildManagementApplication(broker: broker, configuration: ManagementConfiguration(), logger: logger)
+    }
+
+    static func json(_ response: TestResponse) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any] ?? [:]
+    }
+
+    @Test("a sorted, paged client list: the top 5 by recv_oct of 100 sessions, with an exact count")
+    func sortedPage() async throws {
+        try await Self.app().test(.router) { client in
+            let response = try await client.execute(uri: "/api/v4/clients?_limit=5&_sort=recv_oct&_order=desc", method: .get, headers: Self.auth)
+            #expect(response.status == .ok)
+            let body = try Self.json(response)
+            let rows = body["data"] as? [[String: Any]] ?? []
+            let meta = body["meta"] as? [String: Any] ?? [:]
+            #expect(rows.count == 5 && meta["count"] as? Int == 100 && meta["hasnext"] as? Bool == true)
+            let values = rows.compactMap { ($0["recv_oct"] as? NSNumber)?.int64Value }
+            #expect(values.count == 5 && values == values.sorted(by: >))
+        }
+    }
+
+    @Test("errors are JSON with a code: 401 (104) with a challenge, 404 (102), 405 (with Allow), 400 (108)")
+    func errors() async throws {
+        try await Self.app(clients: 0).test(.router) { client in
+            let unauthenticated = try await client.execute(uri: "/api/v4/clients", method: .get)
+            #expect(unauthenticated.status == .unauthorized && unauthenticated.headers[.wwwAuthenticate] != nil)
+            #expect(try Self.json(unauthenticated)["code"] as? Int == 104)
+            let missing = try await client.execute(uri: "/api/v4/nothing", method: .get, headers: Self.auth)
+            let missingCode = try Self.json(missing)["code"] as? Int
+            #expect(missing.status == .notFound && missingCode == 102)
+            let method = try await client.execute(uri: "/api/v4/stats", method: .post, headers: Self.auth)
+            #expect(method.status == .methodNotAllowed && method.headers[.allow] == "GET")
+            let query = try await client.execute(uri: "/api/v4/clients?_limit=abc", method: .get, headers: Self.auth)
+            let queryCode = try Self.json(query)["code"] as? Int
+            #expect(query.status == .badRequest && queryCode == 108)
+            let extra = try await client.execute(uri: "/api/v4/stats?x=1", method: .get, headers: Self.auth)
+            #expect(extra.status == .badRequest)
+        }
+    }
+
+    @Test("the /api/v4 catalogue comes from the route table; kicking an offline client is a 404")
+    func catalogueAndKick() async throws {
+        try await Self.app(clients: 3).test(.router) { client in
+            let catalogue = try await client.execute(uri: "/api/v4", method: .get, headers: Self.auth)
+            let names = (try Self.json(catalogue)["data"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+            let listed = ManagementAPI.routes.flatMap { $0.catalogue.map(\.name) }
+            #expect(names == listed && names.contains("kickout_client"))
+            let kick = try await client.execute(uri: "/api/v4/clients/sim-1", method: .delete, headers: Self.auth)
+            #expect(kick.status == .notFound)
+            let lookup = try await client.execute(uri: "/api/v4/nodes/\(ManagementAPI.nodeName())/clients/sim-1", method: .get, headers: Self.auth)
+            let row = (try Self.json(lookup)["data"] as? [[String: Any]])?.first
+            #expect(row?["connected"] as? Bool == false)
+            let otherNode = try await client.execute(uri: "/api/v4/nodes/elsewhere/clients/sim-1", method: .get, headers: Self.auth)
+            #expect(otherNode.status == .notFound)
+        }
+    }
+
+    @Test("/api/v4/metrics lists every figure of the metric catalogue that has an API name, with its value")
+    func metrics() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let broker = Broker(configuration: BrokerConfiguration(), logger: logger)
+        broker.metrics.messagesDropped.add(7)
+        let app = try buildManagementApplication(broker: broker, configuration: ManagementConfiguration(), logger: logger)
+        try await app.test(.router) { client in
+            let response = try await client.execute(uri: "/api/v4/metrics", method: .get, headers: Self.auth)
+            let figures = ((try Self.json(response)["data"] as? [[String: Any]])?.first?["metrics"] as? [String: Any]) ?? [:]
+            let expected = broker.metricCatalogue().compactMap(\.api)
+            #expect(Set(figures.keys) == Set(expected) && expected.count > 40)
+            #expect((figures["messages.dropped"] as? NSNumber)?.intValue == 7)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+
+/// The built `aviary` binary run as `aviary serve` on free ports.
+package enum AviaryBinary {
+    /// Starts `aviary serve` on a free port and returns it with the port it printed.
+    /// `launcher` runs before the binary (e.g. `prlimit --nofile=N:N`).
+    package static func serve(
+        _ extra: [String] = [],
+        environment: [String: String] = [:],
+        defaults: Bool = true,
+        launcher: [String] = []
+    ) throws -> (Subprocess, Int) {
+        let base = defaults ? ["--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--log-level", "warning"] : []
+        let p = try Subprocess(launcher + [Tools.aviary, "serve"] + base + extra, environment: environment)
+        var port: Int?
+        try eventually("the bound port to be printed") {
+            if let line = p.lines.first(where: { $0.contains("listening for MQTT on") }), let last = line.split(separator: ":").last {
+                port = Int(last)
+            }
+            return port != nil
+        }
+        return (p, port!)
+    }
+
+    /// The management API port `aviary serve` printed.
+    package static func apiPort(_ p: Subprocess) throws -> Int {
+        var port: Int?
+        try eventually("the API port to be printed") {
+            if let line = p.lines.first(where: { $0.contains("management API on") }), let last = line.split(separator: ":").last {
+                port = Int(last)
+            }
+            return port != nil
+        }
+        return port!
+    }
+}
+
+/// A file with `text` in the temporary directory; returns its path.
+package func temporaryFile(_ text: String, suffix: String = ".conf") throws -> String {
+    let path = NSTemporaryDirectory() + "aviary-\(UUID().uuidString.prefix(8))\(suffix)"
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
