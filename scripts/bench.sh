@@ -6,7 +6,9 @@
 # the file limit allows), the management API with 10,000 real clients and 100,000 simulated
 # entries, and the dashboard's CPU per poll with 10,000 clients.
 # Usage: scripts/bench.sh [PAIRS]   (default 3; BENCH_QUICK=1 for small sizes;
-#        BENCH_ONLY=REGEX runs only the parts whose label matches, e.g. 'fanin', 'idle|api')
+#        BENCH_ONLY=REGEX runs only the parts whose label matches, e.g. 'fanin', 'idle|api';
+#        BENCH_BASELINE=PATH puts another aviary binary, e.g. a build of an earlier commit, in
+#        Mosquitto's place, with the same settings: before/after figures from one run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs=${1:-3}
@@ -36,10 +38,15 @@ max_inflight_messages 100
 max_connections -1
 CONF
 
-start_broker() {  # $1 = aviary|mosquitto; sets pid and port
-    if [ "$1" = aviary ]; then
+baseline=${BENCH_BASELINE:-}
+other=mosquitto
+[ -n "$baseline" ] && other=baseline
+start_broker() {  # $1 = aviary|mosquitto|baseline; sets pid and port
+    if [ "$1" = aviary ] || [ "$1" = baseline ]; then
         port=18884
-        $bin serve --mqtt-host 127.0.0.1 --mqtt-port $port --api-port 18885 --log-level error --sys-interval 0 \
+        broker_bin=$bin
+        [ "$1" = baseline ] && broker_bin=$baseline
+        $broker_bin serve --mqtt-host 127.0.0.1 --mqtt-port $port --api-port 18885 --log-level error --sys-interval 0 \
             --max-queued-messages 1000000 --max-inflight 100 > "$work/broker.out" 2>&1 &
         pid=$!
         for _ in $(seq 100); do grep -q "management API on" "$work/broker.out" && break; sleep 0.1; done
@@ -59,7 +66,7 @@ run() {  # $1 = label, rest = aviary bench arguments
     label=$1; shift
     selected "$label" || return 0
     for i in $(seq "$pairs"); do
-        for broker in aviary mosquitto; do
+        for broker in aviary $other; do
             start_broker "$broker"
             c0=$(cpu_seconds "$pid")
             line=$($bin bench "$@" --port "$port")
@@ -131,12 +138,12 @@ flood() {  # $1 = broker, $2 = attempts
     echo "{\"label\":\"flood $2\",\"broker\":\"$1\",\"connections\":$2,\"connected\":$connected,\"failed\":$failed,\"seconds\":$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b - a}'),\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b - a}')}" | tee -a "$results"
 }
 if selected idle; then
-    for broker in aviary mosquitto; do idle $broker $conns; idle $broker $max; done
+    for broker in aviary $other; do idle $broker $conns; idle $broker $max; done
 fi
 if selected flood; then
     attempts=20400
     [ "$quick" = 1 ] && attempts=4400
-    for broker in aviary mosquitto; do flood $broker $attempts; done
+    for broker in aviary $other; do flood $broker $attempts; done
 fi
 
 python3 scripts/bench/table.py "$results"

@@ -89,6 +89,13 @@ public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
         return packet
     }
 
+    /// Read bytes are discarded only past 64 KiB: decoded payloads are slices of the read buffer
+    /// (routed without a copy), so discarding means a copy-on-write of the whole storage, and
+    /// NIO's default (past 2 KiB) would pay it on almost every read of a busy publisher.
+    public func shouldReclaimBytes(buffer: ByteBuffer) -> Bool {
+        buffer.readableBytes > 0 && buffer.readerIndex > 65536
+    }
+
     /// At the end of the stream, a partial packet is simply dropped with the connection.
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> MQTTPacket? {
         try decode(buffer: &buffer)

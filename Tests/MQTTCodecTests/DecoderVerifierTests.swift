@@ -45,4 +45,18 @@ struct DecoderVerifierTests {
             return error.reasonCode == .malformedPacket && error.connectVersion == .v5
         }
     }
+
+    @Test("read bytes are kept (payload slices share them) until 64 KiB are behind a partial packet")
+    func reclaimPolicy() {
+        let decoder = MQTTPacketDecoder(version: .v3_1_1)
+        var consumed = ByteBuffer(repeating: 0, count: 100_000)
+        consumed.moveReaderIndex(forwardBy: 100_000)
+        #expect(!decoder.shouldReclaimBytes(buffer: consumed), "nothing left: the next read replaces the buffer, no copy")
+        var small = ByteBuffer(repeating: 0, count: 8_192)
+        small.moveReaderIndex(forwardBy: 4_096)
+        #expect(!decoder.shouldReclaimBytes(buffer: small), "NIO's default would reclaim past 2 KiB")
+        var large = ByteBuffer(repeating: 0, count: 70_000)
+        large.moveReaderIndex(forwardBy: 65_537)
+        #expect(decoder.shouldReclaimBytes(buffer: large))
+    }
 }

@@ -91,4 +91,18 @@ struct ManagementRoutesTests {
             #expect((figures["messages.dropped"] as? NSNumber)?.intValue == 7)
         }
     }
+
+    @Test("every field _sort accepts is a key of the v4 client object (the sort list and the JSON shape cannot drift apart)")
+    func sortFieldsAreOutputKeys() async throws {
+        try await Self.app(clients: 1).test(.router) { client in
+            let response = try await client.execute(uri: "/api/v4/clients", method: .get, headers: Self.auth)
+            let row = (try Self.json(response)["data"] as? [[String: Any]])?.first ?? [:]
+            let missing = ClientField.allCases.map(\.rawValue).filter { row[$0] == nil }
+            #expect(missing.isEmpty, "sortable but not in the JSON: \(missing)")
+            for field in ClientField.allCases {
+                let sorted = try await client.execute(uri: "/api/v4/clients?_sort=\(field.rawValue)", method: .get, headers: Self.auth)
+                #expect(sorted.status == .ok, "\(field.rawValue)")
+            }
+        }
+    }
 }

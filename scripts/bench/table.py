@@ -8,6 +8,9 @@ import sys
 from collections import defaultdict
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+# The other broker: Mosquitto, or an earlier aviary build (BENCH_BASELINE).
+other = next((r["broker"] for r in rows if r.get("broker") not in (None, "aviary")), "mosquitto")
+other_name = "Mosquitto" if other == "mosquitto" else "baseline aviary"
 runs = defaultdict(lambda: defaultdict(list))
 idle = {}
 flood = {}
@@ -28,10 +31,10 @@ def ratio(a, b):
     return f"{a / b:.2f}" if b else "–"
 
 
-print("| scenario | figure | aviary | Mosquitto | aviary / Mosquitto |")
+print(f"| scenario | figure | aviary | {other_name} | aviary / {other_name} |")
 print("| --- | --- | ---: | ---: | ---: |")
 for label, by in runs.items():
-    a, m = by["aviary"], by["mosquitto"]
+    a, m = by["aviary"], by[other]
     n = len(a)
     figures = []
     if "latency" in label:
@@ -46,13 +49,13 @@ for label, by in runs.items():
         print(f"| {label} ({n}×2 runs) | {name} | {fmt.format(va)} | {fmt.format(vm)} | {ratio(va, vm)} |")
 labels = sorted({label for label, _ in idle}, key=lambda s: int(s.split()[1]))
 for label in labels:
-    a, m = idle.get((label, "aviary")), idle.get((label, "mosquitto"))
+    a, m = idle.get((label, "aviary")), idle.get((label, other))
     if not a or not m:
         continue
     print(f"| {label} connections | connected | {a['connected']:,} | {m['connected']:,} | {ratio(a['connected'], m['connected'])} |")
     print(f"| {label} connections | RSS bytes per connection | {a['per_conn_bytes']:,} | {m['per_conn_bytes']:,} | {ratio(a['per_conn_bytes'], m['per_conn_bytes'])} |")
 for label in sorted({label for label, _ in flood}):
-    a, m = flood.get((label, "aviary")), flood.get((label, "mosquitto"))
+    a, m = flood.get((label, "aviary")), flood.get((label, other))
     if not a or not m:
         continue
     n = a["connections"]
