@@ -35,18 +35,12 @@ public struct Message: Sendable {
 
     /// Builds the message from a received PUBLISH, keeping only forwardable properties.
     init(publish: PublishPacket, publisherId: String?, now: NIODeadline) {
-        var forwarded = Properties()
-        forwarded.payloadFormatIndicator = publish.properties.payloadFormatIndicator
-        forwarded.contentType = publish.properties.contentType
-        forwarded.responseTopic = publish.properties.responseTopic
-        forwarded.correlationData = publish.properties.correlationData
-        forwarded.userProperties = publish.properties.userProperties
         self.init(
             topic: publish.topic,
             payload: publish.payload,
             qos: publish.qos,
             retain: publish.retain,
-            properties: forwarded,
+            properties: Self.forwarded(publish.properties),
             expiresAt: publish.properties.messageExpiryInterval.map { now + .seconds(Int64($0)) },
             publisherId: publisherId
         )
@@ -54,21 +48,27 @@ public struct Message: Sendable {
 
     /// Builds the message a will turns into.
     init(will: Will, publisherId: String, now: NIODeadline) {
-        var forwarded = Properties()
-        forwarded.payloadFormatIndicator = will.properties.payloadFormatIndicator
-        forwarded.contentType = will.properties.contentType
-        forwarded.responseTopic = will.properties.responseTopic
-        forwarded.correlationData = will.properties.correlationData
-        forwarded.userProperties = will.properties.userProperties
         self.init(
             topic: will.topic,
             payload: will.payload,
             qos: will.qos,
             retain: will.retain,
-            properties: forwarded,
+            properties: Self.forwarded(will.properties),
             expiresAt: will.properties.messageExpiryInterval.map { now + .seconds(Int64($0)) },
             publisherId: publisherId
         )
+    }
+
+    /// The properties a subscriber receives (section 3.3.2.3): payload format, content type,
+    /// response topic, correlation data and user properties; expiry is kept as a deadline.
+    private static func forwarded(_ properties: Properties) -> Properties {
+        var forwarded = Properties()
+        forwarded.payloadFormatIndicator = properties.payloadFormatIndicator
+        forwarded.contentType = properties.contentType
+        forwarded.responseTopic = properties.responseTopic
+        forwarded.correlationData = properties.correlationData
+        forwarded.userProperties = properties.userProperties
+        return forwarded
     }
 
     func isExpired(at now: NIODeadline) -> Bool {
