@@ -33,22 +33,28 @@ extension BrokerState {
     }
 
     /// Once a second: expire sessions, fire delayed wills, drop expired retained messages.
+    /// Only what is due is touched (`DeadlineSchedule`), never every session.
     mutating func tick(now: NIODeadline) {
         sampleMaxima()
-        var expiredSessions: [Session] = []
-        var dueWills: [Message] = []
-        sessions.forEach { session in
-            guard session.link == nil else { return }
+        for key in sessionDeadlines.popDue(now: now) {
+            guard let session = sessions.session(in: key), session.link == nil else { continue }
             if let pending = session.pendingWill, pending.at <= now {
                 session.pendingWill = nil
-                dueWills.append(pending.message)
+                publish(pending.message, now: now)
             }
-            if let expiresAt = session.expiresAt, expiresAt <= now { expiredSessions.append(session) }
+            if let expiresAt = session.expiresAt, expiresAt <= now {
+                logger.debug("session expired", metadata: ["client.id": "\(session.clientId)"])
+                endSession(session, now: now)
+            }
         }
-        for will in dueWills { publish(will, now: now) }
-        for session in expiredSessions {
-            logger.debug("session expired", metadata: ["client.id": "\(session.clientId)"])
-            endSession(session, now: now)
+        sessionDeadlines.compactIfNeeded(liveCount: sessions.count) {
+            var live: [(SessionKey, NIODeadline)] = []
+            sessions.forEach { session in
+                guard session.link == nil else { return }
+                if let at = session.expiresAt { live.append((session.key, at)) }
+                if let at = session.pendingWill?.at { live.append((session.key, at)) }
+            }
+            return live
         }
         retained.removeExpired(now: now)
     }

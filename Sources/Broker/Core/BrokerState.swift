@@ -28,6 +28,8 @@ struct BrokerState {
     var sessions = SessionStore()
     let tree = SubscriptionTree<Session>()
     var retained = RetainedStore()
+    /// Offline sessions' expiry and delayed-will deadlines, by time.
+    var sessionDeadlines = DeadlineSchedule<SessionKey>()
     /// Subscribers per distinct topic filter, so the topic count is not a scan of every session.
     var filterSubscribers: [String: Int] = [:]
     var liveConnections = 0
@@ -149,14 +151,18 @@ struct BrokerState {
                 if delay == 0 || session.expiryInterval == 0 {
                     publish(message, now: now)
                 } else {
-                    session.pendingWill = (message, now + .seconds(Int64(min(delay, session.expiryInterval))))
+                    let at = now + .seconds(Int64(min(delay, session.expiryInterval)))
+                    session.pendingWill = (message, at)
+                    sessionDeadlines.schedule(session.key, at: at)
                 }
             }
         }
         if session.expiryInterval == 0 {
             endSession(session, now: now)
         } else if session.expiryInterval != UInt32.max {
-            session.expiresAt = now + .seconds(Int64(session.expiryInterval))
+            let at = now + .seconds(Int64(session.expiryInterval))
+            session.expiresAt = at
+            sessionDeadlines.schedule(session.key, at: at)
         }
     }
 

@@ -4,6 +4,8 @@ import NIOCore
 /// The last retained message of every topic (section 3.3.1.3). Lives inside `BrokerState`.
 struct RetainedStore {
     private var messages: [String: Message] = [:]
+    /// Topics whose message has a Message Expiry Interval, by deadline.
+    private var expiries = DeadlineSchedule<String>()
 
     var count: Int { messages.count }
 
@@ -13,6 +15,7 @@ struct RetainedStore {
             messages[message.topic] = nil
         } else {
             messages[message.topic] = message
+            if let at = message.expiresAt { expiries.schedule(message.topic, at: at) }
         }
     }
 
@@ -31,9 +34,13 @@ struct RetainedStore {
         return found
     }
 
-    /// Drops every expired message.
+    /// Drops the messages that expired by `now` (only those are looked at).
     mutating func removeExpired(now: NIODeadline) {
-        let expired = messages.filter { $0.value.isExpired(at: now) }.map(\.key)
-        for topic in expired { messages[topic] = nil }
+        for topic in expiries.popDue(now: now) where messages[topic]?.isExpired(at: now) == true {
+            messages[topic] = nil
+        }
+        expiries.compactIfNeeded(liveCount: messages.count) {
+            messages.compactMap { topic, message in message.expiresAt.map { (topic, $0) } }
+        }
     }
 }

@@ -25,6 +25,11 @@ struct SessionStore {
         return session
     }
 
+    /// The session in `key`'s slot now, whatever connection it has (for the timer).
+    func session(in key: SessionKey) -> Session? {
+        key.slot < slots.count ? slots[key.slot] : nil
+    }
+
     /// Adds a session (none may exist for its client id) and returns its key.
     @discardableResult
     mutating func insert(_ session: Session) -> SessionKey {

@@ -166,4 +166,23 @@ struct BrokerStateTests {
         #expect(stats.connections == 0 && stats.sessions == 1)
         #expect(h.state.listings(clientId: "s").first?.connected == false)
     }
+
+    @Test("a session that came back and left again expires at its new deadline, not at the one it had before")
+    func expiryMovesWithReconnect() throws {
+        var h = StateHarness()
+        let first = RecordingSink()
+        let key = h.connect("p", sink: first, cleanStart: false, expiry: 2).key
+        h.state.connectionClosed(key, sink: first, kind: .graceful, now: h.now)  // expires at +2 s
+        h.now = h.now + .seconds(1)
+        let second = RecordingSink()
+        _ = h.connect("p", sink: second, cleanStart: false, expiry: 2)
+        h.now = h.now + .milliseconds(500)
+        h.state.connectionClosed(key, sink: second, kind: .graceful, now: h.now)  // now expires at +3.5 s
+        h.state.tick(now: h.now + .milliseconds(500))  // the first deadline (+2 s) is due, and stale
+        let kept = h.state.stats().sessions
+        #expect(kept == 1)
+        h.state.tick(now: h.now + .seconds(2))
+        let gone = h.state.stats().sessions
+        #expect(gone == 0)
+    }
 }
