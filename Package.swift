@@ -162,6 +162,7 @@ let package = Package(
             name: "BrokerTests",
             dependencies: [
                 "Broker",
+                "AviaryLocks",
                 "MQTTCodec",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -14,7 +14,7 @@ for s in "${sanitizers[@]}"; do
     scratch=.build-$s
     mkdir -p "$scratch/reports"
     rm -f "$scratch"/reports/*
-    # Under TSan the locks are pthread mutexes (Sources/*/TSanLocks.swift): the standard library's
+    # Under TSan the locks are pthread mutexes (Sources/AviaryLocks): the standard library's
     # Mutex is not instrumented on Linux and every access under it would be reported.
     flags=()
     [ "$s" = thread ] && flags=(-Xswiftc -DAVIARY_TSAN)

@@ -20,7 +20,7 @@ final class AuthThrottle: Sendable {
     let maxDelay: TimeAmount
     let forgetAfter: TimeAmount
     let capacity: Int
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = Locked<[String: Entry]>([:])
 
     init(
         freeFailures: Int = 3,

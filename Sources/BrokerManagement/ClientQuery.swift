@@ -47,6 +47,10 @@ struct ClientQuery: Sendable {
     var sortField: ClientField?
     var descending = false
     var filters: [@Sendable (ClientListing) -> Bool] = []
+    /// `clientid=`: answered from the registry's index.
+    var exactClientId: String?
+    /// Whether `_order` was given (alone it orders by client id).
+    var ordered = false
 
     init(items: [(key: String, value: String)]) throws(APIError) {
         var order: String?
@@ -62,7 +66,10 @@ struct ClientQuery: Sendable {
                 guard value == "asc" || value == "desc" else { throw .badParameter("_order must be asc or desc, got '\(value)'") }
                 order = value
             case "clientid", "client_id":
-                filters.append { $0.clientId == value }
+                if let other = exactClientId, other != value {
+                    filters.append { _ in false }
+                }
+                exactClientId = value
             case "username":
                 filters.append { ($0.info.username ?? "") == value }
             case "zone":
@@ -87,11 +94,11 @@ struct ClientQuery: Sendable {
                 }
                 filters.append { $0.info.protocolVersion == version }
             case "_like_clientid":
-                let needle = value.lowercased()
-                filters.append { $0.clientId.lowercased().contains(needle) }
+                let needle = CaseInsensitiveNeedle(value)
+                filters.append { needle.found(in: $0.clientId) }
             case "_like_username":
-                let needle = value.lowercased()
-                filters.append { ($0.info.username ?? "").lowercased().contains(needle) }
+                let needle = CaseInsensitiveNeedle(value)
+                filters.append { needle.found(in: $0.info.username ?? "") }
             case "_gte_created_at", "_lte_created_at", "_gte_connected_at", "_lte_connected_at":
                 // Bounded so that milliseconds cannot overflow (±292 million years either way).
                 let bound = Int64.max / 1000 - 2
@@ -118,13 +125,32 @@ struct ClientQuery: Sendable {
             }
         }
         // `_order` alone orders by client id.
-        if let order { descending = order == "desc" }
+        if let order {
+            descending = order == "desc"
+            ordered = true
+        }
+    }
+
+    /// Runs the query on the registry, touching no more of it than the query needs: the first
+    /// pages without order come straight from the table in registry order (O(page)); a client
+    /// id is a hash lookup; everything else filters and ranks the rows.
+    func apply(to registry: ClientRegistry) -> (rows: [ClientListing], count: Int) {
+        if let id = exactClientId {
+            let rows = registry.row(clientId: id).map { [$0] } ?? []
+            return apply(to: rows)
+        }
+        if filters.isEmpty && sortField == nil && !ordered {
+            guard paging.offset != Int.max else { return ([], registry.count) }
+            return registry.page(offset: paging.offset, limit: limit)
+        }
+        return apply(to: registry.rows())
     }
 
     /// Filters, orders (ties by client id) and pages. Only the rows up to the end of the
     /// requested page are ever ordered: a bounded heap keeps the best `page × limit`.
     func apply(to clients: [ClientListing]) -> (rows: [ClientListing], count: Int) {
-        let matching = filters.isEmpty ? clients : clients.filter { c in filters.allSatisfy { $0(c) } }
+        var matching = filters.isEmpty ? clients : clients.filter { c in filters.allSatisfy { $0(c) } }
+        if let id = exactClientId { matching = matching.filter { $0.clientId == id } }
         let count = matching.count
         let start = paging.offset
         guard start < count else { return ([], count) }
@@ -163,5 +189,39 @@ struct ClientQuery: Sendable {
         }
 
         static func == (a: Ranked, b: Ranked) -> Bool { a.key == b.key && a.id == b.id }
+    }
+}
+
+/// A `_like_*` needle: a substring match that ignores ASCII case, on UTF-8 bytes, without
+/// allocating per row (lowercasing 100,000 client ids per query took 300 ms).
+struct CaseInsensitiveNeedle: Sendable {
+    private let bytes: [UInt8]
+
+    init(_ text: String) {
+        bytes = text.utf8.map(Self.fold)
+    }
+
+    private static func fold(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+    }
+
+    func found(in text: String) -> Bool {
+        guard !bytes.isEmpty else { return true }
+        var text = text
+        return text.withUTF8 { haystack in
+            guard haystack.count >= bytes.count else { return false }
+            let first = bytes[0]
+            var start = 0
+            let last = haystack.count - bytes.count
+            while start <= last {
+                if Self.fold(haystack[start]) == first {
+                    var i = 1
+                    while i < bytes.count && Self.fold(haystack[start + i]) == bytes[i] { i += 1 }
+                    if i == bytes.count { return true }
+                }
+                start += 1
+            }
+            return false
+        }
     }
 }

@@ -128,9 +128,9 @@ struct ManagementAPI: HTTPResponder {
     }
 
     func listClients(_ query: [(key: String, value: String)], v3: Bool) throws(APIError) -> Response {
-        let parsed = try ClientQuery(items: query)
-        let all = broker.listings()
-        let (page, count) = parsed.apply(to: v3 ? all.filter(\.connected) : all)
+        var parsed = try ClientQuery(items: query)
+        if v3 { parsed.filters.append { $0.connected } }
+        let (page, count) = parsed.apply(to: broker.registry)
         let rows = page.map(ClientSnapshot.init)
         var encoder = ClientJSON(node: node)
         return ok(
@@ -153,8 +153,20 @@ struct ManagementAPI: HTTPResponder {
         )
     }
 
-    func lookup(_ predicate: (ClientListing) -> Bool, v3: Bool) -> Response {
-        let rows = broker.listings().filter(predicate).sorted { $0.clientId < $1.clientId }.map(ClientSnapshot.init)
+    /// The clients of one user name (a scan of the registry), in client id order.
+    func lookup(username: String, connectedOnly: Bool, v3: Bool) -> Response {
+        let rows = broker.registry.rows().filter { ($0.info.username ?? "") == username && (!connectedOnly || $0.connected) }
+        return lookup(rows.sorted { $0.clientId < $1.clientId }, v3: v3)
+    }
+
+    /// One client by id (the registry's index).
+    func lookup(clientId: String, connectedOnly: Bool, v3: Bool) -> Response {
+        let rows = broker.registry.row(clientId: clientId).map { [$0] } ?? []
+        return lookup(rows.filter { !connectedOnly || $0.connected }, v3: v3)
+    }
+
+    private func lookup(_ found: [ClientListing], v3: Bool) -> Response {
+        let rows = found.map(ClientSnapshot.init)
         var encoder = ClientJSON(node: node)
         return ok { o in
             o.array { a in

@@ -91,8 +91,7 @@ extension ManagementAPI {
             try api.listClients(call.query, v3: false)
         },
         Route("api/v4/clients/username/{username}", catalogue: [("lookup_client_via_username", .get, "Look up clients by username")]) { api, call throws(APIError) in
-            let username = call["username"]
-            return api.lookup({ ($0.info.username ?? "") == username }, v3: false)
+            api.lookup(username: call["username"], connectedOnly: false, v3: false)
         },
         Route(
             "api/v4/clients/{clientid}",
@@ -123,17 +122,16 @@ extension ManagementAPI {
         Route("api/v3/nodes/{node}/connections", query: true) { api, call throws(APIError) in try api.listClients(call.query, v3: true) },
         Route("api/v3/connections/{clientid}", [.get, .delete]) { api, call throws(APIError) in
             let id = call["clientid"]
-            return call.method == .delete ? try api.kick(id, by: call.user) : api.lookup({ $0.clientId == id && $0.connected }, v3: true)
+            return call.method == .delete ? try api.kick(id, by: call.user) : api.lookup(clientId: id, connectedOnly: true, v3: true)
         },
         Route("api/v3/connection/username/{username}") { api, call throws(APIError) in
-            let username = call["username"]
-            return api.lookup({ ($0.info.username ?? "") == username && $0.connected }, v3: true)
+            api.lookup(username: call["username"], connectedOnly: true, v3: true)
         },
     ]
 
     fileprivate func clientById(_ call: RouteCall) throws(APIError) -> Response {
         let id = call["clientid"]
-        return call.method == .delete ? try kick(id, by: call.user) : lookup({ $0.clientId == id }, v3: false)
+        return call.method == .delete ? try kick(id, by: call.user) : lookup(clientId: id, connectedOnly: false, v3: false)
     }
 }
 

@@ -12,7 +12,7 @@ final class PrometheusExporter: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let broker: Broker
     /// The last value added to each counter, by family and labels.
-    private let counted = Mutex<[String: Int64]>([:])
+    private let counted = Locked<[String: Int64]>([:])
 
     init(broker: Broker) {
         self.broker = broker

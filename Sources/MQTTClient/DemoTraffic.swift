@@ -50,7 +50,7 @@ public final class DemoTraffic: Sendable {
     private let port: Int
     private let host: String
     private let running = Atomic<Bool>(true)
-    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let channels = Locked<[ObjectIdentifier: any Channel]>([:])
 
     public init(host: String = "127.0.0.1", port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.host = host

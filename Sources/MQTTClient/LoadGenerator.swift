@@ -227,7 +227,7 @@ final class BenchCounters: Sendable {
     let started = Atomic<UInt64>(0)
     let lastSend = Atomic<UInt64>(0)
     let lastReceive = Atomic<UInt64>(0)
-    let latencies = Mutex<[UInt64]>([])
+    let latencies = Locked<[UInt64]>([])
 }
 
 /// One benchmark connection: subscribes or publishes (within its in-flight window, or at a

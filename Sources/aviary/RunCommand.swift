@@ -68,7 +68,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         LogOutput.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "aviary")
-        let apiPort = Mutex<Int?>(nil)
+        let apiPort = Locked<Int?>(nil)
         let application = try await resolved.buildApplication(security: security, tls: tls, logger: logger) { ports in
             apiPort.withLock { $0 = ports.api }
         }

@@ -28,7 +28,7 @@ package final class APIHarness: Sendable {
         api.port = 0
         var logger = Logger(label: "test-api")
         logger.logLevel = ProcessInfo.processInfo.environment["AVIARY_TEST_LOG"] != nil ? .debug : .critical
-        let port = Mutex<Int?>(nil)
+        let port = Locked<Int?>(nil)
         let application = try await AviaryApplication.build(broker: configuration, api: api, logger: logger) { ports in
             port.withLock { $0 = ports.api }
         }

@@ -10,7 +10,9 @@ final class BrokerCore: Sendable {
     let logger: Logger
     let startedAt: NIODeadline
     let startedAtMs: Int64
-    let state: Mutex<BrokerState>
+    let state: Locked<BrokerState>
+    /// Every client's identity, counters and session gauges, readable without `state`'s lock.
+    let registry = ClientRegistry()
     let shuttingDown = Atomic<Bool>(false)
     let security: SecurityPolicy
     let capacity: ConnectionCapacity
@@ -28,12 +30,13 @@ final class BrokerCore: Sendable {
         self.logger = logger
         self.startedAt = .now()
         self.startedAtMs = WallClock.nowMilliseconds()
-        self.state = Mutex(
+        self.state = Locked(
             BrokerState(
                 configuration: configuration,
                 maxConnections: capacity.maxConnections,
                 metrics: metrics,
                 security: security,
+                registry: registry,
                 logger: logger
             )
         )

@@ -74,7 +74,7 @@ struct ConnectionCapacity: Sendable {
 /// "At most one line every 10 s" for events that come in floods (a connection storm at capacity).
 final class LogThrottle: Sendable {
     private let interval: TimeAmount
-    private let last = Mutex<NIODeadline?>(nil)
+    private let last = Locked<NIODeadline?>(nil)
 
     init(interval: TimeAmount = .seconds(10)) {
         self.interval = interval

@@ -14,7 +14,7 @@ final class ConnectionLink: DeliverySink {
         var items: [Outbound] = []
         var scheduled = false
     }
-    private let outbox = Mutex(Outbox())
+    private let outbox = Locked(Outbox())
     private let writable = Atomic<Bool>(true)
     private let drainTarget: NIOLoopBound<Drain>
 

@@ -43,7 +43,7 @@ final class ConnectionTimerRegistry: Sendable {
     }
 
     private let connectTimeout: TimeAmount
-    private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
+    private let entries = Locked<[ObjectIdentifier: Entry]>([:])
 
     init(connectTimeout: TimeAmount) {
         self.connectTimeout = connectTimeout

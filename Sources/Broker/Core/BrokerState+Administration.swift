@@ -59,25 +59,9 @@ extension BrokerState {
         retained.removeExpired(now: now)
     }
 
-    /// One row of the client table; cheap enough to copy for every session under the lock.
+    /// One row of the client table: two references, figures read live.
     func listing(of session: Session) -> ClientListing {
-        ClientListing(
-            identity: session.identity,
-            connected: session.link != nil,
-            disconnectedAtMs: session.disconnectedAtMs,
-            expiryInterval: session.expiryInterval,
-            createdAtMs: session.createdAtMs,
-            subscriptionsCount: session.subscriptions.count,
-            maxSubscriptions: configuration.maxSubscriptions,
-            inflight: session.inflight.count,
-            maxInflight: session.window,
-            awaitingRel: session.incomingQoS2.count,
-            maxAwaitingRel: configuration.receiveMaximum,
-            mqueueLen: session.queue.count,
-            maxMqueue: configuration.maxQueuedMessages,
-            mqueueDropped: session.dropped,
-            heldBytes: UInt64(session.heldBytes)
-        )
+        ClientListing(identity: session.identity, gauges: session.gauges)
     }
 
     /// Every session's row, or one client's.
@@ -103,15 +87,7 @@ extension BrokerState {
     /// An offline persistent session with the given identity (`--simulate-clients`).
     mutating func addOfflineSession(_ identity: ClientIdentity, disconnectedAtMs: Int64) {
         if let existing = sessions[identity.info.clientId] { endSession(existing, now: .now()) }
-        let session = Session(
-            clientId: identity.info.clientId,
-            info: identity.info,
-            counters: identity.counters,
-            expiryInterval: .max,
-            window: configuration.maxInflight,
-            maxQueued: configuration.maxQueuedMessages
-        )
-        session.createdAtMs = identity.info.connectedAtMs
+        let session = makeSession(identity, expiryInterval: .max, window: configuration.maxInflight)
         session.disconnectedAtMs = disconnectedAtMs
         sessions.insert(session)
     }

@@ -20,12 +20,12 @@ enum ConnectOutcome: Sendable {
 }
 
 /// The broker's shared state: sessions, subscriptions, retained messages. It lives in the
-/// `Mutex` of `BrokerCore` and is not `Sendable`, so the compiler keeps every session and the
-/// subscription tree inside that lock: connections name their session by `SessionKey` and call
-/// these methods, which return `Sendable` results and never block or do I/O (writes go to the
-/// connections' `DeliverySink`s).
+/// lock of `BrokerCore` (`Locked`, a `Mutex`) and is not `Sendable`, so the compiler keeps
+/// every session and the subscription tree inside that lock: connections name their session by
+/// `SessionKey` and call these methods, which return `Sendable` results and never block or do
+/// I/O (writes go to the connections' `DeliverySink`s).
 struct BrokerState {
-    var sessions = SessionStore()
+    var sessions: SessionStore
     let tree = SubscriptionTree<Session>()
     var retained = RetainedStore()
     /// Offline sessions' expiry and delayed-will deadlines, by time.
@@ -42,7 +42,15 @@ struct BrokerState {
     let logger: Logger
     let security: SecurityPolicy
 
-    init(configuration: BrokerConfiguration, maxConnections: Int, metrics: BrokerMetrics, security: SecurityPolicy, logger: Logger) {
+    init(
+        configuration: BrokerConfiguration,
+        maxConnections: Int,
+        metrics: BrokerMetrics,
+        security: SecurityPolicy,
+        registry: ClientRegistry = ClientRegistry(),
+        logger: Logger
+    ) {
+        self.sessions = SessionStore(registry: registry)
         self.security = security
         self.configuration = configuration
         self.maxConnections = maxConnections
@@ -79,17 +87,10 @@ struct BrokerState {
             session = existing
             present = true
             session.identity = request.identity
+            sessions.refresh(session)
         } else {
             if let existing = sessions[request.clientId] { endSession(existing, now: now) }
-            session = Session(
-                clientId: request.clientId,
-                info: request.identity.info,
-                counters: request.identity.counters,
-                expiryInterval: request.expiryInterval,
-                window: request.window,
-                maxQueued: configuration.maxQueuedMessages
-            )
-            session.createdAtMs = request.identity.info.connectedAtMs
+            session = makeSession(request.identity, expiryInterval: request.expiryInterval, window: request.window)
             sessions.insert(session)
         }
         session.link = request.sink
@@ -164,6 +165,17 @@ struct BrokerState {
             session.expiresAt = at
             sessionDeadlines.schedule(session.key, at: at)
         }
+    }
+
+    /// A new session for `identity`, created now.
+    func makeSession(_ identity: ClientIdentity, expiryInterval: UInt32, window: Int) -> Session {
+        let gauges = SessionGauges(
+            createdAtMs: identity.info.connectedAtMs,
+            maxSubscriptions: configuration.maxSubscriptions,
+            maxAwaitingRel: configuration.receiveMaximum,
+            maxMqueue: configuration.maxQueuedMessages
+        )
+        return Session(identity: identity, gauges: gauges, expiryInterval: expiryInterval, window: window, maxQueued: configuration.maxQueuedMessages)
     }
 
     /// Removes a session and its subscriptions; a will still waiting is published now

@@ -6,34 +6,40 @@ public final class ClientIdentity: Sendable {
     public let info: ClientInfo
     public let counters: ConnectionCounters
 
-    init(info: ClientInfo, counters: ConnectionCounters) {
+    public init(info: ClientInfo, counters: ConnectionCounters) {
         self.info = info
         self.counters = counters
     }
 }
 
-/// One row of the client table as copied under the broker lock: a reference to the identity
-/// and the session's few mutable numbers. Copying 100,000 of these takes a few milliseconds,
-/// so a listing never holds the lock for its filtering, sorting or encoding.
+/// One row of the client table: the client's identity and its session's gauges, two
+/// references. Every figure is read live from atomics when asked for, so a row taken from the
+/// `ClientRegistry` is never stale and copying it costs nothing.
 public struct ClientListing: Sendable {
     public let identity: ClientIdentity
-    public let connected: Bool
-    public let disconnectedAtMs: Int64?
-    public let expiryInterval: UInt32
-    public let createdAtMs: Int64
-    public let subscriptionsCount: Int
-    public let maxSubscriptions: Int
-    public let inflight: Int
-    public let maxInflight: Int
-    public let awaitingRel: Int
-    public let maxAwaitingRel: Int
-    public let mqueueLen: Int
-    public let maxMqueue: Int
-    public let mqueueDropped: UInt64
-    public let heldBytes: UInt64
+    public let gauges: SessionGauges
+
+    public init(identity: ClientIdentity, gauges: SessionGauges) {
+        self.identity = identity
+        self.gauges = gauges
+    }
 
     public var clientId: String { identity.info.clientId }
     public var info: ClientInfo { identity.info }
+    public var connected: Bool { gauges.connected }
+    public var disconnectedAtMs: Int64? { gauges.disconnectedAtMs }
+    public var expiryInterval: UInt32 { gauges.expiryInterval }
+    public var createdAtMs: Int64 { gauges.createdAtMs }
+    public var subscriptionsCount: Int { gauges.subscriptionsCount }
+    public var maxSubscriptions: Int { gauges.maxSubscriptions }
+    public var inflight: Int { gauges.inflight }
+    public var maxInflight: Int { gauges.maxInflight }
+    public var awaitingRel: Int { gauges.awaitingRel }
+    public var maxAwaitingRel: Int { gauges.maxAwaitingRel }
+    public var mqueueLen: Int { gauges.mqueueLen }
+    public var maxMqueue: Int { gauges.maxMqueue }
+    public var mqueueDropped: UInt64 { gauges.mqueueDropped }
+    public var heldBytes: UInt64 { gauges.heldBytes }
     public var recvOct: UInt64 { identity.counters.recvOct.load(ordering: .relaxed) }
     public var sendOct: UInt64 { identity.counters.sendOct.load(ordering: .relaxed) }
     public var recvPkt: UInt64 { identity.counters.recvPkt.load(ordering: .relaxed) }
@@ -48,7 +54,7 @@ public struct ClientListing: Sendable {
 }
 
 extension ClientSnapshot {
-    /// Freezes a listing row: counters are read once, now.
+    /// Freezes a listing row: every figure is read once, now.
     public init(_ row: ClientListing) {
         var info = row.identity.info
         info.disconnectedAtMs = row.disconnectedAtMs

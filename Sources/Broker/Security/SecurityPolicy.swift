@@ -33,14 +33,14 @@ public final class SecurityPolicy: Sendable {
     }()
 
     public let settings: Settings
-    private let loaded: Mutex<Loaded>
+    private let loaded: Locked<Loaded>
     public let denials = Counter()
     public let authFailures = Counter()
 
     /// Reads the files; throws a message naming the file and line.
     public init(settings: Settings) throws {
         self.settings = settings
-        loaded = Mutex(try Self.load(settings))
+        loaded = Locked(try Self.load(settings))
     }
 
     static func load(_ settings: Settings) throws -> Loaded {

@@ -17,7 +17,7 @@ public enum AviaryVersion {
 public final class Broker: Sendable {
     let core: BrokerCore
     private let group: any EventLoopGroup
-    private let runtime = Mutex(Runtime())
+    private let runtime = Locked(Runtime())
 
     private struct Runtime {
         var serverChannel: (any Channel)?
@@ -52,7 +52,7 @@ public final class Broker: Sendable {
         let port = channel.localAddress?.port ?? configuration.port
         let timerLoop = group.next()
         let sysEvery = configuration.sysInterval
-        let sysTicks = Mutex(0.0)
+        let sysTicks = Locked(0.0)
         let timer = timerLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
             let now = NIODeadline.now()
             core.withState { $0.tick(now: now) }
@@ -174,14 +174,17 @@ public final class Broker: Sendable {
 
     /// One client's snapshot, or nil.
     public func client(id: String) -> ClientSnapshot? {
-        core.withState { $0.listings(clientId: id) }.first.map(ClientSnapshot.init)
+        core.registry.row(clientId: id).map(ClientSnapshot.init)
     }
 
-    /// The client table as cheap rows: only references and a few integers are copied under
-    /// the lock; counters are read from their atomics afterwards.
+    /// The client table as rows of two references each, from the client registry: the
+    /// routing lock is not taken; figures are read from their atomics when asked for.
     public func listings() -> [ClientListing] {
-        core.withState { $0.listings() }
+        core.registry.rows()
     }
+
+    /// The client registry itself, for queries that need less than the whole table.
+    public var registry: ClientRegistry { core.registry }
 
     /// The subscriptions of every session (or of one client): filter, QoS and 5.0 options.
     public func subscriptions(clientId: String? = nil) -> [(clientId: String, subscription: Subscription)] {

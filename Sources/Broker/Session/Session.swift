@@ -1,6 +1,7 @@
 import MQTTCodec
 import DequeModule
 import NIOCore
+import Synchronization
 
 /// A message waiting in a session's queue for its client (offline, or over its window).
 struct QueuedMessage {
@@ -35,15 +36,28 @@ final class Session {
     var key = SessionKey(slot: -1)
     /// Identity and counters of the latest connection, kept for the listing after it leaves.
     var identity: ClientIdentity
+    /// What the client table shows of this session, readable without the routing lock; every
+    /// change below is stored there too.
+    let gauges: SessionGauges
     var info: ClientInfo { identity.info }
     var counters: ConnectionCounters { identity.counters }
     /// Wall-clock milliseconds when the latest connection closed; nil while connected.
-    var disconnectedAtMs: Int64?
+    var disconnectedAtMs: Int64? {
+        get { gauges.disconnectedAtMs }
+        set { gauges.disconnectedAt.store(newValue ?? 0, ordering: .relaxed) }
+    }
     /// The live connection, nil while the client is offline.
-    var link: (any DeliverySink)?
-    var subscriptions: [String: SessionSubscription] = [:]
+    var link: (any DeliverySink)? {
+        didSet { gauges.connectedFlag.store(link != nil, ordering: .relaxed) }
+    }
+    var subscriptions: [String: SessionSubscription] = [:] {
+        didSet { gauges.subscriptionCount.store(subscriptions.count, ordering: .relaxed) }
+    }
     /// Session Expiry Interval in seconds; `UInt32.max` never expires.
-    var expiryInterval: UInt32
+    var expiryInterval: UInt32 {
+        get { gauges.expiryInterval }
+        set { gauges.expiry.store(newValue, ordering: .relaxed) }
+    }
     var expiresAt: NIODeadline?
     /// Will of the live connection.
     var will: Will? {
@@ -70,36 +84,51 @@ final class Session {
         wills = box.will == nil && box.pending == nil ? nil : box
     }
 
-    var inflight: [UInt16: InflightMessage] = [:]
+    var inflight: [UInt16: InflightMessage] = [:] {
+        didSet { gauges.inflightCount.store(inflight.count, ordering: .relaxed) }
+    }
     var inflightOrder: Deque<UInt16> = []
-    var queue: Deque<QueuedMessage> = []
+    var queue: Deque<QueuedMessage> = [] {
+        didSet { gauges.queueLength.store(queue.count, ordering: .relaxed) }
+    }
     /// QoS 0 messages in `queue`: a full queue of QoS 1/2 messages drops its head without
     /// scanning for a QoS 0 one (a stuck subscriber must not cost a scan per routed message).
     private(set) var queuedQoS0 = 0
     /// Incoming QoS 2 packet ids that got PUBREC and wait for PUBREL (section 4.3.3).
-    var incomingQoS2: Set<UInt16> = []
+    var incomingQoS2: Set<UInt16> = [] {
+        didSet { gauges.awaitingRelCount.store(incomingQoS2.count, ordering: .relaxed) }
+    }
     private var nextPacketId: UInt16 = 1
 
     /// Outgoing in-flight maximum: the client's Receive Maximum capped by the configuration.
-    var window: Int
+    var window: Int {
+        didSet { gauges.window.store(window, ordering: .relaxed) }
+    }
     var maxQueued: Int
     /// The client's Maximum Packet Size; larger messages are dropped for it [MQTT-3.1.2-25].
     var clientMaximumPacketSize: Int = .max
     /// Messages dropped for this client: queue overflow, too large, expired.
-    var dropped: UInt64 = 0
+    var dropped: UInt64 {
+        get { gauges.mqueueDropped }
+        set { gauges.dropped.store(newValue, ordering: .relaxed) }
+    }
     /// When drops were last logged for this client (a warning at most every 10 s per client).
     var lastDropWarning: NIODeadline?
     /// Payload bytes in `queue` and `inflight` (the `heap_size` analogue).
-    private(set) var heldBytes = 0
+    private(set) var heldBytes = 0 {
+        didSet { gauges.held.store(UInt64(max(0, heldBytes)), ordering: .relaxed) }
+    }
     /// Wall-clock milliseconds when the session was created.
-    var createdAtMs: Int64 = 0
+    var createdAtMs: Int64 { gauges.createdAtMs }
 
-    init(clientId: String, info: ClientInfo, counters: ConnectionCounters, expiryInterval: UInt32, window: Int, maxQueued: Int) {
-        self.clientId = clientId
-        self.identity = ClientIdentity(info: info, counters: counters)
-        self.expiryInterval = expiryInterval
+    init(identity: ClientIdentity, gauges: SessionGauges, expiryInterval: UInt32, window: Int, maxQueued: Int) {
+        self.clientId = identity.info.clientId
+        self.identity = identity
+        self.gauges = gauges
         self.window = window
         self.maxQueued = maxQueued
+        gauges.expiry.store(expiryInterval, ordering: .relaxed)
+        gauges.window.store(window, ordering: .relaxed)
     }
 
     var isOnline: Bool { link != nil }

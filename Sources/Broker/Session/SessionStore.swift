@@ -7,11 +7,17 @@ struct SessionKey: Sendable, Hashable {
 }
 
 /// Every session of the broker by client id, in slots that are reused after a session ends.
-/// Lives inside `BrokerState`, under the broker's lock.
+/// Lives inside `BrokerState`, under the broker's lock; each change is mirrored into the
+/// `ClientRegistry` (same slots), which the management API reads without that lock.
 struct SessionStore {
     private var slots: [Session?] = []
     private var free: [Int] = []
     private var index: [String: Int] = [:]
+    let registry: ClientRegistry
+
+    init(registry: ClientRegistry) {
+        self.registry = registry
+    }
 
     var count: Int { index.count }
 
@@ -44,7 +50,14 @@ struct SessionStore {
         }
         session.key = SessionKey(slot: slot)
         index[session.clientId] = slot
+        registry.set(ClientListing(identity: session.identity, gauges: session.gauges), slot: slot)
         return session.key
+    }
+
+    /// The session's identity changed (a new connection resumed it).
+    func refresh(_ session: Session) {
+        guard let slot = index[session.clientId], slots[slot] === session else { return }
+        registry.set(ClientListing(identity: session.identity, gauges: session.gauges), slot: slot)
     }
 
     /// Removes `session` if it is the one stored for its client id.
@@ -53,6 +66,7 @@ struct SessionStore {
         index[session.clientId] = nil
         slots[slot] = nil
         free.append(slot)
+        registry.remove(slot: slot)
     }
 
     /// Every session, in slot order.

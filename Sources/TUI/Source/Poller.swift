@@ -25,10 +25,10 @@ public final class Poller: Sendable {
     let baseURL: String
     let authorization: String
     let client: HTTPClient
-    private let state: Mutex<PollSnapshot>
-    private let control = Mutex((interval: 1.0, paused: false, detailId: String?.none))
+    private let state: Locked<PollSnapshot>
+    private let control = Locked((interval: 1.0, paused: false, detailId: String?.none))
     /// What the table shows, for server-side sort and paging of large tables.
-    private let query = Mutex(ViewQuery())
+    private let query = Locked(ViewQuery())
 
     public struct ViewQuery: Sendable, Equatable {
         public var sortField = "recv_oct"
@@ -41,9 +41,9 @@ public final class Poller: Sendable {
     /// the server) where the API can sort and page (ours and EMQX v4).
     public static let fullFetchLimit = 2000
     public static let window = 500
-    private let flavourBox = Mutex<Flavour?>(nil)
+    private let flavourBox = Locked<Flavour?>(nil)
     /// Clients on the source, from an unfiltered poll; nil until known (polls start windowed).
-    private let knownTotal = Mutex<Int?>(nil)
+    private let knownTotal = Locked<Int?>(nil)
 
     public init(url: String, user: String, password: String, interval: Double) {
         var base = url
@@ -52,7 +52,7 @@ public final class Poller: Sendable {
         baseURL = base
         authorization = "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
         client = HTTPClient.shared
-        state = Mutex(PollSnapshot(info: SourceInfo(url: base)))
+        state = Locked(PollSnapshot(info: SourceInfo(url: base)))
         control.withLock { $0.interval = interval }
     }
 

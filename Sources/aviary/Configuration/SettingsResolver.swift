@@ -142,7 +142,7 @@ enum SettingsResolver {
 
 /// Remembers which provider supplied each key the reader looked up.
 private final class SourceRecorder: AccessReporter {
-    private let answers = Mutex<[String: String]>([:])
+    private let answers = Locked<[String: String]>([:])
 
     func report(_ event: AccessEvent) {
         let answering = event.providerResults.first { result in

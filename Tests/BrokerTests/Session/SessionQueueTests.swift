@@ -17,7 +17,8 @@ struct SessionQueueTests {
             cleanStart: false,
             connectedAtMs: 0
         )
-        return Session(clientId: "s", info: info, counters: ConnectionCounters(), expiryInterval: 60, window: 10, maxQueued: maxQueued)
+        let gauges = SessionGauges(createdAtMs: 0, maxSubscriptions: 0, maxAwaitingRel: 100, maxMqueue: maxQueued)
+        return Session(identity: ClientIdentity(info: info, counters: ConnectionCounters()), gauges: gauges, expiryInterval: 60, window: 10, maxQueued: maxQueued)
     }
 
     static func item(_ name: String, _ qos: QoS) -> QueuedMessage {

@@ -1,6 +1,7 @@
 import Logging
 import MQTTCodec
 import NIOCore
+import AviaryLocks
 import Synchronization
 
 @testable import Broker
@@ -9,7 +10,7 @@ import Synchronization
 final class RecordingSink: DeliverySink {
     let version: ProtocolVersion
     private let writable: Atomic<Bool>
-    private let recorded = Mutex<[Outbound]>([])
+    private let recorded = Locked<[Outbound]>([])
 
     init(version: ProtocolVersion = .v5, writable: Bool = true) {
         self.version = version

@@ -1,0 +1,46 @@
+import Synchronization
+
+/// The figures of one session that the client table shows besides traffic: written by the
+/// session (under the routing lock, relaxed atomic stores) and read by the management API
+/// without that lock, so that listing 100,000 clients never stops routing.
+public final class SessionGauges: Sendable {
+    /// Wall-clock milliseconds when the session was created.
+    public let createdAtMs: Int64
+    /// Limits of the configuration, for `max_*` fields.
+    public let maxSubscriptions: Int
+    public let maxAwaitingRel: Int
+    public let maxMqueue: Int
+
+    let connectedFlag = Atomic<Bool>(false)
+    /// 0 while connected or never disconnected.
+    let disconnectedAt = Atomic<Int64>(0)
+    let expiry = Atomic<UInt32>(0)
+    let subscriptionCount = Atomic<Int>(0)
+    let inflightCount = Atomic<Int>(0)
+    let window = Atomic<Int>(0)
+    let awaitingRelCount = Atomic<Int>(0)
+    let queueLength = Atomic<Int>(0)
+    let dropped = Atomic<UInt64>(0)
+    let held = Atomic<UInt64>(0)
+
+    public init(createdAtMs: Int64, maxSubscriptions: Int, maxAwaitingRel: Int, maxMqueue: Int) {
+        self.createdAtMs = createdAtMs
+        self.maxSubscriptions = maxSubscriptions
+        self.maxAwaitingRel = maxAwaitingRel
+        self.maxMqueue = maxMqueue
+    }
+
+    public var connected: Bool { connectedFlag.load(ordering: .relaxed) }
+    public var disconnectedAtMs: Int64? {
+        let at = disconnectedAt.load(ordering: .relaxed)
+        return at == 0 ? nil : at
+    }
+    public var expiryInterval: UInt32 { expiry.load(ordering: .relaxed) }
+    public var subscriptionsCount: Int { subscriptionCount.load(ordering: .relaxed) }
+    public var inflight: Int { inflightCount.load(ordering: .relaxed) }
+    public var maxInflight: Int { window.load(ordering: .relaxed) }
+    public var awaitingRel: Int { awaitingRelCount.load(ordering: .relaxed) }
+    public var mqueueLen: Int { queueLength.load(ordering: .relaxed) }
+    public var mqueueDropped: UInt64 { dropped.load(ordering: .relaxed) }
+    public var heldBytes: UInt64 { held.load(ordering: .relaxed) }
+}
