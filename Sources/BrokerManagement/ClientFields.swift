@@ -60,7 +60,7 @@ enum ClientField: String, CaseIterable, Sendable {
 
     static var names: String { allCases.map(\.rawValue).sorted().joined(separator: ", ") }
 
-    func key(of row: ClientListing) -> SortKey {
+    func key(of row: some ClientFigures) -> SortKey {
         func n(_ v: UInt64) -> SortKey { .number(Int64(clamping: v)) }
         func n(_ v: Int) -> SortKey { .number(Int64(v)) }
         switch self {

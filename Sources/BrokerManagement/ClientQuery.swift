@@ -46,7 +46,7 @@ struct ClientQuery: Sendable {
     var limit: Int { paging.limit }
     var sortField: ClientField?
     var descending = false
-    var filters: [@Sendable (ClientListing) -> Bool] = []
+    var filters: [@Sendable (ClientView) -> Bool] = []
     /// `clientid=`: answered from the registry's index.
     var exactClientId: String?
     /// Whether `_order` was given (alone it orders by client id).
@@ -143,13 +143,66 @@ struct ClientQuery: Sendable {
             guard paging.offset != Int.max else { return ([], registry.count) }
             return registry.page(offset: paging.offset, limit: limit)
         }
-        return apply(to: registry.rows())
+        // One scan under the registry's lock collects the sort keys of the matching rows
+        // (contiguous, no row copied); only the rows that can be on the page are taken out.
+        let field = sortField ?? .clientId
+        var keys: [SortKey] = []
+        var slots: [Int] = []
+        keys.reserveCapacity(registry.count)
+        slots.reserveCapacity(registry.count)
+        let filters = self.filters
+        registry.scan { row, slot in
+            for filter in filters where !filter(row) { return }
+            keys.append(field.key(of: row))
+            slots.append(slot)
+        }
+        let count = keys.count
+        let start = paging.offset
+        guard start < count else { return ([], count) }
+        let needed = min(count, start + limit)
+        // The `needed` best keys (ties not yet decided): a bounded heap of indices.
+        var heap = Heap<KeyRank>()
+        for index in keys.indices {
+            let rank = KeyRank(key: keys[index], index: index, descending: descending)
+            if heap.count < needed {
+                heap.insert(rank)
+            } else if rank < heap.max! {
+                _ = heap.replaceMax(with: rank)
+            }
+        }
+        // Everything tied with the last key kept may belong on the page: ties go by client id.
+        let boundary = heap.max!.key
+        var candidates = heap.unordered.map(\.index)
+        let kept = Set(candidates)
+        for index in keys.indices where keys[index] == boundary && !kept.contains(index) { candidates.append(index) }
+        let rows = registry.rows(at: candidates.map { slots[$0] })
+        var ranked: [(key: SortKey, row: ClientListing)] = []
+        for (index, row) in zip(candidates, rows) {
+            if let row { ranked.append((keys[index], row)) }
+        }
+        let descending = self.descending
+        ranked.sort { a, b in
+            if a.key != b.key { return descending ? b.key < a.key : a.key < b.key }
+            return a.row.clientId < b.row.clientId
+        }
+        let end = min(ranked.count, needed)
+        return (start < end ? ranked[start..<end].map(\.row) : [], count)
+    }
+
+    /// A sort key's place in the requested order, ties left open (`<` means "comes first").
+    struct KeyRank: Comparable {
+        var key: SortKey
+        var index: Int
+        var descending: Bool
+
+        static func < (a: KeyRank, b: KeyRank) -> Bool { a.descending ? b.key < a.key : a.key < b.key }
+        static func == (a: KeyRank, b: KeyRank) -> Bool { a.key == b.key }
     }
 
     /// Filters, orders (ties by client id) and pages. Only the rows up to the end of the
     /// requested page are ever ordered: a bounded heap keeps the best `page × limit`.
     func apply(to clients: [ClientListing]) -> (rows: [ClientListing], count: Int) {
-        var matching = filters.isEmpty ? clients : clients.filter { c in filters.allSatisfy { $0(c) } }
+        var matching = filters.isEmpty ? clients : clients.filter { c in filters.allSatisfy { $0(c.view) } }
         if let id = exactClientId { matching = matching.filter { $0.clientId == id } }
         let count = matching.count
         let start = paging.offset

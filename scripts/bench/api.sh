@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Management API latency: a 50-row page sorted by send_oct out of N clients in the table
+# Management API latency: the first 50-row page, a page sorted by send_oct, a _like_clientid
+# search and a lookup by id, out of N clients in the table
 # (simulated sessions: offline sessions with random counters; no sockets), release build.
 # Usage: scripts/bench/api.sh [CLIENTS...]   (default: 10000 100000)
 set -euo pipefail
@@ -14,8 +15,10 @@ for n in "${sizes[@]}"; do
     for _ in $(seq 100); do grep -q "management API on" "$log" && break; sleep 0.1; done
     port=$(grep "management API on" "$log" | sed 's/.*://')
     echo "clients=$n"
+    python3 scripts/bench/api_latency.py "$port" "/api/v4/clients?_limit=50" 200
     python3 scripts/bench/api_latency.py "$port" "/api/v4/clients?_sort=send_oct&_order=desc&_limit=50" 200
     python3 scripts/bench/api_latency.py "$port" "/api/v4/clients?_sort=send_oct&_order=desc&_limit=50&_page=20" 200
     python3 scripts/bench/api_latency.py "$port" "/api/v4/clients?_like_clientid=sim-99&_limit=50" 200
+    python3 scripts/bench/api_latency.py "$port" "/api/v4/clients?clientid=sim-4242" 200
     kill -TERM "$pid"; wait "$pid" || true; rm -f "$log"
 done

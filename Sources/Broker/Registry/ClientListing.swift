@@ -12,18 +12,14 @@ public final class ClientIdentity: Sendable {
     }
 }
 
-/// One row of the client table: the client's identity and its session's gauges, two
-/// references. Every figure is read live from atomics when asked for, so a row taken from the
-/// `ClientRegistry` is never stale and copying it costs nothing.
-public struct ClientListing: Sendable {
-    public let identity: ClientIdentity
-    public let gauges: SessionGauges
+/// What a row of the client table reads its figures from: the client's identity (with its
+/// traffic counters) and its session's gauges. Every figure is read live from atomics.
+public protocol ClientFigures {
+    var identity: ClientIdentity { get }
+    var gauges: SessionGauges { get }
+}
 
-    public init(identity: ClientIdentity, gauges: SessionGauges) {
-        self.identity = identity
-        self.gauges = gauges
-    }
-
+extension ClientFigures {
     public var clientId: String { identity.info.clientId }
     public var info: ClientInfo { identity.info }
     public var connected: Bool { gauges.connected }
@@ -51,6 +47,32 @@ public struct ClientListing: Sendable {
     public var sendPend: UInt64 { identity.counters.sendPend.load(ordering: .relaxed) }
     public var outboxLen: UInt64 { identity.counters.outboxLen.load(ordering: .relaxed) }
     public var events: UInt64 { identity.counters.events.load(ordering: .relaxed) }
+}
+
+/// One row of the client table: the client's identity and its session's gauges, two
+/// references, figures read live. Safe to keep and pass anywhere.
+public struct ClientListing: ClientFigures, Sendable {
+    public let identity: ClientIdentity
+    public let gauges: SessionGauges
+
+    public init(identity: ClientIdentity, gauges: SessionGauges) {
+        self.identity = identity
+        self.gauges = gauges
+    }
+
+    /// A view of this row for code that must not pay reference counting; valid while this
+    /// row is alive.
+    public var view: ClientView { ClientView(identity: identity, gauges: gauges) }
+}
+
+/// A row as a query scanning the registry sees it: the same figures, through references that
+/// are not counted (`unowned(unsafe)`), so that looking at 100,000 rows costs no atomic
+/// increments (retaining them was three quarters of a sorted query). Valid only while its
+/// owner is: during `ClientRegistry.scan`, or while the `ClientListing` it came from lives.
+/// Never keep one.
+public struct ClientView: ClientFigures {
+    public unowned(unsafe) let identity: ClientIdentity
+    public unowned(unsafe) let gauges: SessionGauges
 }
 
 extension ClientSnapshot {

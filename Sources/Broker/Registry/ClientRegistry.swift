@@ -1,4 +1,5 @@
 import AviaryLocks
+import MQTTCodec
 import Synchronization
 
 /// Every client the broker knows (connected, or an offline session): identity, live counters
@@ -8,10 +9,23 @@ import Synchronization
 /// Rows sit in slots, the same slots as the broker's session store.
 public final class ClientRegistry: Sendable {
     private struct Table {
-        var rows: [ClientListing?] = []
+        /// Free slots hold `vacant` (and `present` is false): a dense array of rows lets a scan
+        /// borrow each row in place instead of copying it out of an optional.
+        var rows: [ClientListing] = []
+        /// The same rows as uncounted views, for scans.
+        var views: [ClientView] = []
+        var present: [Bool] = []
         var byId: [String: Int] = [:]
         var count = 0
     }
+
+    private static let vacant = ClientListing(
+        identity: ClientIdentity(
+            info: ClientInfo(clientId: "", username: nil, peerAddress: "", peerPort: 0, protocolVersion: .v3_1_1, keepAlive: 0, cleanStart: true, connectedAtMs: 0),
+            counters: ConnectionCounters()
+        ),
+        gauges: SessionGauges(createdAtMs: 0, maxSubscriptions: 0, maxAwaitingRel: 0, maxMqueue: 0)
+    )
 
     private let table = Locked(Table())
 
@@ -20,22 +34,31 @@ public final class ClientRegistry: Sendable {
     /// Sets the row of `slot` (a new session, or a resumed one with a new identity).
     func set(_ row: ClientListing, slot: Int) {
         table.withLock { table in
-            if slot >= table.rows.count { table.rows.append(contentsOf: repeatElement(nil, count: slot - table.rows.count + 1)) }
-            if let old = table.rows[slot] {
-                table.byId[old.clientId] = nil
+            if slot >= table.rows.count {
+                let more = slot - table.rows.count + 1
+                table.rows.append(contentsOf: repeatElement(Self.vacant, count: more))
+                table.views.append(contentsOf: repeatElement(Self.vacant.view, count: more))
+                table.present.append(contentsOf: repeatElement(false, count: more))
+            }
+            if table.present[slot] {
+                table.byId[table.rows[slot].clientId] = nil
             } else {
                 table.count += 1
             }
             table.rows[slot] = row
+            table.views[slot] = row.view
+            table.present[slot] = true
             table.byId[row.clientId] = slot
         }
     }
 
     func remove(slot: Int) {
         table.withLock { table in
-            guard slot < table.rows.count, let old = table.rows[slot] else { return }
-            table.rows[slot] = nil
-            table.byId[old.clientId] = nil
+            guard slot < table.rows.count, table.present[slot] else { return }
+            table.byId[table.rows[slot].clientId] = nil
+            table.rows[slot] = Self.vacant
+            table.views[slot] = Self.vacant.view
+            table.present[slot] = false
             table.count -= 1
         }
     }
@@ -45,7 +68,7 @@ public final class ClientRegistry: Sendable {
 
     /// One client by id: a hash lookup.
     public func row(clientId: String) -> ClientListing? {
-        table.withLock { table in table.byId[clientId].flatMap { table.rows[$0] } }
+        table.withLock { table in table.byId[clientId].map { table.rows[$0] } }
     }
 
     /// Every row, in slot order (a client keeps its place while it stays). The copy takes two
@@ -54,8 +77,25 @@ public final class ClientRegistry: Sendable {
         table.withLock { table in
             var rows: [ClientListing] = []
             rows.reserveCapacity(table.count)
-            for case let row? in table.rows { rows.append(row) }
+            for slot in table.rows.indices where table.present[slot] { rows.append(table.rows[slot]) }
             return rows
+        }
+    }
+
+    /// Calls `body` with every row and its slot, in slot order, under the registry's lock, as
+    /// uncounted `ClientView`s (retaining 100,000 rows' references was three quarters of a
+    /// sorted query's time). For queries that look at every client and keep a few: keep slots,
+    /// then take the rows with `rows(at:)`. `body` must not keep a view or call the registry.
+    public func scan(_ body: (ClientView, Int) -> Void) {
+        table.withLock { table in
+            for slot in table.views.indices where table.present[slot] { body(table.views[slot], slot) }
+        }
+    }
+
+    /// The rows of `slots` (taken from a `scan`), nil for any that left since.
+    public func rows(at slots: [Int]) -> [ClientListing?] {
+        table.withLock { table in
+            slots.map { slot in slot < table.rows.count && table.present[slot] ? table.rows[slot] : nil }
         }
     }
 
@@ -65,13 +105,13 @@ public final class ClientRegistry: Sendable {
         table.withLock { table in
             var rows: [ClientListing] = []
             var skipped = 0
-            for case let row? in table.rows {
+            for slot in table.rows.indices where table.present[slot] {
                 if rows.count == limit { break }
                 if skipped < offset {
                     skipped += 1
                     continue
                 }
-                rows.append(row)
+                rows.append(table.rows[slot])
             }
             return (rows, table.count)
         }
