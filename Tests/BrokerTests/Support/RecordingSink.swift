@@ -46,7 +46,7 @@ struct StateHarness {
     init(_ configure: (inout BrokerConfiguration) -> Void = { _ in }) {
         var configuration = BrokerConfiguration()
         configure(&configuration)
-        state = BrokerState(configuration: configuration, maxConnections: 100, metrics: BrokerMetrics(), security: .open, logger: Logger(label: "test"))
+        state = BrokerState(configuration: configuration, maxConnections: 100_000, metrics: BrokerMetrics(), security: .open, logger: Logger(label: "test"))
     }
 
     static func identity(_ clientId: String, _ version: ProtocolVersion = .v5) -> ClientIdentity {
