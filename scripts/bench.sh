@@ -89,6 +89,27 @@ run "fanout qos0" fanout --qos 0 --subscribers 16 --messages $((fo / 16 * 4))
 run "fanout qos1" fanout --qos 1 --subscribers 16 --messages $((fo / 16 * 4))
 run "latency qos0 10k/s" latency --qos 0 --rate 10000 --duration $lat
 run "latency qos1 10k/s" latency --qos 1 --rate 10000 --duration $lat
+# The same at 10,000 msg/s with the lean C client (scripts/bench/lean: epoll, no allocation),
+# whose own floor is measured first against a stub broker that only relays (--relay).
+lean_latency() {  # $1 = label, $2 = QoS
+    label=$1
+    selected "$label" || return 0
+    lean=$(scripts/bench/lean/build.sh)
+    "$lean" --relay 18899 > /dev/null & relay=$!
+    sleep 0.3
+    echo "{\"label\":\"$label floor\",\"floor\":$("$lean" 18899 10000 "$lat" "$2")}" | tee -a "$results"
+    wait $relay 2>/dev/null || true
+    for i in $(seq "$pairs"); do
+        for broker in aviary $other; do
+            start_broker "$broker"
+            line=$("$lean" "$port" 10000 "$lat" "$2")
+            stop_broker
+            echo "{\"label\":\"$label\",\"broker\":\"$broker\",\"run\":$i,\"lean\":$line}" | tee -a "$results"
+        done
+    done
+}
+lean_latency "lean latency qos0 10k/s" 0
+lean_latency "lean latency qos1 10k/s" 1
 run "fanin qos1 v5" fanin --qos 1 --publishers 8 --messages $((m / 8)) --mqtt-version 5
 
 # RSS per idle connection: the broker's RSS with C idle clients held open, minus its RSS before.
@@ -147,6 +168,10 @@ if selected flood; then
 fi
 
 python3 scripts/bench/table.py "$results"
+if [ "$quick" != 1 ] && selected observer; then
+    echo; echo "== the observer effect: 100,000 sessions and a dashboard's poll against none"
+    scripts/bench/observer.sh 100000 10 "$pairs"
+fi
 if [ "$quick" != 1 ] && selected api; then
     echo; echo "== management API (100,000 simulated entries; 10,000 real clients)"
     scripts/bench/api.sh 100000

@@ -87,4 +87,34 @@ struct BenchTests {
         let q = try Subprocess.run([Tools.aviary, "bench", "fanin", "--qos", "3"])
         #expect(q.code != 0 && q.output.contains("--qos"))
     }
+
+    @Test("the lean C latency client builds with the toolchain's clang, measures aviary serve at QoS 0 and 1, and its relay floor")
+    func leanLatencyClient() throws {
+        let build = try Subprocess.run([Tools.packageRoot.appendingPathComponent("scripts/bench/lean/build.sh").path], timeout: 120)
+        #expect(build.code == 0, "\(build.output)")
+        let lean = build.output.split(separator: "\n").last.map(String.init) ?? ""
+        func run(_ args: [String]) throws -> [String: Any] {
+            let r = try Subprocess.run([lean] + args, timeout: 30)
+            #expect(r.code == 0, "\(r.output)")
+            let line = r.output.split(separator: "\n").last.map(String.init) ?? ""
+            return (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:]
+        }
+        let (server, port) = try AviaryBinary.serve()
+        for qos in ["0", "1"] {
+            let r = try run(["\(port)", "2000", "1", qos])
+            #expect(Self.int(r, "sent") == 2000 && Self.int(r, "received") == 2000 && Self.int(r, "loss") == 0, "\(r)")
+            let p50 = (r["p50_us"] as? NSNumber)?.doubleValue ?? -1
+            let p99 = (r["p99_us"] as? NSNumber)?.doubleValue ?? -1
+            #expect(p50 > 0 && p99 >= p50, "\(r)")
+        }
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 15) == 0)
+        // The floor: the same client against a stub that only relays.
+        let relayPort = 19_000 + Int(getpid() % 500)
+        let relay = try Subprocess([lean, "--relay", "\(relayPort)"])
+        try eventually("the relay to listen") { relay.lines.contains { $0.contains("relay listening") } }
+        let floor = try run(["\(relayPort)", "2000", "1", "1"])
+        #expect(Self.int(floor, "received") == 2000 && Self.int(floor, "loss") == 0, "\(floor)")
+        #expect(relay.wait(timeout: 15) == 0, "the relay ends when its clients leave")
+    }
 }

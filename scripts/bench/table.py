@@ -14,8 +14,14 @@ other_name = "Mosquitto" if other == "mosquitto" else "baseline aviary"
 runs = defaultdict(lambda: defaultdict(list))
 idle = {}
 flood = {}
+lean = defaultdict(lambda: defaultdict(list))
+floors = {}
 for r in rows:
-    if "bench" in r:
+    if "lean" in r:
+        lean[r["label"]][r["broker"]].append(r["lean"])
+    elif "floor" in r:
+        floors[r["label"][: -len(" floor")]] = r["floor"]
+    elif "bench" in r:
         runs[r["label"]][r["broker"]].append(r)
     elif r["label"].startswith("flood"):
         flood[(r["label"], r["broker"])] = r
@@ -47,6 +53,16 @@ for label, by in runs.items():
     figures.append(("broker peak RSS MiB", med([x["peak_rss_kib"] for x in a]) / 1024, med([x["peak_rss_kib"] for x in m]) / 1024, "{:.1f}"))
     for name, va, vm, fmt in figures:
         print(f"| {label} ({n}×2 runs) | {name} | {fmt.format(va)} | {fmt.format(vm)} | {ratio(va, vm)} |")
+for label, by in lean.items():
+    a, m = by["aviary"], by[other]
+    if not a or not m:
+        continue
+    floor = floors.get(label, {})
+    for key, name in (("p50_us", "p50 µs"), ("p99_us", "p99 µs"), ("p999_us", "p99.9 µs"), ("max_us", "max µs")):
+        va, vm = med([x[key] for x in a]), med([x[key] for x in m])
+        note = f" (client floor {floor[key]:.0f})" if key in floor else ""
+        print(f"| {label} ({len(a)}×2 runs) | {name}{note} | {va:.0f} | {vm:.0f} | {ratio(va, vm)} |")
+    print(f"| {label} ({len(a)}×2 runs) | loss (max of runs) | {max(x['loss'] for x in a)} | {max(x['loss'] for x in m)} | – |")
 labels = sorted({label for label, _ in idle}, key=lambda s: int(s.split()[1]))
 for label in labels:
     a, m = idle.get((label, "aviary")), idle.get((label, other))
