@@ -136,8 +136,10 @@ struct ClientQuery: Sendable {
     /// id is a hash lookup; everything else filters and ranks the rows.
     func apply(to registry: ClientRegistry) -> (rows: [ClientListing], count: Int) {
         if let id = exactClientId {
+            // At most one row: filter it, then page it.
             let rows = registry.row(clientId: id).map { [$0] } ?? []
-            return apply(to: rows)
+            let matching = rows.filter { row in self.filters.allSatisfy { $0(row.view) } }
+            return (paging.offset == 0 ? Array(matching.prefix(limit)) : [], matching.count)
         }
         if filters.isEmpty && sortField == nil && !ordered {
             guard paging.offset != Int.max else { return ([], registry.count) }
@@ -197,51 +199,6 @@ struct ClientQuery: Sendable {
 
         static func < (a: KeyRank, b: KeyRank) -> Bool { a.descending ? b.key < a.key : a.key < b.key }
         static func == (a: KeyRank, b: KeyRank) -> Bool { a.key == b.key }
-    }
-
-    /// Filters, orders (ties by client id) and pages. Only the rows up to the end of the
-    /// requested page are ever ordered: a bounded heap keeps the best `page × limit`.
-    func apply(to clients: [ClientListing]) -> (rows: [ClientListing], count: Int) {
-        var matching = filters.isEmpty ? clients : clients.filter { c in filters.allSatisfy { $0(c.view) } }
-        if let id = exactClientId { matching = matching.filter { $0.clientId == id } }
-        let count = matching.count
-        let start = paging.offset
-        guard start < count else { return ([], count) }
-        let needed = min(count, start + limit)
-        let field = sortField ?? .clientId
-        let descending = self.descending
-        var ranked: [Ranked]
-        if needed * 4 >= count {
-            ranked = matching.indices.map { Ranked(key: field.key(of: matching[$0]), id: matching[$0].clientId, index: $0, descending: descending) }
-            ranked.sort()
-        } else {
-            var heap = Heap<Ranked>()
-            for i in matching.indices {
-                let r = Ranked(key: field.key(of: matching[i]), id: matching[i].clientId, index: i, descending: descending)
-                if heap.count < needed {
-                    heap.insert(r)
-                } else if r < heap.max! {
-                    _ = heap.replaceMax(with: r)
-                }
-            }
-            ranked = heap.unordered.sorted()
-        }
-        return (ranked[start..<needed].map { matching[$0.index] }, count)
-    }
-
-    /// A row's place in the requested order: `<` means "comes first".
-    struct Ranked: Comparable {
-        var key: SortKey
-        var id: String
-        var index: Int
-        var descending: Bool
-
-        static func < (a: Ranked, b: Ranked) -> Bool {
-            if a.key != b.key { return a.descending ? b.key < a.key : a.key < b.key }
-            return a.id < b.id
-        }
-
-        static func == (a: Ranked, b: Ranked) -> Bool { a.key == b.key && a.id == b.id }
     }
 }
 
