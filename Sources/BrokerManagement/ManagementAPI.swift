@@ -50,7 +50,15 @@ struct ManagementAPI: HTTPResponder {
         do {
             let user = try authenticate(request)
             throttle.succeeded(address)
-            response = try handle(request, user: user)
+            let api = self
+            let result: Result<Response, APIError> = await QueryThread.shared.run {
+                do throws(APIError) {
+                    return .success(try api.handle(request, user: user))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            response = try result.get()
         } catch {
             if error.status == .unauthorized, request.headers[.authorization] != nil {
                 let failures = throttle.failed(address)

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -104,5 +107,17 @@ struct ManagementRoutesTests {
                 #expect(sorted.status == .ok, "\(field.rawValue)")
             }
         }
+    }
+
+    @Test("API requests are answered on one thread at nice 10, so a big query yields the CPU to the event loops")
+    func queryThreadPriority() async {
+        let nice = await QueryThread.shared.run { getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) }
+        #expect(nice == 10)
+        #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == 0, "other threads keep their priority")
+        let threads = await withTaskGroup(of: String.self) { group in
+            for _ in 0..<4 { group.addTask { await QueryThread.shared.run { "\(pthread_self())" } } }
+            return await group.reduce(into: Set<String>()) { $0.insert($1) }
+        }
+        #expect(threads.count == 1)
     }
 }
