@@ -69,8 +69,11 @@ struct OpenAPITests {
             Subprocess(["mosquitto_sub", "-p", "\(port)", "-t", "a/#", "-i", "sub one", "-u", "alice"]),
             Subprocess(["mosquitto_sub", "-p", "\(port)", "-t", "$share/g/b/+", "-i", "v5/sub", "-V", "mqttv5", "-q", "1"]),
         ]
-        try eventually("the clients to be connected") { server.output.isEmpty || true }
-        usleep(500_000)
+        let apiPort = try AviaryBinary.apiPort(server)
+        try await eventuallyAsync("both subscribers in the client table") {
+            let r = try await HTTP.request("GET", "http://127.0.0.1:\(apiPort)/api/v4/clients?conn_state=connected")
+            return r.status == 200 && Set(r.ids) == ["sub one", "v5/sub"]
+        }
         let r = try await Subprocess.runAsync(
             [
                 Self.python, "-m", "schemathesis.cli", "run", "\(api)/api/v4/openapi.json", "--url", api, "-a", "admin:public",

@@ -276,7 +276,10 @@ struct ManagementAPILiveTests {
         }
         #expect(victim.waitClosed())
         #expect(try listener.receivePublish().text == "bye")
-        try await eventuallyAsync("session discarded") { try await HTTP.request("GET", "\(h.base)/api/v4/clients/victim").data.isEmpty }
+        try await eventuallyAsync("session discarded") {
+            let r = try await HTTP.request("GET", "\(h.base)/api/v4/clients/victim")
+            return r.status == 200 && r.code == 0 && r.data.isEmpty
+        }
         await h.stop()
     }
 

@@ -105,7 +105,9 @@ struct ProtocolTests {
         let c = try TestClient(port: h.port)
         let started = Date()
         #expect(c.waitClosed(timeout: 5))
-        #expect(Date().timeIntervalSince(started) < 3)
+        let elapsed = Date().timeIntervalSince(started)
+        // Never before the timeout (the exact timing is tested in simulated time, ConnectionHandlerTests).
+        #expect(elapsed >= 0.25 && elapsed < 3, "closed after \(elapsed) s")
         #expect(h.broker.metrics.connectTimeouts.load == 1)
         await h.stop()
     }

@@ -104,7 +104,8 @@ struct RobustnessTests {
         let stats = try await Self.stats(api)
         #expect((stats["sessions.count"] as? NSNumber)?.intValue == 0, "no session left: \(stats)")
         #expect((stats["subscriptions.count"] as? NSNumber)?.intValue == 0)
-        #expect(try await HTTP.request("GET", "\(api)/api/v4/clients").data.isEmpty)
+        let table = try await HTTP.request("GET", "\(api)/api/v4/clients")
+        #expect(table.status == 200 && table.code == 0 && table.data.isEmpty, "\(table.status) \(table.message)")
         let metrics = try await Self.metrics(api)
         #expect(((metrics["packets.connect.received"] as? NSNumber)?.intValue ?? 0) == 10_080, "4 × (2,500 + 20 clean reconnects)")
         try eventually("the descriptors to be back", timeout: 5) { Self.openFiles(server.pid) <= fdsBefore }

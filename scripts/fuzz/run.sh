@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer target (packet decoder + property parser) with AddressSanitizer in its own
 # scratch path and runs it for a bounded time: scripts/fuzz/run.sh [SECONDS] (default 300).
-# Seeds: Fuzz/corpus (valid packets of every type and version, scripts/fuzz/make_seeds.py). New
+# Seeds: Fuzz/corpus (valid packets of every type and version, scripts/fuzz/make_seeds.py); a
+# fixed finding is saved in Fuzz/regressions, which a test replays. New
 # interesting inputs go to .build-fuzz/corpus; a crash or hang is saved in .build-fuzz/crashes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
