@@ -79,7 +79,7 @@ struct AuthTests {
         try watcher.connect("dev-watch", username: "bob", password: "bob-pass")
         #expect(try watcher.subscribe("bob/#", qos: .atLeastOnce) == [.grantedQoS1])
         let denied: ReasonCode = version == .v5 ? .notAuthorized : .unspecifiedError
-        #expect(try watcher.subscribe("#", id: 2) == [version == .v5 ? .notAuthorized : .notAuthorized], "not every topic is readable by bob")
+        #expect(try watcher.subscribe("#", id: 2) == [.notAuthorized], "not every topic is readable by bob (the watcher speaks 5.0)")
 
         let bob = try TestClient(port: h.port, version: version)
         try bob.connect("bob-1", username: "bob", password: "bob-pass")
@@ -92,7 +92,7 @@ struct AuthTests {
 
         bob.publish("bob/ok", "allowed", qos: .atLeastOnce, id: 10)
         let ack = try bob.receive { if case .puback(let a) = $0 { a } else { nil } }
-        #expect(ack.reasonCode == .success || ack.reasonCode == .noMatchingSubscribers)
+        #expect(ack.reasonCode == .success, "the watcher subscribes to bob/#: a 5.0 publisher hears 0x00, not 0x10")
         #expect(try watcher.receivePublish().text == "allowed")
 
         bob.publish("elsewhere/x", "denied", qos: .atLeastOnce, id: 11)
