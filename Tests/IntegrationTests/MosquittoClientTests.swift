@@ -117,6 +117,10 @@ struct MosquittoClientTests {
         #expect(b.wait(timeout: 10) == 0)
         #expect(Set(a.lines + b.lines).count == 10)
         #expect(a.lines.count == 5 && b.lines.count == 5)
+        // Round robin, not merely five each: both online, so the members take turns and one
+        // gets the odd jobs, the other the even ones.
+        let parity = { (lines: [String]) in Set(lines.compactMap { Int($0.split(separator: " ").last ?? "") }.map { $0 % 2 }) }
+        #expect(parity(a.lines).count == 1 && parity(b.lines).count == 1 && parity(a.lines) != parity(b.lines), "\(a.lines) \(b.lines)")
         await h.stop()
     }
 
@@ -128,6 +132,7 @@ struct MosquittoClientTests {
         #expect(r.output.contains("$SYS/broker/version aviary version \(AviaryVersion.current)"))
         #expect(r.output.contains("$SYS/broker/clients/connected "))
         let all = try Subprocess.run(["mosquitto_sub", "-p", "\(h.port)", "-t", "#", "-v", "-W", "2"])
+        #expect(all.code == 27, "mosquitto_sub timed out (exit 27) having received nothing: \(all.output)")
         #expect(!all.output.contains("$SYS"))
         await h.stop()
     }
