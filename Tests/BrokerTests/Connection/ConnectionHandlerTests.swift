@@ -16,10 +16,15 @@ struct ConnectionHandlerTests {
         let channel = EmbeddedChannel()
         var decoder = MQTTPacketDecoder(version: .v5)
 
-        init(_ configure: (inout BrokerConfiguration) -> Void = { _ in }) throws {
+        convenience init(_ configure: (inout BrokerConfiguration) -> Void = { _ in }) throws {
             var configuration = BrokerConfiguration()
             configure(&configuration)
-            core = BrokerCore(configuration: configuration, security: .open, logger: Logger(label: "test"))
+            try self.init(core: BrokerCore(configuration: configuration, security: .open, logger: Logger(label: "test")))
+        }
+
+        /// Another connection to the same broker core.
+        init(core: BrokerCore) throws {
+            self.core = core
             let handler = MQTTConnectionHandler(core: core, logger: Logger(label: "test"), now: channel.embeddedEventLoop.now)
             try channel.pipeline.syncOperations.addHandler(handler)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1883)).wait()
@@ -154,6 +159,95 @@ struct ConnectionHandlerTests {
         c.channel.embeddedEventLoop.run()
         #expect(try c.received() == [.disconnect(MQTTConnectionHandler.disconnect(.administrativeAction))])
         #expect(!c.channel.isActive)
+    }
+
+    @Test("[MQTT-4.9] receive_maximum: one QoS 2 PUBLISH too many awaiting PUBREL gets DISCONNECT 0x93")
+    func receiveMaximumQoS2() throws {
+        let c = try Connection { $0.receiveMaximum = 2 }
+        _ = try c.connect()
+        for id: UInt16 in 1...2 {
+            try c.send(.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "x"), qos: .exactlyOnce, packetId: id)))
+        }
+        #expect(try c.received().count == 2, "two PUBRECs")
+        try c.send(.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "x"), qos: .exactlyOnce, packetId: 3)))
+        guard case .disconnect(let d) = try c.received().first else {
+            Issue.record("no DISCONNECT")
+            return
+        }
+        #expect(d.reasonCode == .receiveMaximumExceeded && !c.channel.isActive)
+    }
+
+    @Test("[MQTT-3.1.2-25] a message larger than the client's Maximum Packet Size is dropped for it and counted")
+    func clientMaximumPacketSize() throws {
+        let subscriber = try Connection()
+        var props = Properties()
+        props.maximumPacketSize = 64
+        try subscriber.send(.connect(ConnectPacket(version: .v5, clientId: "small", properties: props)))
+        try subscriber.send(.subscribe(SubscribePacket(packetId: 1, subscriptions: [Subscription(topicFilter: "t", qos: .atMostOnce)])))
+        _ = try subscriber.received()
+        let publisher = try Connection(core: subscriber.core)
+        _ = try publisher.connect("pub")
+        try publisher.send(.publish(PublishPacket(topic: "t", payload: ByteBuffer(repeating: 0x61, count: 100), qos: .atMostOnce)))
+        try publisher.send(.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "fits"), qos: .atMostOnce)))
+        subscriber.channel.embeddedEventLoop.run()
+        let got = try subscriber.received().compactMap { if case .publish(let p) = $0 { String(buffer: p.payload) } else { nil } }
+        #expect(got == ["fits"])
+        #expect(subscriber.core.registry.row(clientId: "small")?.mqueueDropped == 1)
+        #expect(subscriber.core.metrics.messagesDropped.load == 1)
+    }
+
+    @Test("wills: DISCONNECT 0x04 publishes it, a normal DISCONNECT does not, a protocol error does", arguments: [
+        (DisconnectPacket(reasonCode: .disconnectWithWillMessage), true),
+        (DisconnectPacket(reasonCode: .normalDisconnection), false),
+    ])
+    func willsOnDisconnect(disconnect: DisconnectPacket, published: Bool) throws {
+        let watcher = try Connection()
+        _ = try watcher.connect("watcher")
+        try watcher.send(.subscribe(SubscribePacket(packetId: 1, subscriptions: [Subscription(topicFilter: "wills/#", qos: .atMostOnce)])))
+        _ = try watcher.received()
+        let client = try Connection(core: watcher.core)
+        try client.send(.connect(ConnectPacket(version: .v5, clientId: "w", will: Will(topic: "wills/w", payload: ByteBuffer(string: "gone")))))
+        _ = try client.received()
+        try client.send(.disconnect(disconnect))
+        watcher.channel.embeddedEventLoop.run()
+        let wills = try watcher.received().compactMap { if case .publish(let p) = $0 { p.topic } else { nil } }
+        #expect(wills == (published ? ["wills/w"] : []))
+    }
+
+    @Test("a will goes out when the connection ends on a protocol error")
+    func willOnProtocolError() throws {
+        let watcher = try Connection()
+        _ = try watcher.connect("watcher")
+        try watcher.send(.subscribe(SubscribePacket(packetId: 1, subscriptions: [Subscription(topicFilter: "wills/#", qos: .atMostOnce)])))
+        _ = try watcher.received()
+        let client = try Connection(core: watcher.core)
+        try client.send(.connect(ConnectPacket(version: .v5, clientId: "bad", will: Will(topic: "wills/bad", payload: ByteBuffer(string: "x")))))
+        _ = try client.received()
+        try client.send(bytes: [0x00, 0x00])  // reserved packet type 0
+        #expect(!client.channel.isActive)
+        watcher.channel.embeddedEventLoop.run()
+        let wills = try watcher.received().compactMap { if case .publish(let p) = $0 { p.topic } else { nil } }
+        #expect(wills == ["wills/bad"])
+    }
+
+    @Test("UNSUBSCRIBE: 0x00 for a filter held, 0x11 for one not held (5.0), shared filters too; delivery stops")
+    func unsubscribe() throws {
+        let c = try Connection()
+        _ = try c.connect()
+        try c.send(.subscribe(SubscribePacket(packetId: 1, subscriptions: [
+            Subscription(topicFilter: "a/+", qos: .atMostOnce), Subscription(topicFilter: "$share/g/b", qos: .atMostOnce),
+        ])))
+        _ = try c.received()
+        try c.send(.unsubscribe(UnsubscribePacket(packetId: 2, topicFilters: ["a/+", "$share/g/b", "never"])))
+        #expect(try c.received() == [.unsuback(SubAckPacket(packetId: 2, reasonCodes: [.success, .success, .noSubscriptionExisted]))])
+        let publisher = try Connection(core: c.core)
+        _ = try publisher.connect("pub")
+        try publisher.send(.publish(PublishPacket(topic: "a/x", payload: ByteBuffer(string: "late"), qos: .atMostOnce)))
+        try publisher.send(.publish(PublishPacket(topic: "b", payload: ByteBuffer(string: "late"), qos: .atMostOnce)))
+        c.channel.embeddedEventLoop.run()
+        #expect(try c.received().isEmpty, "nothing after UNSUBACK")
+        let stats = c.core.withState { $0.stats() }
+        #expect(stats.subscriptions == 0 && stats.topics == 0)
     }
 
     static func reason(_ text: String) -> Properties {
