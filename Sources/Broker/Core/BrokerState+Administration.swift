@@ -70,20 +70,6 @@ extension BrokerState {
         return sessions.map { listing(of: $0) }
     }
 
-    /// The subscriptions of every session (or of one client): filter, QoS and 5.0 options.
-    func subscriptionList(clientId: String?) -> [(clientId: String, subscription: Subscription)] {
-        var result: [(clientId: String, subscription: Subscription)] = []
-        func add(_ session: Session) {
-            for subscription in session.subscriptions.values { result.append((session.clientId, subscription.options)) }
-        }
-        if let clientId {
-            if let session = sessions[clientId] { add(session) }
-        } else {
-            sessions.forEach(add)
-        }
-        return result
-    }
-
     /// An offline persistent session with the given identity (`--simulate-clients`).
     mutating func addOfflineSession(_ identity: ClientIdentity, disconnectedAtMs: Int64) {
         if let existing = sessions[identity.info.clientId] { endSession(existing, now: .now()) }

@@ -92,6 +92,20 @@ public final class ClientRegistry: Sendable {
         }
     }
 
+    /// The subscriptions of every client (or of one), read from the sessions' gauges: the
+    /// subscription listing of the API never takes the routing lock either.
+    public func subscriptions(clientId: String? = nil) -> [(clientId: String, subscription: Subscription)] {
+        if let clientId {
+            return row(clientId: clientId).map { row in row.gauges.subscriptions.map { (row.clientId, $0) } } ?? []
+        }
+        var result: [(clientId: String, subscription: Subscription)] = []
+        scan { view, _ in
+            guard view.subscriptionsCount > 0 else { return }
+            for subscription in view.gauges.subscriptions { result.append((view.clientId, subscription)) }
+        }
+        return result
+    }
+
     /// The rows of `slots` (taken from a `scan`), nil for any that left since.
     public func rows(at slots: [Int]) -> [ClientListing?] {
         table.withLock { table in

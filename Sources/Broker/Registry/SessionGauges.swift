@@ -1,3 +1,5 @@
+import AviaryLocks
+import MQTTCodec
 import Synchronization
 
 /// The figures of one session that the client table shows besides traffic: written by the
@@ -22,6 +24,8 @@ public final class SessionGauges: Sendable {
     let queueLength = Atomic<Int>(0)
     let dropped = Atomic<UInt64>(0)
     let held = Atomic<UInt64>(0)
+    /// The session's subscriptions (filter and options), replaced whole on every change.
+    let subscriptionList = Locked<[Subscription]>([])
 
     public init(createdAtMs: Int64, maxSubscriptions: Int, maxAwaitingRel: Int, maxMqueue: Int) {
         self.createdAtMs = createdAtMs
@@ -43,4 +47,5 @@ public final class SessionGauges: Sendable {
     public var mqueueLen: Int { queueLength.load(ordering: .relaxed) }
     public var mqueueDropped: UInt64 { dropped.load(ordering: .relaxed) }
     public var heldBytes: UInt64 { held.load(ordering: .relaxed) }
+    public var subscriptions: [Subscription] { subscriptionList.withLock { $0 } }
 }

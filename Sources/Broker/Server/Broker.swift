@@ -188,7 +188,7 @@ public final class Broker: Sendable {
 
     /// The subscriptions of every session (or of one client): filter, QoS and 5.0 options.
     public func subscriptions(clientId: String? = nil) -> [(clientId: String, subscription: Subscription)] {
-        core.withState { $0.subscriptionList(clientId: clientId) }
+        core.registry.subscriptions(clientId: clientId)
     }
 
     /// Disconnects a connected client with reason 0x98 (Administrative action); its will is

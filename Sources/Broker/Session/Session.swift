@@ -51,7 +51,11 @@ final class Session {
         didSet { gauges.connectedFlag.store(link != nil, ordering: .relaxed) }
     }
     var subscriptions: [String: SessionSubscription] = [:] {
-        didSet { gauges.subscriptionCount.store(subscriptions.count, ordering: .relaxed) }
+        didSet {
+            gauges.subscriptionCount.store(subscriptions.count, ordering: .relaxed)
+            let list = subscriptions.values.map(\.options)
+            gauges.subscriptionList.withLock { $0 = list }
+        }
     }
     /// Session Expiry Interval in seconds; `UInt32.max` never expires.
     var expiryInterval: UInt32 {

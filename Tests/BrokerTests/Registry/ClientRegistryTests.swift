@@ -51,6 +51,11 @@ struct ClientRegistryTests {
         let row = try #require(h.state.sessions.registry.row(clientId: "sub"))
         #expect(row.connected == false && row.disconnectedAtMs != nil)
         #expect(row.subscriptionsCount == 2)
+        #expect(row.gauges.subscriptions.map(\.topicFilter).sorted() == ["t/#", "u"])
+        let listed = h.state.sessions.registry.subscriptions()
+        #expect(listed.count == 2 && listed.allSatisfy { $0.clientId == "sub" })
+        let ignored = h.state.unsubscribe(UnsubscribePacket(packetId: 9, topicFilters: ["u"]), key: key, sink: sink)
+        #expect(ignored == nil, "a closed connection no longer owns the session")
         #expect(row.mqueueLen == 5 && row.mqueueDropped == 3 && row.heldBytes == 5)
         #expect(row.expiryInterval == 60)
         // Back online: the queue drains into the window, the row follows.
@@ -59,6 +64,9 @@ struct ClientRegistryTests {
         let after = try #require(h.state.sessions.registry.row(clientId: "sub"))
         #expect(after.connected && after.mqueueLen == 0 && after.inflight == 5 && after.maxInflight == 10)
         #expect(again.publishes().count == 5)
+        let codes = h.state.unsubscribe(UnsubscribePacket(packetId: 9, topicFilters: ["u"]), key: key, sink: again)
+        #expect(codes == [.success])
+        #expect(h.state.sessions.registry.subscriptions(clientId: "sub").map(\.subscription.topicFilter) == ["t/#"])
     }
 
     @Test("four readers scan and page while two writers add and remove 20,000 rows: no torn rows, exact count at the end")
