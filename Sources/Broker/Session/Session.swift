@@ -1,4 +1,5 @@
 import MQTTCodec
+import AviaryLocks
 import DequeModule
 import NIOCore
 import Synchronization
