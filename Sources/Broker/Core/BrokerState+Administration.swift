@@ -59,17 +59,6 @@ extension BrokerState {
         retained.removeExpired(now: now)
     }
 
-    /// One row of the client table: two references, figures read live.
-    func listing(of session: Session) -> ClientListing {
-        ClientListing(identity: session.identity, gauges: session.gauges)
-    }
-
-    /// Every session's row, or one client's.
-    func listings(clientId: String? = nil) -> [ClientListing] {
-        if let clientId { return sessions[clientId].map { [listing(of: $0)] } ?? [] }
-        return sessions.map { listing(of: $0) }
-    }
-
     /// An offline persistent session with the given identity (`--simulate-clients`).
     mutating func addOfflineSession(_ identity: ClientIdentity, disconnectedAtMs: Int64) {
         if let existing = sessions[identity.info.clientId] { endSession(existing, now: .now()) }

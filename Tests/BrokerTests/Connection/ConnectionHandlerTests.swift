@@ -85,7 +85,7 @@ struct ConnectionHandlerTests {
             #expect(try c.channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(bytes: [0xD0, 0x00]))
         }
         #expect(c.channel.isActive, "8 s with a ping every 2 s")
-        let row = c.core.withState { $0.listings(clientId: "c") }.first
+        let row = c.core.registry.row(clientId: "c")
         #expect(row?.recvPkt == 5 && row?.sendPkt == 5)
         #expect(row?.recvOct == UInt64(ConnectPacket(version: .v5, clientId: "c").encodedSizeForTest + 8))
     }

@@ -27,7 +27,7 @@ struct ClientRegistryTests {
             h.state.connectionClosed(keys[id]!, sink: sinks[id]!, kind: .graceful, now: h.now)
         }
         let registry = h.state.sessions.registry
-        let expected = Set(h.state.listings().map(\.clientId))
+        let expected = Set(h.state.sessions.map(\.clientId))
         #expect(Set(registry.rows().map(\.clientId)) == expected)
         #expect(registry.count == expected.count)
         for id in expected {

@@ -45,7 +45,7 @@ struct BrokerStateTests {
         h.state.complete(first[0].packetId!, expecting: .awaitingPuback, key: key, sink: sub, now: h.now)
         let next = sub.publishes()
         #expect(next.map { String(buffer: $0.payload) } == ["10"])
-        #expect(h.state.listings(clientId: "sub").first?.mqueueLen == 4)
+        #expect(h.state.sessions.registry.row(clientId: "sub")?.mqueueLen == 4)
     }
 
     @Test("[MQTT-3.1.4-3] a takeover closes the old connection with 0x8E, and the old one can no longer touch the session")
@@ -83,7 +83,7 @@ struct BrokerStateTests {
         #expect(kicked)
         #expect(victim.take().contains { if case .close(.administrativeAction) = $0 { true } else { false } })
         #expect(watcher.publishes().map(\.topic) == ["wills/victim"])
-        #expect(h.state.listings(clientId: "victim").isEmpty, "session discarded")
+        #expect(h.state.sessions.registry.row(clientId: "victim") == nil, "session discarded")
         h.state.connectionClosed(vk, sink: victim, kind: .ungraceful, now: h.now)
         #expect(watcher.publishes().isEmpty, "the will went out once")
         let again = h.state.kick("victim", now: h.now)
@@ -164,7 +164,7 @@ struct BrokerStateTests {
         #expect(watcher.take().contains { if case .close(.serverShuttingDown) = $0 { true } else { false } })
         let stats = h.state.stats()
         #expect(stats.connections == 0 && stats.sessions == 1)
-        #expect(h.state.listings(clientId: "s").first?.connected == false)
+        #expect(h.state.sessions.registry.row(clientId: "s")?.connected == false)
     }
 
     @Test("a session that came back and left again expires at its new deadline, not at the one it had before")
