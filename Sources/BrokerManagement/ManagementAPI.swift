@@ -303,6 +303,7 @@ struct ManagementAPI: HTTPResponder {
             n.field("uptime_seconds", broker.uptimeSeconds)
             n.field("version", AviaryVersion.current)
             n.field("max_fds", Int64(limit.rlim_cur))
+            n.field("event_loops", broker.eventLoopCount)
         }
     }
 

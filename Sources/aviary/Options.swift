@@ -26,6 +26,7 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("max-session-expiry"), help: .setting("max_session_expiry")) var maxSessionExpiry: String?
     @Option(name: .customLong("max-keepalive"), help: .setting("max_keepalive")) var maxKeepalive: String?
     @Option(name: .customLong("topic-alias-maximum"), help: .setting("topic_alias_maximum")) var topicAliasMaximum: String?
+    @Option(name: .customLong("event-loops"), help: .setting("event_loops")) var eventLoops: String?
     @Option(name: .customLong("connect-timeout"), help: .setting("connect_timeout")) var connectTimeout: String?
     @Option(name: .customLong("sys-interval"), help: .setting("sys_interval")) var sysInterval: String?
     @Option(name: .customLong("allow-anonymous"), help: .setting("allow_anonymous")) var allowAnonymous: String?
@@ -48,7 +49,7 @@ struct SettingsOptions: ParsableArguments {
             ("max_packet_size", maxPacketSize), ("max_inflight", maxInflight), ("receive_maximum", receiveMaximum),
             ("max_queued_messages", maxQueuedMessages), ("max_subscriptions", maxSubscriptions), ("max_topic_length", maxTopicLength),
             ("max_topic_levels", maxTopicLevels), ("max_session_expiry", maxSessionExpiry), ("max_keepalive", maxKeepalive),
-            ("topic_alias_maximum", topicAliasMaximum), ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
+            ("topic_alias_maximum", topicAliasMaximum), ("event_loops", eventLoops), ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
             ("allow_anonymous", allowAnonymous), ("password_file", passwordFile), ("acl_file", aclFile),
             ("tls_cert", tlsCert), ("tls_key", tlsKey), ("mqtt_tls_port", mqttTLSPort), ("tls_ca", tlsCA),
             ("tls_verify_clients", tlsVerifyClients), ("api_tls", apiTLS), ("log_level", logLevel), ("log_format", logFormat),

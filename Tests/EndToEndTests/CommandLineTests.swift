@@ -21,6 +21,30 @@ struct CommandLineTests {
         #expect(server.wait(timeout: 10) == 0, "\(server.output)")
     }
 
+    @Test("--event-loops: the node reports the threads serving MQTT (1, or one per core by default) and QoS 1 flows on one thread", arguments: [
+        ["--event-loops", "1"], [],
+    ])
+    func eventLoops(_ flags: [String]) async throws {
+        let (server, port) = try AviaryBinary.serve(flags)
+        defer { server.signal(SIGTERM) }
+        let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
+        let r = try await HTTP.request("GET", "\(api)/api/v4/nodes")
+        #expect(r.status == 200)
+        let nodes = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+        let node = (nodes?["data"] as? [[String: Any]])?.first
+        let expected = flags.isEmpty ? ProcessInfo.processInfo.activeProcessorCount : 1
+        #expect(node?["event_loops"] as? Int == expected, "\(String(decoding: r.body, as: UTF8.self))")
+        let sub = try Subprocess(["mosquitto_sub", "-p", "\(port)", "-t", "loops/t", "-q", "1", "-C", "3", "-W", "10"])
+        try eventually("the subscriber to be in the table") {
+            (try? Subprocess.run(["curl", "-s", "-u", "admin:public", "\(api)/api/v4/subscriptions"]).output.contains("loops/t")) == true
+        }
+        for n in 1...3 {
+            #expect(try Subprocess.run(["mosquitto_pub", "-p", "\(port)", "-q", "1", "-t", "loops/t", "-m", "m\(n)"]).code == 0)
+        }
+        #expect(sub.wait(timeout: 10) == 0)
+        #expect(sub.output == "m1\nm2\nm3\n")
+    }
+
     @Test("SIGTERM sends a connected 5.0 client DISCONNECT 0x8B before exiting")
     func sigtermDisconnects() throws {
         let (server, port) = try AviaryBinary.serve()

@@ -16,8 +16,8 @@ final class BrokerCore: Sendable {
     let shuttingDown = Atomic<Bool>(false)
     let security: SecurityPolicy
     let capacity: ConnectionCapacity
-    /// CONNECT timeouts and keepalives, swept per event loop.
-    let timers: ConnectionTimerRegistry
+    /// Per event loop: CONNECT timeouts and keepalives, and same-loop deliveries.
+    let loops: LoopConnectionsRegistry
     /// Refusals at capacity are logged at most every 10 s (they are counted one by one).
     let capacityLog = LogThrottle()
 
@@ -25,7 +25,7 @@ final class BrokerCore: Sendable {
         self.configuration = configuration
         self.security = security
         self.capacity = ConnectionCapacity.measure(configured: configuration.maxConnections)
-        self.timers = ConnectionTimerRegistry(connectTimeout: .nanoseconds(Int64(configuration.connectTimeout * 1e9)))
+        self.loops = LoopConnectionsRegistry(connectTimeout: .nanoseconds(Int64(configuration.connectTimeout * 1e9)))
         self.metrics = BrokerMetrics()
         self.logger = logger
         self.startedAt = .now()

@@ -17,14 +17,22 @@ final class ConnectionLink: DeliverySink {
     private let outbox = Locked(Outbox())
     private let writable = Atomic<Bool>(true)
     private let drainTarget: NIOLoopBound<Drain>
+    private let loop: NIOLoopBound<LoopConnections>
 
     /// Holder of the handler's drain function, cleared when the channel goes inactive.
     final class Drain {
         var body: (([Outbound]) -> Void)?
     }
 
-    init(eventLoop: any EventLoop, version: ProtocolVersion, counters: ConnectionCounters, drain: @escaping ([Outbound]) -> Void) {
+    init(
+        eventLoop: any EventLoop,
+        loop: NIOLoopBound<LoopConnections>,
+        version: ProtocolVersion,
+        counters: ConnectionCounters,
+        drain: @escaping ([Outbound]) -> Void
+    ) {
         self.eventLoop = eventLoop
+        self.loop = loop
         self.version = version
         self.counters = counters
         let target = Drain()
@@ -36,7 +44,8 @@ final class ConnectionLink: DeliverySink {
 
     func setWritable(_ value: Bool) { writable.store(value, ordering: .relaxed) }
 
-    /// Queues an item and makes sure a drain is scheduled on the connection's loop.
+    /// Queues an item and makes sure a drain is due on the connection's loop: from another
+    /// thread a task (which wakes the loop), from the same loop at the end of the current read.
     func send(_ item: Outbound) {
         let schedule = outbox.withLock { box -> Bool in
             box.items.append(item)
@@ -46,7 +55,11 @@ final class ConnectionLink: DeliverySink {
         }
         ConnectionCounters.add(counters.outboxLen, 1)
         if schedule {
-            eventLoop.execute { self.drain() }
+            if eventLoop.inEventLoop {
+                loop.value.deliverSoon(self)
+            } else {
+                eventLoop.execute { self.drain() }
+            }
         }
     }
 

@@ -30,7 +30,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     private var lastDenialLog: NIODeadline?
     private var peer = ("", 0)
     /// This event loop's CONNECT-timeout and keepalive sweep, while the channel is active.
-    private var timers: ConnectionTimers?
+    private var loop: LoopConnections?
     private var topicAliases: [UInt16: String] = [:]
     private var pendingRead = false
     private var output = OutputBatch()
@@ -57,14 +57,14 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         if let address = context.channel.remoteAddress {
             peer = (address.ipAddress ?? "?", address.port ?? 0)
         }
-        timers = core.timers.timers(on: context.eventLoop)
-        timers?.add(self)
+        loop = core.loops.connections(on: context.eventLoop).value
+        loop?.add(self)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timers?.remove(self)
-        timers = nil
+        loop?.remove(self)
+        loop = nil
         machine.close(.ungraceful, reason: "connection closed by client without DISCONNECT")
         if let link, let key {
             link.detach()
@@ -143,6 +143,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        loop?.drainPending()
         flushOutput()
         context.fireChannelReadComplete()
     }
@@ -222,7 +223,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         }
         clientId = accepted.clientId
         username = connect.username
-        let link = ConnectionLink(eventLoop: context.eventLoop, version: connect.version, counters: counters) { [unowned self] items in
+        let link = ConnectionLink(eventLoop: context.eventLoop, loop: core.loops.connections(on: context.eventLoop), version: connect.version, counters: counters) { [unowned self] items in
             self.writeOutbound(items)
         }
         link.setWritable(context.channel.isWritable)
@@ -410,7 +411,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         machine.timerDue(now: now, connectTimeout: connectTimeout)
     }
 
-    /// Closes the connection whose timer ran out (`ConnectionTimers`).
+    /// Closes the connection whose timer ran out (`LoopConnections`).
     func timerFired(now: NIODeadline, connectTimeout: TimeAmount) {
         switch machine.timerFired(now: now, connectTimeout: connectTimeout) {
         case .none:

@@ -17,6 +17,8 @@ public enum AviaryVersion {
 public final class Broker: Sendable {
     let core: BrokerCore
     private let group: any EventLoopGroup
+    /// The group made for `event_loops` (shut down with the broker); nil on a shared group.
+    private let ownedGroup: MultiThreadedEventLoopGroup?
     private let runtime = Locked(Runtime())
 
     private struct Runtime {
@@ -32,15 +34,34 @@ public final class Broker: Sendable {
     public var security: SecurityPolicy { core.security }
 
     /// `security` decides who may connect and what they may publish and subscribe to; the
-    /// default lets everyone do everything.
+    /// default lets everyone do everything. Without a `group` the connections run on
+    /// `configuration.eventLoops` threads of the broker's own, or on NIO's shared group (one
+    /// loop per core) when that is 0.
     public init(
         configuration: BrokerConfiguration,
         security: SecurityPolicy = .open,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        group: (any EventLoopGroup)? = nil,
         logger: Logger
     ) {
         self.core = BrokerCore(configuration: configuration, security: security, logger: logger)
-        self.group = group
+        if let group {
+            self.ownedGroup = nil
+            self.group = group
+        } else if configuration.eventLoops > 0 {
+            let owned = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoops)
+            self.ownedGroup = owned
+            self.group = owned
+        } else {
+            self.ownedGroup = nil
+            self.group = MultiThreadedEventLoopGroup.singleton
+        }
+    }
+
+    /// How many event loops serve the MQTT connections.
+    public var eventLoopCount: Int {
+        var count = 0
+        for _ in group.makeIterator() { count += 1 }
+        return count
     }
 
     /// Binds the MQTT listener and starts the timers; returns the bound port (useful with port 0).
@@ -154,7 +175,7 @@ public final class Broker: Sendable {
             return (rt.serverChannel, rt.tlsChannel, rt.timer)
         }
         timer?.cancel()
-        core.timers.cancelAll()
+        core.loops.cancelAll()
         try? await channel?.close()
         try? await tlsChannel?.close()
         let now = NIODeadline.now()
@@ -163,6 +184,7 @@ public final class Broker: Sendable {
         while core.metrics.socketsOpen.load > 0 && NIODeadline.now() < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
+        try? await ownedGroup?.shutdownGracefully()
     }
 
     // MARK: - Client table

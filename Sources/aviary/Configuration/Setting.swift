@@ -75,6 +75,7 @@ struct Setting {
             sessionExpiry(),
             int("max_keepalive", "Largest keepalive granted, in seconds (5.0 clients asking for more get Server Keep Alive).", \.broker.maxKeepAlive, BrokerConfiguration.Bounds.maxKeepAlive, unit: "seconds"),
             int("topic_alias_maximum", "Topic aliases accepted from each 5.0 client.", \.broker.topicAliasMaximum, BrokerConfiguration.Bounds.topicAliasMaximum),
+            int("event_loops", "Threads serving MQTT connections (0 = one per CPU core; 1 = Mosquitto's single thread: lowest latency at light load, less peak throughput).", \.broker.eventLoops, BrokerConfiguration.Bounds.eventLoops),
             seconds("connect_timeout", "Seconds a new socket may wait before sending CONNECT.", \.broker.connectTimeout, allowZero: false),
             seconds("sys_interval", "Seconds between $SYS publications (0 = off).", \.broker.sysInterval, allowZero: true),
             bool("allow_anonymous", "Accept clients without a user name (false is recommended with a password file).", \.security.allowAnonymous),

@@ -13,7 +13,7 @@ struct ConnectionHandlerTests {
     /// One connection to a broker core that has no listener.
     final class Connection {
         let core: BrokerCore
-        let channel = EmbeddedChannel()
+        let channel: EmbeddedChannel
         var decoder = MQTTPacketDecoder(version: .v5)
 
         convenience init(_ configure: (inout BrokerConfiguration) -> Void = { _ in }) throws {
@@ -22,9 +22,10 @@ struct ConnectionHandlerTests {
             try self.init(core: BrokerCore(configuration: configuration, security: .open, logger: Logger(label: "test")))
         }
 
-        /// Another connection to the same broker core.
-        init(core: BrokerCore) throws {
+        /// Another connection to the same broker core, on its own loop or on `loop`.
+        init(core: BrokerCore, loop: EmbeddedEventLoop = EmbeddedEventLoop()) throws {
             self.core = core
+            self.channel = EmbeddedChannel(loop: loop)
             let handler = MQTTConnectionHandler(core: core, logger: Logger(label: "test"), now: channel.embeddedEventLoop.now)
             try channel.pipeline.syncOperations.addHandler(handler)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1883)).wait()
@@ -248,6 +249,36 @@ struct ConnectionHandlerTests {
         #expect(try c.received().isEmpty, "nothing after UNSUBACK")
         let stats = c.core.withState { $0.stats() }
         #expect(stats.subscriptions == 0 && stats.topics == 0)
+    }
+
+    @Test("same event loop: the subscriber's PUBLISH is written when the publisher's read ends, with no task run; another loop needs its task")
+    func sameLoopDelivery() throws {
+        let loop = EmbeddedEventLoop()
+        let subscriber = try Connection(core: BrokerCore(configuration: BrokerConfiguration(), security: .open, logger: Logger(label: "test")), loop: loop)
+        _ = try subscriber.connect("sub")
+        try subscriber.send(.subscribe(SubscribePacket(packetId: 1, subscriptions: [Subscription(topicFilter: "t", qos: .atLeastOnce)])))
+        _ = try subscriber.received()
+        let sameLoop = try Connection(core: subscriber.core, loop: loop)
+        _ = try sameLoop.connect("same")
+        try sameLoop.send(.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "one"), qos: .atLeastOnce, packetId: 7)))
+        #expect(try sameLoop.received() == [.puback(AckPacket(packetId: 7, reasonCode: .success))])
+        let first = try subscriber.received()
+        guard case .publish(let one) = first.first, first.count == 1 else {
+            Issue.record("expected the PUBLISH without running the loop, got \(first)")
+            return
+        }
+        #expect(one.payload == ByteBuffer(string: "one") && one.qos == .atLeastOnce)
+
+        let otherLoop = try Connection(core: subscriber.core)
+        _ = try otherLoop.connect("other")
+        try otherLoop.send(.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "two"), qos: .atLeastOnce, packetId: 8)))
+        #expect(try subscriber.received().isEmpty, "from another loop the delivery waits for the subscriber loop's task")
+        loop.run()
+        guard case .publish(let two) = try subscriber.received().first else {
+            Issue.record("expected the second PUBLISH once the loop ran")
+            return
+        }
+        #expect(two.payload == ByteBuffer(string: "two"))
     }
 
     static func reason(_ text: String) -> Properties {

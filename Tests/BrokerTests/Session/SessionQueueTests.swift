@@ -73,7 +73,9 @@ struct SessionQueueTests {
         item.message.expiresAt = now - .seconds(1)
         session.deliver(item, now: now)
         #expect(session.queue.count == 1)
-        let link = ConnectionLink(eventLoop: EmbeddedEventLoop(), version: .v5, counters: session.counters) { _ in }
+        let loop = EmbeddedEventLoop()
+        let connections = NIOLoopBound(LoopConnections(connectTimeout: .seconds(10), eventLoop: loop), eventLoop: loop)
+        let link = ConnectionLink(eventLoop: loop, loop: connections, version: .v5, counters: session.counters) { _ in }
         session.link = link
         session.pump(now: now)
         #expect(session.queue.isEmpty)
