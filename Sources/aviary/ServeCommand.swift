@@ -5,7 +5,6 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import UnixSignals
-import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -40,7 +39,6 @@ struct ServeCommand: AsyncParsableCommand {
     static let shutdownLimit: Duration = .seconds(10)
 
     func run() async throws {
-        if let n = ProcessInfo.processInfo.environment["XLOOPS"].flatMap(Int.init) { NIOSingletons.groupLoopCountSuggestion = n }
         let resolved = try settings.resolve()
         if printConfig {
             print(resolved.rendered())
