@@ -57,6 +57,9 @@ enum ClientField: String, CaseIterable, Sendable {
     case mailboxLen = "mailbox_len"
     case heapSize = "heap_size"
     case reductions
+    case heldBack = "held_back"
+    case heldAcks = "held_acks"
+    case holdingPublishers = "holding_publishers"
 
     static var names: String { allCases.map(\.rawValue).sorted().joined(separator: ", ") }
 
@@ -98,6 +101,9 @@ enum ClientField: String, CaseIterable, Sendable {
         case .mailboxLen: return n(row.outboxLen)
         case .heapSize: return n(row.heldBytes + row.sendPend)
         case .reductions: return n(row.events)
+        case .heldBack: return n(row.heldBy > 0 ? 1 : 0)
+        case .heldAcks: return n(row.heldAcks)
+        case .holdingPublishers: return n(row.holdingPublishers)
         }
     }
 }

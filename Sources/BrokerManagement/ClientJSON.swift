@@ -80,6 +80,10 @@ struct ClientJSON {
             o.field("mailbox_len", c.outboxLen)
             o.field("heap_size", c.heldBytes + c.sendPend)
             o.field("reductions", c.events)
+            // aviary: flow control
+            o.field("held_back", c.heldBy > 0)
+            o.field("held_acks", c.heldAcks)
+            o.field("holding_publishers", c.holdingPublishers)
         }
     }
 

@@ -20,6 +20,10 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("max-inflight"), help: .setting("max_inflight")) var maxInflight: String?
     @Option(name: .customLong("receive-maximum"), help: .setting("receive_maximum")) var receiveMaximum: String?
     @Option(name: .customLong("max-queued-messages"), help: .setting("max_queued_messages")) var maxQueuedMessages: String?
+    @Option(name: .customLong("queue-high-water"), help: .setting("queue_high_water")) var queueHighWater: String?
+    @Option(name: .customLong("queue-low-water"), help: .setting("queue_low_water")) var queueLowWater: String?
+    @Option(name: .customLong("max-stall"), help: .setting("max_stall")) var maxStall: String?
+    @Option(name: .customLong("overload-policy"), help: .setting("overload_policy")) var overloadPolicy: String?
     @Option(name: .customLong("max-subscriptions"), help: .setting("max_subscriptions")) var maxSubscriptions: String?
     @Option(name: .customLong("max-topic-length"), help: .setting("max_topic_length")) var maxTopicLength: String?
     @Option(name: .customLong("max-topic-levels"), help: .setting("max_topic_levels")) var maxTopicLevels: String?
@@ -47,7 +51,8 @@ struct SettingsOptions: ParsableArguments {
             ("config", config), ("mqtt_host", mqttHost), ("mqtt_port", mqttPort), ("api_host", apiHost), ("api_port", apiPort),
             ("api_user", apiUser), ("api_password", apiPassword), ("max_connections", maxConnections),
             ("max_packet_size", maxPacketSize), ("max_inflight", maxInflight), ("receive_maximum", receiveMaximum),
-            ("max_queued_messages", maxQueuedMessages), ("max_subscriptions", maxSubscriptions), ("max_topic_length", maxTopicLength),
+            ("max_queued_messages", maxQueuedMessages), ("queue_high_water", queueHighWater), ("queue_low_water", queueLowWater),
+            ("max_stall", maxStall), ("overload_policy", overloadPolicy), ("max_subscriptions", maxSubscriptions), ("max_topic_length", maxTopicLength),
             ("max_topic_levels", maxTopicLevels), ("max_session_expiry", maxSessionExpiry), ("max_keepalive", maxKeepalive),
             ("topic_alias_maximum", topicAliasMaximum), ("event_loops", eventLoops), ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
             ("allow_anonymous", allowAnonymous), ("password_file", passwordFile), ("acl_file", aclFile),

@@ -44,6 +44,17 @@ final class ConnectionLink: DeliverySink {
 
     func setWritable(_ value: Bool) { writable.store(value, ordering: .relaxed) }
 
+    /// Whether a subscriber holds this connection's publishing back.
+    var isHeld: Bool { counters.heldBy.load(ordering: .relaxed) > 0 }
+
+    func hold() {
+        ConnectionCounters.add(counters.heldBy, 1)
+    }
+
+    func release() {
+        if counters.heldBy.wrappingSubtract(1, ordering: .relaxed).newValue == 0 { send(.resume) }
+    }
+
     /// Queues an item and makes sure a drain is due on the connection's loop: from another
     /// thread a task (which wakes the loop), from the same loop at the end of the current read.
     func send(_ item: Outbound) {

@@ -32,7 +32,13 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     /// This event loop's CONNECT-timeout and keepalive sweep, while the channel is active.
     private var loop: LoopConnections?
     private var topicAliases: [UInt16: String] = [:]
+    /// A `read` that was held back: the socket is not writable (the client does not read what
+    /// we write) or `readsPaused`.
     private var pendingRead = false
+    /// Flow control: a subscriber holds this publisher back and it publishes on regardless.
+    private var readsPaused = false
+    /// Acknowledgements owed to this publisher, waiting until no subscriber holds it back.
+    private var heldAcks: [MQTTPacket] = []
     private var output = OutputBatch()
 
     init(core: BrokerCore, logger: Logger, now: NIODeadline) {
@@ -99,7 +105,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
                 let now = context.eventLoop.now
                 core.withState { $0.pump(key: key, sink: link, now: now) }
             }
-            if pendingRead {
+            if pendingRead && !readsPaused {
                 pendingRead = false
                 context.read()
             }
@@ -107,9 +113,10 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    /// Backpressure: a client that does not read what we write is not read from either.
+    /// Backpressure: a client that does not read what we write is not read from either, nor
+    /// a publisher held back that publishes on regardless (`readsPaused`).
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        if context.channel.isWritable && !readsPaused {
             context.read()
         } else {
             pendingRead = true
@@ -312,16 +319,43 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         let message = Message(publish: publish, publisherId: clientId, now: now)
         switch publish.qos {
         case .atMostOnce:
-            core.withState { _ = $0.publish(message, now: now) }
+            core.withState { _ = $0.publish(message, key: key, sink: link, now: now) }
+            // Under `throttle`, a held-back QoS 0 publisher is not read until it is let go.
+            if link.isHeld && core.configuration.overloadPolicy == .throttle { readsPaused = true }
         case .atLeastOnce:
-            let delivered = core.withState { $0.publish(message, now: now) }
-            let code: ReasonCode = v5 && delivered == 0 ? .noMatchingSubscribers : .success
-            writePacket(.puback(AckPacket(packetId: publish.packetId!, reasonCode: code)))
+            let result = core.withState { $0.publish(message, key: key, sink: link, now: now) }
+            acknowledge(.puback(AckPacket(packetId: publish.packetId!, reasonCode: v5 ? result.reasonCode : .success)), link: link)
         case .exactlyOnce:
             let id = publish.packetId!
-            let delivered = try core.withState { try $0.publishExactlyOnce(message, packetId: id, key: key, sink: link, now: now) }
-            let code: ReasonCode = v5 && delivered == 0 ? .noMatchingSubscribers : .success
-            writePacket(.pubrec(AckPacket(packetId: id, reasonCode: code)))
+            let result = try core.withState { try $0.publishExactlyOnce(message, packetId: id, key: key, sink: link, now: now) }
+            acknowledge(.pubrec(AckPacket(packetId: id, reasonCode: v5 ? result?.reasonCode ?? .success : .success)), link: link)
+        }
+    }
+
+    /// Flow control: while a subscriber holds this connection back, its PUBACKs/PUBRECs wait
+    /// (in order), so that a client keeping to its in-flight window stops publishing. One that
+    /// sends `receive_maximum` messages without them is not read any more until it is let go.
+    private func acknowledge(_ ack: MQTTPacket, link: ConnectionLink) {
+        guard link.isHeld || !heldAcks.isEmpty else {
+            writePacket(ack)
+            return
+        }
+        heldAcks.append(ack)
+        ConnectionCounters.add(counters.heldAcks, 1)
+        if heldAcks.count >= core.configuration.receiveMaximum { readsPaused = true }
+    }
+
+    /// `Outbound.resume`: no subscriber holds this connection back any more (unless one did
+    /// again since): the held acknowledgements go out and the socket is read again.
+    private func resumeFlow() {
+        guard let context, let link, !link.isHeld else { return }
+        for ack in heldAcks { writePacket(ack) }
+        ConnectionCounters.subtract(counters.heldAcks, UInt64(heldAcks.count))
+        heldAcks.removeAll()
+        readsPaused = false
+        if pendingRead && context.channel.isWritable {
+            pendingRead = false
+            context.read()
         }
     }
 
@@ -334,6 +368,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             case .administrativeAction: "disconnected by an administrator"
             case .serverShuttingDown: "server shutting down"
             case .keepAliveTimeout: "no packet within 1.5 times the keepalive"
+            case .quotaExceeded: "took no message for max_stall seconds while holding publishers back"
             default: nil
             }
         return DisconnectPacket(reasonCode: reason, properties: props)
@@ -440,7 +475,14 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             case .close(let close):
                 guard machine.close(close.kind, reason: close.description) else { continue }
                 if version == .v5 { writePacket(.disconnect(Self.disconnect(close.reasonCode))) }
-                closeAfterFlush()
+                if close.waitsForFlush {
+                    closeAfterFlush()
+                } else {
+                    flushOutput()
+                    context?.close(promise: nil)
+                }
+            case .resume:
+                resumeFlow()
             }
         }
         flushOutput()

@@ -13,6 +13,16 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var receiveMaximum: Int = 100
     /// Messages queued per client while it is offline or over its window; 0 queues nothing.
     public var maxQueuedMessages: Int = 1000
+    /// Flow control (see `OverloadPolicy`): a connected subscriber whose queue reaches
+    /// `queueHighWater` messages holds back the publishers feeding it until the queue is down
+    /// to `queueLowWater`.
+    public var queueHighWater: Int = 1000
+    public var queueLowWater: Int = 500
+    /// Seconds a subscriber may hold publishers back without taking a single message before it
+    /// is disconnected (5.0: DISCONNECT 0x97); 0 = never.
+    public var maxStall: Double = 30
+    /// What QoS 0 messages do to a connected subscriber over its high-water mark.
+    public var overloadPolicy: OverloadPolicy = .drop
     /// Seconds a new socket may wait before sending CONNECT.
     public var connectTimeout: Double = 10
     /// Largest keepalive (seconds) granted; larger requests from 5.0 clients get Server Keep Alive.
@@ -55,6 +65,7 @@ public struct BrokerConfiguration: Sendable, Hashable {
         public static let maxKeepAlive = 1...65535
         public static let topicAliasMaximum = 0...65535
         public static let eventLoops = 0...1024
+        public static let queueWater = 1...Int(Int32.max)
     }
 
     /// Throws a readable message naming the setting when a value is out of range.
@@ -77,8 +88,20 @@ public struct BrokerConfiguration: Sendable, Hashable {
         try check(maxSubscriptions, Bounds.maxSubscriptions, "max-subscriptions")
         try check(maxTopicLength, Bounds.maxTopicLength, "max-topic-length")
         try check(maxTopicLevels, Bounds.maxTopicLevels, "max-topic-levels")
+        try check(queueHighWater, Bounds.queueWater, "queue-high-water")
+        try check(queueLowWater, Bounds.queueWater, "queue-low-water")
+        if queueLowWater >= queueHighWater {
+            throw ConfigurationError(setting: "queue-low-water", expected: "a number below queue-high-water (\(queueHighWater))")
+        }
+        if !(maxStall >= 0) { throw ConfigurationError(setting: "max-stall", expected: "a number of seconds ≥ 0") }
         if !(connectTimeout > 0) { throw ConfigurationError(setting: "connect-timeout", expected: "a number of seconds > 0") }
         if !(sysInterval >= 0) { throw ConfigurationError(setting: "sys-interval", expected: "a number of seconds ≥ 0") }
+    }
+}
+
+extension FlowLimits {
+    init(_ configuration: BrokerConfiguration) {
+        self.init(highWater: configuration.queueHighWater, lowWater: configuration.queueLowWater, policy: configuration.overloadPolicy)
     }
 }
 

@@ -19,6 +19,12 @@ public final class BrokerMetrics: Sendable {
     public let messagesDropped = Counter()
     /// Messages published to a topic nobody subscribes to.
     public let messagesNoSubscribers = Counter()
+    /// Flow control: times a publisher was held back by a subscriber at its high-water mark;
+    /// subscribers disconnected for holding publishers back `max_stall` without progress;
+    /// QoS 1/2 messages that reached no queue (every matching session full; 5.0 got 0x97).
+    public let publishersHeld = Counter()
+    public let stallDisconnects = Counter()
+    public let quotaExceeded = Counter()
     public let protocolErrors = Counter()
     public let connectionsAccepted = Counter()
     public let connectionsRefused = Counter()

@@ -57,6 +57,35 @@ extension BrokerState {
             return live
         }
         retained.removeExpired(now: now)
+        checkStalls(now: now)
+    }
+
+    /// Disconnects subscribers that have held publishers back for `max_stall` without taking a
+    /// message (their will goes out, a persistent session keeps `max_queued_messages`).
+    /// Touches only the sessions that held someone back.
+    mutating func checkStalls(now: NIODeadline) {
+        guard !holders.isEmpty else { return }
+        let limit = TimeAmount.nanoseconds(Int64(configuration.maxStall * 1e9))
+        var stalled: [Session] = []
+        for key in holders {
+            guard let session = sessions.session(in: key), session.isHolding else {
+                holders.remove(key)
+                continue
+            }
+            if configuration.maxStall > 0 && session.hasStalled(now: now, limit: limit) { stalled.append(session) }
+        }
+        for session in stalled {
+            metrics.stallDisconnects.add()
+            logger.warning(
+                "disconnecting a client that holds publishers back without taking messages",
+                metadata: [
+                    "client.id": "\(session.clientId)",
+                    "queue.length": "\(session.queue.count)",
+                    "max_stall.s": "\(configuration.maxStall)",
+                ]
+            )
+            release(session, as: .stalled, now: now)
+        }
     }
 
     /// An offline persistent session with the given identity (`--simulate-clients`).

@@ -2,11 +2,27 @@ import Logging
 import MQTTCodec
 import NIOCore
 
+/// Where a routed message went.
+struct PublishResult: Sendable, Equatable {
+    /// Sessions whose subscriptions matched.
+    var matched = 0
+    /// Sessions that took it (sent or queued).
+    var accepted = 0
+
+    /// The 5.0 reason code of the publisher's PUBACK/PUBREC: 0x10 when nobody subscribes,
+    /// 0x97 when every matching session refused it (full), else success.
+    var reasonCode: ReasonCode {
+        if matched == 0 { return .noMatchingSubscribers }
+        return accepted == 0 ? .quotaExceeded : .success
+    }
+}
+
 extension BrokerState {
     /// Routes a message to every matching subscription (one member of each shared group) and
-    /// updates the retained store. Returns the number of sessions it was delivered to.
+    /// updates the retained store. A connected subscriber at its high-water mark holds back
+    /// `publisher` (the connection it came from; nil for wills and $SYS).
     @discardableResult
-    mutating func publish(_ message: Message, now: NIODeadline) -> Int {
+    mutating func publish(_ message: Message, now: NIODeadline, from publisher: (any DeliverySink)? = nil) -> PublishResult {
         if message.retain { retained.retain(message) }
         // One entry per receiving session: overlapping subscriptions merge (highest QoS, every
         // subscription identifier), as section 3.3.4 allows.
@@ -38,13 +54,27 @@ extension BrokerState {
         )
         if targets.isEmpty {
             metrics.messagesNoSubscribers.add()
-            return 0
+            return PublishResult()
         }
+        var result = PublishResult(matched: targets.count)
         for (session, item) in targets.values {
-            let drops = session.deliver(item, now: now)
-            if drops > 0 { noteDrops(drops, session: session, now: now) }
+            switch session.deliver(item, now: now) {
+            case .sent, .queued:
+                result.accepted += 1
+            case .queuedOverHighWater:
+                result.accepted += 1
+                // A client is never held back by its own queue: it could not read the PUBACKs
+                // that drain it.
+                if let publisher, publisher !== session.link, session.hold(publisher, now: now) {
+                    metrics.publishersHeld.add()
+                    holders.insert(session.key)
+                }
+            case .dropped:
+                noteDrops(1, session: session, now: now)
+            }
         }
-        return targets.count
+        if result.accepted == 0 && message.qos != .atMostOnce { metrics.quotaExceeded.add() }
+        return result
     }
 
     /// Counts drops and warns about them, at most once every 10 s per client so that a slow
@@ -54,7 +84,7 @@ extension BrokerState {
         if let last = session.lastDropWarning, now - last < .seconds(10) { return }
         session.lastDropWarning = now
         logger.warning(
-            "messages dropped for a client (queue full, too large for it, or expired)",
+            "messages dropped for a client (offline queue full, QoS 0 over its high-water mark, too large for it, or expired)",
             metadata: [
                 "client.id": "\(session.clientId)",
                 "dropped.total": "\(session.dropped)",

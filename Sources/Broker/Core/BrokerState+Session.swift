@@ -20,6 +20,12 @@ extension BrokerState {
         return known
     }
 
+    /// An incoming QoS 0 or 1 message from the connection of `key`.
+    mutating func publish(_ message: Message, key: SessionKey, sink: any DeliverySink, now: NIODeadline) -> PublishResult {
+        guard sessions.session(key, sink: sink) != nil else { return PublishResult() }
+        return publish(message, now: now, from: sink)
+    }
+
     /// PUBREL for an incoming QoS 2 message: whether the packet id was awaiting it.
     mutating func released(_ packetId: UInt16, key: SessionKey, sink: any DeliverySink) -> Bool {
         sessions.session(key, sink: sink)?.incomingQoS2.remove(packetId) != nil
@@ -31,15 +37,16 @@ extension BrokerState {
     }
 
     /// Routes an incoming QoS 2 message once per packet id [MQTT-4.3.3-10]: nil for a duplicate
-    /// still awaiting PUBREL, else the number of sessions it reached. Throws 0x93 past Receive
-    /// Maximum.
+    /// still awaiting PUBREL, else where it went. Throws 0x93 past Receive Maximum. A 5.0
+    /// message that no session took (0x97) does not wait for PUBREL: a failed PUBREC ends the
+    /// exchange.
     mutating func publishExactlyOnce(
         _ message: Message,
         packetId: UInt16,
         key: SessionKey,
         sink: any DeliverySink,
         now: NIODeadline
-    ) throws -> Int? {
+    ) throws -> PublishResult? {
         guard let session = sessions.session(key, sink: sink) else { return nil }
         if session.incomingQoS2.contains(packetId) { return nil }
         let receiveMaximum = configuration.receiveMaximum
@@ -47,7 +54,9 @@ extension BrokerState {
             throw MQTTProtocolError(.receiveMaximumExceeded, "more than \(receiveMaximum) QoS 2 messages awaiting PUBREL")
         }
         session.incomingQoS2.insert(packetId)
-        return publish(message, now: now)
+        let result = publish(message, now: now, from: sink)
+        if sink.version == .v5 && result.reasonCode.isFailure { session.incomingQoS2.remove(packetId) }
+        return result
     }
 
     /// A QoS 2 message that is not routed (ACL denial on 3.x) still waits for its PUBREL.

@@ -71,8 +71,7 @@ extension BrokerState {
                         retain: true,
                         subscriptionIdentifiers: identifier.map { [$0] } ?? []
                     )
-                    let drops = session.deliver(item, now: now)
-                    if drops > 0 { noteDrops(drops, session: session, now: now) }
+                    if session.deliver(item, now: now) == .dropped { noteDrops(1, session: session, now: now) }
                 }
             }
         }

@@ -30,6 +30,9 @@ struct BrokerState {
     var retained = RetainedStore()
     /// Offline sessions' expiry and delayed-will deadlines, by time.
     var sessionDeadlines = DeadlineSchedule<SessionKey>()
+    /// Sessions that hold publishers back (or did: checked and pruned once a second), for the
+    /// `max_stall` check without a scan of every session.
+    var holders: Set<SessionKey> = []
     /// Subscribers per distinct topic filter, so the topic count is not a scan of every session.
     var filterSubscribers: [String: Int] = [:]
     var liveConnections = 0
@@ -118,7 +121,7 @@ struct BrokerState {
 
     /// The broker closes the live connection of `session` itself: the connection is told why,
     /// and the session goes on as that kind of close says, at once.
-    private mutating func release(_ session: Session, as close: BrokerClose, now: NIODeadline, resumedBy request: ConnectRequest? = nil) {
+    mutating func release(_ session: Session, as close: BrokerClose, now: NIODeadline, resumedBy request: ConnectRequest? = nil) {
         guard let link = session.link else { return }
         link.send(.close(close))
         detach(session, kind: close.kind, now: now, resumedBy: request)
@@ -128,6 +131,9 @@ struct BrokerState {
     /// the will and the session (section 3.1.2.5, 3.1.3.2).
     private mutating func detach(_ session: Session, kind: CloseKind, now: NIODeadline, resumedBy request: ConnectRequest? = nil) {
         session.link = nil
+        session.releaseHolds()
+        let trimmed = session.trimForOffline()
+        if trimmed > 0 { noteDrops(trimmed, session: session, now: now) }
         liveConnections -= 1
         session.disconnectedAtMs = WallClock.nowMilliseconds()
         let will = session.will
@@ -175,7 +181,14 @@ struct BrokerState {
             maxAwaitingRel: configuration.receiveMaximum,
             maxMqueue: configuration.maxQueuedMessages
         )
-        return Session(identity: identity, gauges: gauges, expiryInterval: expiryInterval, window: window, maxQueued: configuration.maxQueuedMessages)
+        return Session(
+            identity: identity,
+            gauges: gauges,
+            expiryInterval: expiryInterval,
+            window: window,
+            maxQueued: configuration.maxQueuedMessages,
+            flow: FlowLimits(configuration)
+        )
     }
 
     /// Removes a session and its subscriptions; a will still waiting is published now

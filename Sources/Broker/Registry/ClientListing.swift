@@ -36,6 +36,11 @@ extension ClientFigures {
     public var maxMqueue: Int { gauges.maxMqueue }
     public var mqueueDropped: UInt64 { gauges.mqueueDropped }
     public var heldBytes: UInt64 { gauges.heldBytes }
+    /// Flow control: subscribers holding this client's publishing back now (0 while offline),
+    /// the acknowledgements it waits for because of that, and the publishers it holds back.
+    public var heldBy: UInt64 { connected ? identity.counters.heldBy.load(ordering: .relaxed) : 0 }
+    public var heldAcks: UInt64 { connected ? identity.counters.heldAcks.load(ordering: .relaxed) : 0 }
+    public var holdingPublishers: Int { gauges.holdingPublishers }
     public var recvOct: UInt64 { identity.counters.recvOct.load(ordering: .relaxed) }
     public var sendOct: UInt64 { identity.counters.sendOct.load(ordering: .relaxed) }
     public var recvPkt: UInt64 { identity.counters.recvPkt.load(ordering: .relaxed) }
@@ -95,6 +100,9 @@ extension ClientSnapshot {
             maxMqueue: row.maxMqueue,
             mqueueDropped: row.mqueueDropped,
             heldBytes: row.heldBytes,
+            heldBy: row.heldBy,
+            heldAcks: row.heldAcks,
+            holdingPublishers: row.holdingPublishers,
             recvOct: row.recvOct,
             sendOct: row.sendOct,
             recvPkt: row.recvPkt,

@@ -19,6 +19,11 @@ public struct ClientSnapshot: Sendable, Hashable {
     public var mqueueDropped: UInt64
     /// Payload bytes held for the client in its queue and in-flight window.
     public var heldBytes: UInt64
+    /// Flow control: subscribers holding this client's publishing back, the acknowledgements
+    /// held back from it, the publishers this client holds back (see `OverloadPolicy`).
+    public var heldBy: UInt64
+    public var heldAcks: UInt64
+    public var holdingPublishers: Int
 
     public var recvOct: UInt64
     public var sendOct: UInt64

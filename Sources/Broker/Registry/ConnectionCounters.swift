@@ -1,7 +1,7 @@
 import Synchronization
 
-/// Live traffic counters of one connection. Written only by the connection's event loop,
-/// read at any moment from any thread without pausing it.
+/// Live traffic counters of one connection. Written by the connection's event loop (`heldBy`
+/// under the broker's lock), read at any moment from any thread without pausing it.
 public final class ConnectionCounters: Sendable {
     /// Bytes read from / written to the socket.
     public let recvOct = Atomic<UInt64>(0)
@@ -19,6 +19,10 @@ public final class ConnectionCounters: Sendable {
     public let sendPend = Atomic<UInt64>(0)
     /// Packets waiting in the connection's outbox (not yet handed to the socket).
     public let outboxLen = Atomic<UInt64>(0)
+    /// Subscribers holding this connection's publishing back now (flow control), and the
+    /// acknowledgements (PUBACK/PUBREC) it is owed but not yet sent because of that.
+    public let heldBy = Atomic<UInt64>(0)
+    public let heldAcks = Atomic<UInt64>(0)
     /// Protocol errors that closed this connection (0 or 1).
     public let protocolErrors = Atomic<UInt64>(0)
     /// Events processed: reads, packets and write batches (the `reductions` analogue).

@@ -24,6 +24,7 @@ public final class SessionGauges: Sendable {
     let queueLength = Atomic<Int>(0)
     let dropped = Atomic<UInt64>(0)
     let held = Atomic<UInt64>(0)
+    let holdingCount = Atomic<Int>(0)
     /// The session's subscriptions (filter and options), replaced whole on every change.
     let subscriptionList = Locked<[Subscription]>([])
 
@@ -47,5 +48,7 @@ public final class SessionGauges: Sendable {
     public var mqueueLen: Int { queueLength.load(ordering: .relaxed) }
     public var mqueueDropped: UInt64 { dropped.load(ordering: .relaxed) }
     public var heldBytes: UInt64 { held.load(ordering: .relaxed) }
+    /// Publishers this session holds back now: it is over its queue's high-water mark.
+    public var holdingPublishers: Int { holdingCount.load(ordering: .relaxed) }
     public var subscriptions: [Subscription] { subscriptionList.withLock { $0 } }
 }

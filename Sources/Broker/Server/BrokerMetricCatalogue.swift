@@ -64,7 +64,10 @@ extension Broker {
         list += [
             .init(.counter, m.messagesReceived.load, help: "PUBLISH packets received.", api: "messages.received", sys: "messages/received"),
             .init(.counter, m.messagesSent.load, help: "PUBLISH packets sent.", api: "messages.sent", sys: "messages/sent"),
-            .init(.counter, m.messagesDropped.load, help: "Messages dropped: queue full, too large for the client, expired.", api: "messages.dropped", sys: "messages/dropped", prometheus: "aviary_messages_dropped_total"),
+            .init(.counter, m.messagesDropped.load, help: "Messages dropped: offline queue full, QoS 0 over a subscriber's high-water mark (overload_policy drop), too large for the client, expired.", api: "messages.dropped", sys: "messages/dropped", prometheus: "aviary_messages_dropped_total"),
+            .init(.counter, m.quotaExceeded.load, help: "QoS 1/2 messages no matching session could take (all full); MQTT 5 publishers got 0x97.", api: "messages.quota_exceeded", sys: "messages/quota_exceeded", prometheus: "aviary_messages_quota_exceeded_total"),
+            .init(.counter, m.publishersHeld.load, help: "Times a publisher was held back by a subscriber at its queue's high-water mark.", api: "flow.publishers_held", sys: "flow/publishers_held", prometheus: "aviary_flow_publishers_held_total"),
+            .init(.counter, m.stallDisconnects.load, help: "Subscribers disconnected for holding publishers back max_stall seconds without taking a message.", api: "flow.stall_disconnects", sys: "flow/stall_disconnects", prometheus: "aviary_flow_stall_disconnects_total"),
             .init(.counter, m.messagesNoSubscribers.load, help: "Messages published to a topic without subscribers.", api: "messages.dropped.no_subscribers", prometheus: "aviary_messages_no_subscribers_total"),
         ]
         for qos in 0...2 {

@@ -22,14 +22,21 @@ enum BrokerClose: Sendable {
     case sessionTakenOver
     case administrativeAction
     case serverShuttingDown
+    /// The client held publishers back for `max_stall` without taking a message.
+    case stalled
 
     var kind: CloseKind {
         switch self {
         case .sessionTakenOver: .takenOver
         case .administrativeAction: .kicked
         case .serverShuttingDown: .shutdown
+        case .stalled: .ungraceful
         }
     }
+
+    /// Whether the socket is closed only once what is written has gone out; a stalled client
+    /// does not read, so its socket is closed at once.
+    var waitsForFlush: Bool { self != .stalled }
 
     /// The 5.0 DISCONNECT reason code.
     var reasonCode: ReasonCode {
@@ -37,6 +44,7 @@ enum BrokerClose: Sendable {
         case .sessionTakenOver: .sessionTakenOver
         case .administrativeAction: .administrativeAction
         case .serverShuttingDown: .serverShuttingDown
+        case .stalled: .quotaExceeded
         }
     }
 
@@ -46,6 +54,7 @@ enum BrokerClose: Sendable {
         case .sessionTakenOver: "session taken over"
         case .administrativeAction: "disconnected by administrator"
         case .serverShuttingDown: "server shutting down"
+        case .stalled: "took no message for max_stall while holding publishers back"
         }
     }
 }
@@ -56,6 +65,9 @@ enum Outbound: Sendable {
     case packet(MQTTPacket)
     /// Close the connection; 5.0 clients first get DISCONNECT with its reason.
     case close(BrokerClose)
+    /// Flow control: no subscriber holds this connection back any more; the acknowledgements
+    /// held back go out and its socket is read again.
+    case resume
 }
 
 /// Where a session's packets go while its client is connected. The connection's side
@@ -67,4 +79,9 @@ protocol DeliverySink: AnyObject, Sendable {
     /// session's queue instead.
     var isWritable: Bool { get }
     func send(_ item: Outbound)
+    /// Flow control, under the broker's lock: a subscriber over its high-water mark holds this
+    /// connection's publishing back (its acknowledgements wait); each `hold` is undone by one
+    /// `release`, and the last one sends `Outbound.resume`.
+    func hold()
+    func release()
 }

@@ -19,6 +19,20 @@ struct InflightMessage {
     var state: State
 }
 
+/// What became of a message handed to a session.
+enum DeliveryOutcome: Equatable {
+    /// Sent to the connection.
+    case sent
+    /// Queued within bounds.
+    case queued
+    /// Queued with the session connected and its queue at the high-water mark: the publisher
+    /// should be held back.
+    case queuedOverHighWater
+    /// Not kept (counted in `dropped`): an offline queue full of QoS 1/2 messages, QoS 0 over
+    /// the high-water mark under `OverloadPolicy.drop`, too large for the client, or expired.
+    case dropped
+}
+
 /// One subscription of a session, as it sits in the subscription tree.
 struct SessionSubscription {
     var filter: TopicFilter
@@ -110,6 +124,15 @@ final class Session {
         didSet { gauges.window.store(window, ordering: .relaxed) }
     }
     var maxQueued: Int
+    let flow: FlowLimits
+    /// The publishers' connections this session holds back (flow control), while it is connected.
+    private var holding: [ObjectIdentifier: any DeliverySink] = [:] {
+        didSet { gauges.holdingCount.store(holding.count, ordering: .relaxed) }
+    }
+    /// When the session began holding publishers back; nil while it holds none.
+    private var holdingSince: NIODeadline?
+    /// When a message last left the queue for the connection.
+    private var lastProgress: NIODeadline?
     /// The client's Maximum Packet Size; larger messages are dropped for it [MQTT-3.1.2-25].
     var clientMaximumPacketSize: Int = .max
     /// Messages dropped for this client: queue overflow, too large, expired.
@@ -126,12 +149,13 @@ final class Session {
     /// Wall-clock milliseconds when the session was created.
     var createdAtMs: Int64 { gauges.createdAtMs }
 
-    init(identity: ClientIdentity, gauges: SessionGauges, expiryInterval: UInt32, window: Int, maxQueued: Int) {
+    init(identity: ClientIdentity, gauges: SessionGauges, expiryInterval: UInt32, window: Int, maxQueued: Int, flow: FlowLimits) {
         self.clientId = identity.info.clientId
         self.identity = identity
         self.gauges = gauges
         self.window = window
         self.maxQueued = maxQueued
+        self.flow = flow
         gauges.expiry.store(expiryInterval, ordering: .relaxed)
         gauges.window.store(window, ordering: .relaxed)
     }
@@ -141,49 +165,127 @@ final class Session {
     // MARK: - Outgoing messages
 
     /// Delivers a routed message: straight to the connection when it can take it, otherwise
-    /// into the bounded queue. Returns the number of messages dropped (0 or 1).
-    @discardableResult
-    func deliver(_ item: QueuedMessage, now: NIODeadline) -> Int {
+    /// into the queue. A connected session queues every QoS 1/2 message (its publishers are
+    /// held back past the high-water mark instead); an offline one keeps `maxQueued`.
+    func deliver(_ item: QueuedMessage, now: NIODeadline) -> DeliveryOutcome {
         if let link, queue.isEmpty, link.isWritable, item.qos == .atMostOnce || inflight.count < window {
-            return send(item, over: link, now: now) ? 0 : 1
+            return send(item, over: link, now: now) ? .sent : .dropped
         }
-        return enqueue(item)
+        guard isOnline else { return enqueueOffline(item) }
+        guard queue.count >= flow.highWater else {
+            append(item)
+            return .queued
+        }
+        if item.qos == .atMostOnce && flow.policy == .drop {
+            dropped += 1
+            return .dropped
+        }
+        append(item)
+        return .queuedOverHighWater
     }
 
-    /// Moves queued messages to the connection while its window and socket allow.
+    /// Moves queued messages to the connection while its window and socket allow; down at the
+    /// low-water mark, the publishers held back go on.
     func pump(now: NIODeadline) {
         guard let link else { return }
+        var moved = false
         while link.isWritable, let head = queue.first {
             if head.qos != .atMostOnce && inflight.count >= window { break }
             queue.removeFirst()
             if head.qos == .atMostOnce { queuedQoS0 -= 1 }
             heldBytes -= head.message.payload.readableBytes
             send(head, over: link, now: now)
+            moved = true
         }
+        if moved { lastProgress = now }
+        if !holding.isEmpty && queue.count <= flow.lowWater { releaseHolds() }
     }
 
-    /// Bounded queue. Policy when full: drop the oldest QoS 0 message; if there is none, drop
-    /// the oldest message. Every drop is counted (`mqueue_dropped`).
-    private func enqueue(_ item: QueuedMessage) -> Int {
-        guard maxQueued > 0 else {
-            dropped += 1
-            return 1
-        }
-        var drops = 0
-        if queue.count >= maxQueued {
-            if queuedQoS0 > 0, let index = queue.firstIndex(where: { $0.qos == .atMostOnce }) {
-                heldBytes -= queue.remove(at: index).message.payload.readableBytes
-                queuedQoS0 -= 1
-            } else {
-                heldBytes -= queue.removeFirst().message.payload.readableBytes
-            }
-            drops = 1
-            dropped += 1
-        }
+    private func append(_ item: QueuedMessage) {
         queue.append(item)
         if item.qos == .atMostOnce { queuedQoS0 += 1 }
         heldBytes += item.message.payload.readableBytes
+    }
+
+    /// The offline queue holds `maxQueued` messages. When full, the oldest QoS 0 message makes
+    /// room; with none, the new message is refused (as Mosquitto does): a QoS 1/2 message
+    /// already queued is never thrown out for a newer one. Every drop is counted.
+    private func enqueueOffline(_ item: QueuedMessage) -> DeliveryOutcome {
+        guard maxQueued > 0 else {
+            dropped += 1
+            return .dropped
+        }
+        if queue.count >= maxQueued {
+            guard queuedQoS0 > 0, let index = queue.firstIndex(where: { $0.qos == .atMostOnce }) else {
+                dropped += 1
+                return .dropped
+            }
+            heldBytes -= queue.remove(at: index).message.payload.readableBytes
+            queuedQoS0 -= 1
+            dropped += 1
+        }
+        append(item)
+        return .queued
+    }
+
+    /// Going offline: the queue (which may have grown past `maxQueued` while connected) is cut
+    /// to `maxQueued`, QoS 0 messages first, then the newest. Returns the number dropped.
+    func trimForOffline() -> Int {
+        guard queue.count > maxQueued else { return 0 }
+        var drops = 0
+        if queuedQoS0 > 0 {
+            var kept: Deque<QueuedMessage> = []
+            var excess = queue.count - maxQueued
+            for item in queue {
+                if excess > 0 && item.qos == .atMostOnce {
+                    excess -= 1
+                    drops += 1
+                    heldBytes -= item.message.payload.readableBytes
+                    queuedQoS0 -= 1
+                } else {
+                    kept.append(item)
+                }
+            }
+            queue = kept
+        }
+        while queue.count > maxQueued {
+            let item = queue.removeLast()
+            heldBytes -= item.message.payload.readableBytes
+            if item.qos == .atMostOnce { queuedQoS0 -= 1 }
+            drops += 1
+        }
+        dropped += UInt64(drops)
         return drops
+    }
+
+    // MARK: - Flow control
+
+    /// Holds `publisher` back until this session's queue is down to the low-water mark. False
+    /// when this session already holds it.
+    func hold(_ publisher: any DeliverySink, now: NIODeadline) -> Bool {
+        let id = ObjectIdentifier(publisher)
+        guard holding[id] == nil else { return false }
+        if holding.isEmpty { holdingSince = now }
+        holding[id] = publisher
+        publisher.hold()
+        return true
+    }
+
+    /// Lets every publisher this session holds back go on.
+    func releaseHolds() {
+        guard !holding.isEmpty else { return }
+        let held = holding
+        holding.removeAll()
+        holdingSince = nil
+        for publisher in held.values { publisher.release() }
+    }
+
+    var isHolding: Bool { !holding.isEmpty }
+
+    /// Whether the session has held publishers back for `limit` without taking a message.
+    func hasStalled(now: NIODeadline, limit: TimeAmount) -> Bool {
+        guard let since = holdingSince else { return false }
+        return now - max(since, lastProgress ?? since) >= limit
     }
 
     @discardableResult
@@ -272,6 +374,7 @@ final class Session {
 
     /// Drops everything a clean start or the session's end discards.
     func clearState() {
+        releaseHolds()
         inflight.removeAll()
         inflightOrder.removeAll()
         queue.removeAll()

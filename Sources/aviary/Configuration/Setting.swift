@@ -69,6 +69,21 @@ struct Setting {
             int("max_inflight", "Outgoing QoS 1/2 messages in flight per client.", \.broker.maxInflight, BrokerConfiguration.Bounds.maxInflight),
             int("receive_maximum", "Incoming QoS 2 messages awaiting PUBREL per client (Receive Maximum).", \.broker.receiveMaximum, BrokerConfiguration.Bounds.receiveMaximum),
             int("max_queued_messages", "Messages queued per client while offline or over its window (0 = none).", \.broker.maxQueuedMessages, BrokerConfiguration.Bounds.maxQueuedMessages),
+            int("queue_high_water", "Queued messages at which a connected subscriber holds back the publishers feeding it (QoS 1/2: PUBACK/PUBREC held; see README, Overload).", \.broker.queueHighWater, BrokerConfiguration.Bounds.queueWater),
+            int("queue_low_water", "Queued messages at which held-back publishers resume (below queue_high_water).", \.broker.queueLowWater, BrokerConfiguration.Bounds.queueWater),
+            seconds("max_stall", "Seconds a subscriber may hold publishers back without taking a message before it is disconnected (0 = never).", \.broker.maxStall, allowZero: true),
+            Setting(
+                key: "overload_policy",
+                summary: "QoS 0 messages for a connected subscriber at its high-water mark: drop (counted) or throttle (hold the publisher back).",
+                expected: "drop or throttle",
+                valueName: "policy",
+                apply: { value, c in
+                    guard let policy = OverloadPolicy(rawValue: value.lowercased()) else { return false }
+                    c.broker.overloadPolicy = policy
+                    return true
+                },
+                render: { $0.broker.overloadPolicy.rawValue }
+            ),
             int("max_subscriptions", "Subscriptions one client may hold; further filters get SUBACK 0x97 (0 = no limit).", \.broker.maxSubscriptions, BrokerConfiguration.Bounds.maxSubscriptions),
             int("max_topic_length", "Longest topic name or filter accepted, in bytes.", \.broker.maxTopicLength, BrokerConfiguration.Bounds.maxTopicLength, unit: "bytes"),
             int("max_topic_levels", "Most '/'-separated levels in a topic name or filter.", \.broker.maxTopicLevels, BrokerConfiguration.Bounds.maxTopicLevels),

@@ -118,7 +118,19 @@ enum SettingsResolver {
             }
         }
         try checkAPIExposure(resolved)
+        try checkWaterMarks(resolved)
         return resolved
+    }
+
+    /// The low-water mark must be below the high-water mark, wherever each came from.
+    static func checkWaterMarks(_ resolved: ResolvedSettings) throws(SettingsError) {
+        let broker = resolved.configuration.broker
+        guard broker.queueLowWater >= broker.queueHighWater else { return }
+        let low = resolved.sources["queue_low_water"] ?? .defaultValue
+        let high = resolved.sources["queue_high_water"] ?? .defaultValue
+        throw SettingsError(
+            "invalid value '\(broker.queueLowWater)' for queue_low_water from \(low): expected a number below queue_high_water (\(broker.queueHighWater), from \(high))"
+        )
     }
 
     /// The management API lists and disconnects every client: it may leave loopback only with a

@@ -281,6 +281,41 @@ struct ConnectionHandlerTests {
         #expect(two.payload == ByteBuffer(string: "two"))
     }
 
+    @Test("flow control: a held-back publisher's PUBACKs wait, in order, until the subscriber's own PUBACKs bring its queue to the low-water mark")
+    func heldAcknowledgements() throws {
+        var configuration = BrokerConfiguration()
+        configuration.maxInflight = 2
+        configuration.queueHighWater = 5
+        configuration.queueLowWater = 2
+        let loop = EmbeddedEventLoop()
+        let subscriber = try Connection(core: BrokerCore(configuration: configuration, security: .open, logger: Logger(label: "test")), loop: loop)
+        _ = try subscriber.connect("sub")
+        try subscriber.send(.subscribe(SubscribePacket(packetId: 1, subscriptions: [Subscription(topicFilter: "t", qos: .atLeastOnce)])))
+        _ = try subscriber.received()
+        let publisher = try Connection(core: subscriber.core, loop: loop)
+        _ = try publisher.connect("pub")
+        // 2 in flight + 5 queued reach the mark; the 8th and 9th are queued over it.
+        for id in UInt16(1)...9 {
+            try publisher.send(.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "\(id)"), qos: .atLeastOnce, packetId: id)))
+        }
+        #expect(try publisher.received() == (1...7).map { .puback(AckPacket(packetId: $0, reasonCode: .success)) })
+        let row = subscriber.core.registry.row(clientId: "pub")
+        #expect(row?.heldBy == 1 && row?.heldAcks == 2)
+        #expect(subscriber.core.registry.row(clientId: "sub")?.holdingPublishers == 1)
+        var pending = try subscriber.received().compactMap { if case .publish(let p) = $0 { p.packetId } else { nil } }
+        var acked = 0
+        while acked < 5, !pending.isEmpty {
+            #expect(try publisher.received().isEmpty, "still held after \(acked) acknowledgements")
+            try subscriber.send(.puback(AckPacket(packetId: pending.removeFirst())))
+            acked += 1
+            pending += try subscriber.received().compactMap { if case .publish(let p) = $0 { p.packetId } else { nil } }
+        }
+        #expect(try publisher.received() == [.puback(AckPacket(packetId: 8, reasonCode: .success)), .puback(AckPacket(packetId: 9, reasonCode: .success))])
+        #expect(subscriber.core.registry.row(clientId: "pub")?.heldAcks == 0)
+        try publisher.send(.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "10"), qos: .atLeastOnce, packetId: 10)))
+        #expect(try publisher.received() == [.puback(AckPacket(packetId: 10, reasonCode: .success))], "no longer held")
+    }
+
     static func reason(_ text: String) -> Properties {
         var props = Properties()
         props.reasonString = text

@@ -24,6 +24,18 @@ final class RecordingSink: DeliverySink {
         recorded.withLock { $0.append(item) }
     }
 
+    /// Subscribers holding this sink back now (flow control), as `ConnectionLink` counts them.
+    private let holds = Atomic<Int>(0)
+    var heldBy: Int { holds.load(ordering: .relaxed) }
+
+    func hold() {
+        holds.add(1, ordering: .relaxed)
+    }
+
+    func release() {
+        if holds.subtract(1, ordering: .relaxed).newValue == 0 { send(.resume) }
+    }
+
     /// Everything sent so far, then forgets it.
     func take() -> [Outbound] {
         recorded.withLock { items in
@@ -80,8 +92,15 @@ struct StateHarness {
         try state.subscribe(SubscribePacket(packetId: 1, subscriptions: [Subscription(topicFilter: filter, qos: qos)]), key: key, sink: sink, now: now)
     }
 
+    /// Publishes without a connection (like a will); returns how many sessions matched.
     @discardableResult
     mutating func publish(_ topic: String, _ payload: String = "x", qos: QoS = .atLeastOnce, retain: Bool = false, from publisher: String? = nil) -> Int {
-        state.publish(Message(topic: topic, payload: ByteBuffer(string: payload), qos: qos, retain: retain, publisherId: publisher), now: now)
+        state.publish(Message(topic: topic, payload: ByteBuffer(string: payload), qos: qos, retain: retain, publisherId: publisher), now: now).matched
+    }
+
+    /// Publishes from the connected client `key`/`sink`, which flow control may hold back.
+    @discardableResult
+    mutating func publish(_ topic: String, _ payload: String = "x", qos: QoS = .atLeastOnce, key: SessionKey, sink: RecordingSink) -> PublishResult {
+        state.publish(Message(topic: topic, payload: ByteBuffer(string: payload), qos: qos, retain: false, publisherId: nil), key: key, sink: sink, now: now)
     }
 }
