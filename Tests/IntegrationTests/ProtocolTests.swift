@@ -301,7 +301,7 @@ struct ProtocolTests {
             got.append(p.text)
             back.send(.puback(AckPacket(packetId: p.packetId!)))
         }
-        #expect(got == ["m4", "m5", "m6", "m7", "m8"])
+        #expect(got == ["m1", "m2", "m3", "m4", "m5"], "full of QoS 1: the newer messages were refused, none already queued thrown out")
         await h.stop()
     }
 

@@ -45,20 +45,21 @@ struct RobustnessTests {
         return elapsed
     }
 
-    @Test("a subscriber that stops reading: memory stays bounded, drops are counted on its row, other subscribers keep their pace")
+    @Test("a QoS 0 subscriber that stops reading: memory stays bounded, drops over its high-water mark are counted on its row, other subscribers keep their pace")
     func slowConsumer() async throws {
-        // Room for 5,000 queued messages per client: enough that a busy machine's mosquitto_sub
+        // A high-water mark of 5,000 queued messages: enough that a busy machine's mosquitto_sub
         // never falls that far behind, small enough that the stuck client's memory is bounded.
-        let (server, port) = try AviaryBinary.serve(["--max-queued-messages", "5000"])
+        let (server, port) = try AviaryBinary.serve(["--queue-high-water", "5000", "--queue-low-water", "2500"])
         let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
         let count = 20_000
         _ = try Self.stream(port: port, count: 2000, topic: "warmup")
         let alone = try Self.stream(port: port, count: count, topic: "s1")
         let rssBefore = Self.rssKiB(server.pid)
-        // The slow one: subscribed to everything at QoS 1 with a small receive window, never reads.
+        // The slow one: subscribed to everything at QoS 0 with a small receive window, never
+        // reads. (At QoS 1 it would hold the publishers back instead: `stuckSubscriber`.)
         let slow = try TestClient(port: port, version: .v5, receiveBuffer: 4096)
         try slow.connect("slow-consumer")
-        _ = try slow.subscribe("#", qos: .atLeastOnce)
+        _ = try slow.subscribe("#", qos: .atMostOnce)
         let withSlow = try Self.stream(port: port, count: count, topic: "s2")
         let rssMid = Self.rssKiB(server.pid)
         let withSlowAgain = try Self.stream(port: port, count: count, topic: "s3")
@@ -82,6 +83,61 @@ struct RobustnessTests {
         server.signal(SIGTERM)
         #expect(server.wait(timeout: 15) == 0)
         withExtendedLifetime(slow) {}
+    }
+
+    /// Runs `pairs` mosquitto_sub / mosquitto_pub pairs at once, `count` QoS 1 messages of 1 KiB
+    /// each on its own topic; returns the seconds until every subscriber had all of them.
+    static func pairs(port: Int, pairs: Int, count: Int, prefix: String) throws -> Double {
+        let subs = try (0..<pairs).map { i in
+            try Subprocess(["mosquitto_sub", "-p", "\(port)", "-q", "1", "-t", "\(prefix)/\(i)", "-C", "\(count)", "-W", "120", "-i", "\(prefix)-sub-\(i)"])
+        }
+        usleep(500_000)
+        let started = Date()
+        let payload = String(repeating: "p", count: 1024)
+        let pubs = try (0..<pairs).map { i in
+            try Subprocess(["sh", "-c", "yes \(payload) | head -n \(count) | mosquitto_pub -p \(port) -q 1 -t \(prefix)/\(i) -l -i \(prefix)-pub-\(i)"])
+        }
+        for pub in pubs { #expect(pub.wait(timeout: 120) == 0) }
+        for sub in subs {
+            #expect(sub.wait(timeout: 120) == 0)
+            #expect(sub.lines.count == count, "a healthy pair lost nothing")
+        }
+        return Date().timeIntervalSince(started)
+    }
+
+    @Test("a stuck QoS 1 subscriber holds back only the publisher feeding it (PUBACKs held, nothing dropped); 10 pairs on other topics keep their pace; after max_stall it is disconnected and the publisher finishes")
+    func stuckSubscriber() async throws {
+        let (server, port) = try AviaryBinary.serve(["--max-stall", "4", "--queue-high-water", "200", "--queue-low-water", "100"])
+        let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
+        let alone = try Self.pairs(port: port, pairs: 10, count: 1000, prefix: "alone")
+        let stuck = try TestClient(port: port, version: .v5, receiveBuffer: 4096)
+        try stuck.connect("stuck")
+        _ = try stuck.subscribe("stuck/#", qos: .atLeastOnce)
+        let payload = String(repeating: "s", count: 1024)
+        let fed = try Subprocess(["sh", "-c", "yes \(payload) | head -n 3000 | mosquitto_pub -p \(port) -q 1 -t stuck/t -l -i feeder"])
+        var row: [String: Any] = [:]
+        try await eventuallyAsync("the feeder to be held back") {
+            row = try await HTTP.request("GET", "\(api)/api/v4/clients/feeder").data.first ?? [:]
+            return row["held_back"] as? Bool == true
+        }
+        #expect((row["held_acks"] as? NSNumber)?.intValue ?? 0 > 0)
+        let holder = try await HTTP.request("GET", "\(api)/api/v4/clients/stuck").data.first ?? [:]
+        #expect((holder["holding_publishers"] as? NSNumber)?.intValue == 1)
+        #expect((holder["mqueue_dropped"] as? NSNumber)?.intValue == 0, "QoS 1 for a connected subscriber is never dropped")
+        let during = try Self.pairs(port: port, pairs: 10, count: 1000, prefix: "during")
+        print("stuck subscriber: 10 pairs × 1,000 × 1 KiB alone \(alone) s, next to a stuck subscriber \(during) s")
+        #expect(during < alone * 3 + 1, "the other pairs keep their pace")
+        // max_stall: disconnected (a clean session: gone), counted; the feeder is let go and finishes.
+        #expect(await fed.waitAsync(timeout: 30) == 0, "the feeder finished once the stuck client was gone")
+        let metrics = try await Self.metrics(api)
+        #expect((metrics["flow.stall_disconnects"] as? NSNumber)?.intValue == 1)
+        #expect((metrics["flow.publishers_held"] as? NSNumber)?.intValue ?? 0 >= 1)
+        let gone = try await HTTP.request("GET", "\(api)/api/v4/clients/stuck")
+        #expect(gone.status == 200 && gone.code == 0 && gone.data.isEmpty, "the stuck client's clean session ended with it")
+        #expect(server.lines.contains { $0.contains("disconnecting a client that holds publishers back") })
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 15) == 0)
+        withExtendedLifetime(stuck) {}
     }
 
     @Test("10,000 connect/disconnect cycles from 4 processes: the client table, sessions, sockets and descriptors are back where they started")

@@ -68,7 +68,7 @@ struct Setting {
             int("max_packet_size", "Largest packet accepted from a client, in bytes.", \.broker.maxPacketSize, BrokerConfiguration.Bounds.maxPacketSize, unit: "bytes"),
             int("max_inflight", "Outgoing QoS 1/2 messages in flight per client.", \.broker.maxInflight, BrokerConfiguration.Bounds.maxInflight),
             int("receive_maximum", "Incoming QoS 2 messages awaiting PUBREL per client (Receive Maximum).", \.broker.receiveMaximum, BrokerConfiguration.Bounds.receiveMaximum),
-            int("max_queued_messages", "Messages queued per client while offline or over its window (0 = none).", \.broker.maxQueuedMessages, BrokerConfiguration.Bounds.maxQueuedMessages),
+            int("max_queued_messages", "Messages kept per offline session (0 = none); when full, QoS 0 make room, else new messages are refused.", \.broker.maxQueuedMessages, BrokerConfiguration.Bounds.maxQueuedMessages),
             int("queue_high_water", "Queued messages at which a connected subscriber holds back the publishers feeding it (QoS 1/2: PUBACK/PUBREC held; see README, Overload).", \.broker.queueHighWater, BrokerConfiguration.Bounds.queueWater),
             int("queue_low_water", "Queued messages at which held-back publishers resume (below queue_high_water).", \.broker.queueLowWater, BrokerConfiguration.Bounds.queueWater),
             seconds("max_stall", "Seconds a subscriber may hold publishers back without taking a message before it is disconnected (0 = never).", \.broker.maxStall, allowZero: true),
