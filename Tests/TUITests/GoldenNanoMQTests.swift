@@ -101,6 +101,16 @@ struct GoldenNanoMQTests {
         #expect(page3.rows.first?.connected == true && page3.rows.first?.protocolName == "5.0")
     }
 
+    @Test("aviary's flow-control fields show in the STATE column: held, holding; offline wins; other APIs just connected")
+    func flowControlState() throws {
+        let body = #"{"code":0,"data":[{"client_id":"p","clientid":"p","conn_state":"connected","proto_ver":5,"held_back":true,"held_acks":20,"holding_publishers":0},{"client_id":"s","clientid":"s","conn_state":"connected","proto_ver":5,"held_back":false,"holding_publishers":3},{"client_id":"o","clientid":"o","conn_state":"disconnected","proto_ver":5,"held_back":false,"holding_publishers":2},{"client_id":"n","clientid":"n","conn_state":"connected","proto_ver":5}]}"#
+        let page = try ClientDecoder.decode(status: 200, body: Array(body.utf8))
+        #expect(page.flavour == .aviary)
+        #expect(page.rows.map(\.stateText) == ["held", "holding", "offline", "connected"])
+        #expect(page.rows.map { Column.state.text($0, nil, nowMs: 0) } == ["held", "holding", "offline", "connected"])
+        #expect(page.rows[0].fields.contains { $0.key == "held_acks" && $0.value == "20" }, "the detail view lists the numbers")
+    }
+
     @Test("an HTML error page is reported as not a JSON API")
     func htmlPage() throws {
         let page = try GoldenResponse.load("55_GET_api_v5_clients.txt")

@@ -24,11 +24,22 @@ public struct ClientRow: Sendable, Hashable {
     public var inflight: UInt64?
     public var subscriptions: UInt64?
     public var willTopic: String?
+    /// Flow control (aviary): a subscriber holds this client's publishing back; this client
+    /// holds back that many publishers.
+    public var heldBack = false
+    public var holdingPublishers: UInt64 = 0
     /// Every field of the object as the API sent it, for the detail view.
     public var fields: [(key: String, value: String)]
 
+    /// The STATE column: offline, connected, or under flow control.
+    public var stateText: String {
+        guard connected else { return "offline" }
+        if holdingPublishers > 0 { return "holding" }
+        return heldBack ? "held" : "connected"
+    }
+
     public static func == (a: ClientRow, b: ClientRow) -> Bool {
-        a.clientId == b.clientId && a.connected == b.connected && a.recvOct == b.recvOct && a.sendOct == b.sendOct
+        a.clientId == b.clientId && a.connected == b.connected && a.heldBack == b.heldBack && a.holdingPublishers == b.holdingPublishers && a.recvOct == b.recvOct && a.sendOct == b.sendOct
             && a.recvMsg == b.recvMsg && a.sendMsg == b.sendMsg && a.fields.map(\.key) == b.fields.map(\.key)
             && a.fields.map(\.value) == b.fields.map(\.value)
     }

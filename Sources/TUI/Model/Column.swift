@@ -34,7 +34,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .username: "username"
         case .address: "address:port"
         case .proto: "protocol version"
-        case .state: "state"
+        case .state: "state (held: held back by a slow subscriber; holding: holds publishers back)"
         case .connectedFor: "connected for"
         case .keepAlive: "keepalive"
         case .bytesInRate: "bytes in per second"
@@ -142,7 +142,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .username: return row.username
         case .address: return row.address.map { a in row.port.map { "\(a):\($0)" } ?? a } ?? "–"
         case .proto: return row.protocolName
-        case .state: return row.connected ? "connected" : "offline"
+        case .state: return row.stateText
         case .connectedFor:
             guard row.connected, let at = row.connectedAtMs else { return "–" }
             return Format.duration(seconds: (nowMs - at) / 1000)
@@ -169,7 +169,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .username: return .text(row.username)
         case .address: return .text(row.address.map { "\($0):\(String(row.port ?? 0).leftPadded(5))" } ?? "")
         case .proto: return .text(row.protocolName)
-        case .state: return .number(row.connected ? 1 : 0)
+        case .state: return .number(row.connected ? (row.holdingPublishers > 0 ? 3 : row.heldBack ? 2 : 1) : 0)
         case .connectedFor: return row.connected ? row.connectedAtMs.map { .number(-Double($0)) } ?? .missing : .missing
         case .keepAlive: return row.keepAlive.map { .number(Double($0)) } ?? .missing
         case .bytesInRate: return row.recvOct != nil ? .number(rates?.bytesIn ?? 0) : .missing

@@ -62,6 +62,8 @@ struct RawClient: Decodable {
     var recv_oct, send_oct, recv_pkt, send_pkt, recv_msg, send_msg: UInt64?
     var mqueue_len, mqueue_dropped, inflight, subscriptions_cnt: UInt64?
     var will_topic: String?
+    var held_back: Bool?
+    var holding_publishers: UInt64?
 
     /// EMQX v4 and we send `connected_at` as text; other versions as a number.
     enum TextOrNumber: Decodable {
@@ -156,6 +158,8 @@ public enum ClientDecoder {
             inflight: o.inflight,
             subscriptions: o.subscriptions_cnt,
             willTopic: o.will_topic,
+            heldBack: o.held_back ?? false,
+            holdingPublishers: o.holding_publishers ?? 0,
             fields: []
         )
     }
