@@ -38,6 +38,16 @@ max_inflight_messages 100
 max_connections -1
 CONF
 
+# The overload parts run both brokers at their defaults (aviary: max_queued_messages 1000,
+# queue_high_water 500, max_inflight 100; Mosquitto 2.0: max_queued_messages 1000,
+# max_inflight_messages 20), no persistence.
+cat > "$work/mosquitto-defaults.conf" <<CONF
+listener 18883 127.0.0.1
+allow_anonymous true
+persistence false
+CONF
+defaults=0
+
 baseline=${BENCH_BASELINE:-}
 other=mosquitto
 [ -n "$baseline" ] && other=baseline
@@ -46,13 +56,17 @@ start_broker() {  # $1 = aviary|mosquitto|baseline; sets pid and port
         port=18884
         broker_bin=$bin
         [ "$1" = baseline ] && broker_bin=$baseline
+        queues=(--max-queued-messages 1000000 --max-inflight 100)
+        [ "$defaults" = 1 ] && queues=(--max-stall "${max_stall:-30}")
         $broker_bin serve --mqtt-host 127.0.0.1 --mqtt-port $port --api-port 18885 --log-level error --sys-interval 0 \
-            --max-queued-messages 1000000 --max-inflight 100 > "$work/broker.out" 2>&1 &
+            "${queues[@]}" > "$work/broker.out" 2>&1 &
         pid=$!
         for _ in $(seq 100); do grep -q "management API on" "$work/broker.out" && break; sleep 0.1; done
     else
         port=18883
-        "$mosquitto_bin" -c "$work/mosquitto.conf" > "$work/broker.out" 2>&1 &
+        conf=$work/mosquitto.conf
+        [ "$defaults" = 1 ] && conf=$work/mosquitto-defaults.conf
+        "$mosquitto_bin" -c "$conf" > "$work/broker.out" 2>&1 &
         pid=$!
         for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
     fi
@@ -111,6 +125,42 @@ lean_latency() {  # $1 = label, $2 = QoS
 lean_latency "lean latency qos0 10k/s" 0
 lean_latency "lean latency qos1 10k/s" 1
 run "fanin qos1 v5" fanin --qos 1 --publishers 8 --messages $((m / 8)) --mqtt-version 5
+
+# Overload at default settings: 8 publishers at full speed into 1 subscriber, QoS 1 (64 in
+# flight per publisher) and QoS 0. What counts: messages acknowledged and then never
+# delivered (must be 0), delivered msg/s, latency of what was delivered, peak RSS.
+defaults=1
+run "overload fanin qos1 (defaults)" fanin --qos 1 --publishers 8 --messages $((m / 8))
+run "overload fanin qos0 (defaults)" fanin --qos 0 --publishers 8 --messages $((m / 8))
+run "overload pairs qos0 (defaults)" pairs --qos 0 --publishers 8 --messages $((m / 8))
+defaults=0
+
+# A stuck subscriber (subscribes at QoS 1, never reads) and the publisher feeding it, next to
+# 10 healthy QoS 1 pairs on other topics: the pairs' msgs/s against the same pairs alone, and
+# whether the stuck client is disconnected after max_stall (5 s here; Mosquitto has no such
+# setting and keeps it).
+stuck() {  # $1 = broker
+    defaults=1 max_stall=5
+    start_broker "$1"
+    alone=$($bin bench pairs --qos 1 --publishers 10 --messages $((m / 10)) --port "$port")
+    python3 scripts/bench/stuck_subscriber.py "$port" stuck/# > "$work/stuck.out" 2>&1 & stuckpid=$!
+    sleep 0.5
+    yes "$(head -c 64 /dev/zero | tr '\0' s)" | head -n 200000 | timeout 30 mosquitto_pub -p "$port" -q 1 -t stuck/t -l -i feeder > /dev/null 2>&1 & feeder=$!
+    sleep 1
+    during=$($bin bench pairs --qos 1 --publishers 10 --messages $((m / 10)) --port "$port")
+    for _ in $(seq 100); do kill -0 "$stuckpid" 2>/dev/null || break; sleep 0.1; done
+    sleep 1
+    disconnected=false
+    kill -0 "$stuckpid" 2>/dev/null || disconnected=true
+    kill "$stuckpid" "$feeder" 2>/dev/null || true
+    wait "$stuckpid" "$feeder" 2>/dev/null || true
+    stop_broker
+    defaults=0 max_stall=
+    echo "{\"label\":\"stuck\",\"broker\":\"$1\",\"alone\":$alone,\"during\":$during,\"stuck_disconnected_within_s\":$([ $disconnected = true ] && echo 15 || echo null)}" | tee -a "$results"
+}
+if selected stuck; then
+    for broker in aviary $other; do stuck $broker; done
+fi
 
 # RSS per idle connection: the broker's RSS with C idle clients held open, minus its RSS before.
 idle() {  # $1 = broker, $2 = connections

@@ -42,6 +42,8 @@ public struct BenchOptions: Sendable {
     public var connections = 1_000
     /// Unacknowledged QoS 1/2 messages per publisher.
     public var inflight = 64
+    /// SO_SNDBUF of every client socket, in bytes; 0 leaves it to the kernel.
+    public var sendBuffer = 65536
     /// Upper bound of the whole run, in seconds.
     public var timeout = 120.0
     /// Prefix of client ids and topics, so that runs do not meet.
@@ -54,6 +56,8 @@ public struct BenchOptions: Sendable {
 public struct BenchResult: Sendable {
     public var options: BenchOptions
     public var sent = 0
+    /// QoS 1/2 messages the broker acknowledged with success (PUBACK / PUBCOMP).
+    public var acked = 0
     public var expected = 0
     public var received = 0
     public var seconds = 0.0
@@ -63,6 +67,12 @@ public struct BenchResult: Sendable {
     public var latency: (p50: Double, p99: Double, p999: Double, max: Double)?
 
     public var loss: Int { expected - received }
+    /// Deliveries owed for the messages the broker acknowledged that never arrived: a
+    /// message acknowledged and then dropped.
+    public var ackedThenLost: Int {
+        let copies = options.scenario == .fanout ? options.subscribers : 1
+        return max(0, acked * copies - received)
+    }
     public var throughput: Double { seconds > 0 ? Double(received) / seconds : 0 }
 
     public var json: String {
@@ -79,8 +89,10 @@ public struct BenchResult: Sendable {
                        ("subscribers", "\(options.scenario == .fanout ? options.subscribers : options.scenario == .pairs ? options.publishers : 1)"),
                        ("sent", "\(sent)"), ("expected", "\(expected)"), ("received", "\(received)"), ("loss", "\(loss)"),
                        ("seconds", format(seconds)), ("msgs_per_s", format(throughput))]
+            if options.qos != .atMostOnce { fields += [("acked", "\(acked)"), ("acked_then_lost", "\(ackedThenLost)")] }
+            if options.scenario == .latency { fields += [("rate", "\(options.rate)")] }
             if let l = latency {
-                fields += [("rate", "\(options.rate)"), ("p50_us", format(l.p50)), ("p99_us", format(l.p99)), ("p999_us", format(l.p999)), ("max_us", format(l.max))]
+                fields += [("p50_us", format(l.p50)), ("p99_us", format(l.p99)), ("p999_us", format(l.p999)), ("max_us", format(l.max))]
             }
         }
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
@@ -168,10 +180,11 @@ public enum LoadGenerator {
             if allSent && DispatchTime.now().uptimeNanoseconds - last > 3_000_000_000 { break }
         }
         result.sent = counters.sent.load(ordering: .relaxed)
+        result.acked = counters.acked.load(ordering: .relaxed)
         result.received = counters.received.load(ordering: .relaxed)
         let end = max(counters.lastReceive.load(ordering: .relaxed), started)
         result.seconds = Double(end - started) / 1e9
-        if o.scenario == .latency {
+        do {
             var samples = counters.latencies.withLock { $0 }
             samples.sort()
             if !samples.isEmpty {
@@ -191,9 +204,16 @@ public enum LoadGenerator {
     ) async throws -> any Channel {
         let loop = group.next()
         let ready = loop.makePromise(of: Void.self)
-        let channel = try await ClientBootstrap(group: loop)
+        var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 64 * 1024, high: 256 * 1024))
+        if o.sendBuffer > 0 {
+            // A publisher's kernel send buffer would otherwise grow to tcp_wmem's maximum (4 MiB
+            // here): at saturation its messages would wait there, in the load generator, and the
+            // latency measured would be the generator's queue, not the broker's.
+            bootstrap = bootstrap.channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(o.sendBuffer))
+        }
+        let channel = try await bootstrap
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -223,6 +243,7 @@ public enum LoadGenerator {
 
 final class BenchCounters: Sendable {
     let sent = Atomic<Int>(0)
+    let acked = Atomic<Int>(0)
     let received = Atomic<Int>(0)
     let started = Atomic<UInt64>(0)
     let lastSend = Atomic<UInt64>(0)
@@ -249,6 +270,7 @@ final class BenchClient: MQTTClientBehaviour {
     private var sent = 0
     private var going = false
     private var received = 0
+    private var acked = 0
     private var timer: RepeatedTask?
     private var credit = 0.0
     private let payload: ByteBuffer
@@ -277,9 +299,15 @@ final class BenchClient: MQTTClientBehaviour {
 
     func received(_ publish: PublishPacket, client: MQTTClientConnection) {
         received += 1
-        if options.scenario == .latency, let stamp = publish.payload.getInteger(at: publish.payload.readerIndex, as: UInt64.self) {
+        // Every payload carries its send time: latency is measured in every scenario (at
+        // saturation it is the time a message waits in the broker's queues).
+        if let stamp = publish.payload.getInteger(at: publish.payload.readerIndex, as: UInt64.self) {
             latencies.append(DispatchTime.now().uptimeNanoseconds &- stamp)
         }
+    }
+
+    func acknowledged(accepted: Bool, client: MQTTClientConnection) {
+        if accepted { acked += 1 }
     }
 
     func readComplete(_ client: MQTTClientConnection) {
@@ -288,6 +316,10 @@ final class BenchClient: MQTTClientBehaviour {
             counters.lastReceive.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
             received = 0
             flushLatencies()
+        }
+        if acked > 0 {
+            counters.acked.add(acked, ordering: .relaxed)
+            acked = 0
         }
         if going { pump(client) }
     }
@@ -322,7 +354,7 @@ final class BenchClient: MQTTClientBehaviour {
                 credit -= 1
             }
             var body = payload
-            if options.scenario == .latency { body.setInteger(DispatchTime.now().uptimeNanoseconds, at: body.readerIndex) }
+            body.setInteger(DispatchTime.now().uptimeNanoseconds, at: body.readerIndex)
             client.publish(topic: topic, payload: body, qos: options.qos)
             sent += 1
             batch += 1

@@ -17,6 +17,9 @@ protocol MQTTClientBehaviour: AnyObject {
     func writabilityChanged(_ client: MQTTClientConnection)
     /// A user event sent down the pipeline (a start signal, say).
     func event(_ event: Any, client: MQTTClientConnection)
+    /// The broker completed one of our QoS 1/2 PUBLISHes (PUBACK / PUBCOMP); `accepted` is
+    /// false for a failure reason code (5.0, e.g. 0x97).
+    func acknowledged(accepted: Bool, client: MQTTClientConnection)
     func closed()
 }
 
@@ -25,6 +28,7 @@ extension MQTTClientBehaviour {
     func readComplete(_ client: MQTTClientConnection) {}
     func writabilityChanged(_ client: MQTTClientConnection) {}
     func event(_ event: Any, client: MQTTClientConnection) {}
+    func acknowledged(accepted: Bool, client: MQTTClientConnection) {}
     func closed() {}
 }
 
@@ -97,10 +101,14 @@ final class MQTTClientHandler: ChannelInboundHandler {
     }
 
     fileprivate func flush(context: ChannelHandlerContext) {
-        if let pending = out, pending.readableBytes > 0 {
+        // Taken out before the write: a write past the high-water mark calls
+        // channelWritabilityChanged at once, and a behaviour that flushes from there must not
+        // find these bytes still pending and write them a second time.
+        let pending = out
+        out = nil
+        if let pending, pending.readableBytes > 0 {
             context.write(wrapOutboundOut(pending), promise: nil)
         }
-        out = nil
         context.flush()
     }
 
@@ -153,8 +161,9 @@ final class MQTTClientHandler: ChannelInboundHandler {
             append(.pubcomp(AckPacket(packetId: ack.packetId)), context: context)
         case .pubrec(let ack):
             append(.pubrel(AckPacket(packetId: ack.packetId)), context: context)
-        case .puback, .pubcomp:
+        case .puback(let ack), .pubcomp(let ack):
             inflight -= 1
+            behaviour.acknowledged(accepted: !ack.reasonCode.isFailure, client: client(context))
         default:
             break
         }

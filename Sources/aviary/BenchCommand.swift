@@ -32,6 +32,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("connections"), help: "Connections to open (conns).") var connections = 1_000
     @Option(name: .customLong("inflight"), help: "Unacknowledged QoS 1/2 messages per publisher.") var inflight = 64
     @Option(name: .customLong("timeout"), help: "Upper bound of the whole run in seconds.") var timeout = 120.0
+    @Option(name: .customLong("send-buffer"), help: "SO_SNDBUF of each client socket in bytes, so that a publisher's messages wait in the broker, not in the generator's kernel buffer (0 = the kernel's autotuning).") var sendBuffer = 65536
 
     func validate() throws {
         guard BenchOptions.Scenario(rawValue: scenario) != nil else { throw ValidationError("SCENARIO: expected fanin, fanout, pairs, latency or conns, got '\(scenario)'") }
@@ -41,6 +42,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard publishers >= 1, subscribers >= 1, messages >= 1, rate >= 1, connections >= 1, inflight >= 1 else {
             throw ValidationError("--publishers, --subscribers, --messages, --rate, --connections and --inflight: expected ≥ 1")
         }
+        guard sendBuffer >= 0 else { throw ValidationError("--send-buffer: expected bytes ≥ 0") }
         guard duration > 0, timeout > 0 else { throw ValidationError("--duration and --timeout: expected seconds > 0") }
     }
 
@@ -59,6 +61,7 @@ struct BenchCommand: AsyncParsableCommand {
         o.connections = connections
         o.inflight = inflight
         o.timeout = timeout
+        o.sendBuffer = sendBuffer
         o.prefix = "bench-\(UInt32.random(in: 0...UInt32.max))"
         let result = try await LoadGenerator.run(o)
         print(result.json)

@@ -14,6 +14,7 @@ other_name = "Mosquitto" if other == "mosquitto" else "baseline aviary"
 runs = defaultdict(lambda: defaultdict(list))
 idle = {}
 flood = {}
+stuck = {}
 lean = defaultdict(lambda: defaultdict(list))
 floors = {}
 for r in rows:
@@ -23,6 +24,8 @@ for r in rows:
         floors[r["label"][: -len(" floor")]] = r["floor"]
     elif "bench" in r:
         runs[r["label"]][r["broker"]].append(r)
+    elif r["label"] == "stuck":
+        stuck[r["broker"]] = r
     elif r["label"].startswith("flood"):
         flood[(r["label"], r["broker"])] = r
     else:
@@ -48,7 +51,14 @@ for label, by in runs.items():
             figures.append((name, med([x["bench"][key] for x in a]), med([x["bench"][key] for x in m]), "{:.0f}"))
     else:
         figures.append(("msgs/s", med([x["bench"]["msgs_per_s"] for x in a]), med([x["bench"]["msgs_per_s"] for x in m]), "{:,.0f}"))
-    figures.append(("loss (max of runs)", max(x["bench"]["loss"] for x in a), max(x["bench"]["loss"] for x in m), "{:.0f}"))
+    if "acked" in a[0]["bench"]:
+        figures.append(("PUBACKed by the broker", med([x["bench"]["acked"] for x in a]), med([x["bench"]["acked"] for x in m]), "{:,.0f}"))
+        figures.append(("acknowledged, then lost (max of runs)", max(x["bench"]["acked_then_lost"] for x in a), max(x["bench"]["acked_then_lost"] for x in m), "{:,.0f}"))
+    else:
+        figures.append(("loss (max of runs)", max(x["bench"]["loss"] for x in a), max(x["bench"]["loss"] for x in m), "{:,.0f}"))
+    if "latency" not in label and "p50_us" in a[0]["bench"] and "p50_us" in m[0]["bench"]:
+        for key, name in (("p50_us", "message latency p50 ms"), ("p99_us", "message latency p99 ms")):
+            figures.append((name, med([x["bench"][key] for x in a]) / 1000, med([x["bench"][key] for x in m]) / 1000, "{:,.1f}"))
     figures.append(("broker CPU s", med([x["cpu_s"] for x in a]), med([x["cpu_s"] for x in m]), "{:.2f}"))
     figures.append(("broker peak RSS MiB", med([x["peak_rss_kib"] for x in a]) / 1024, med([x["peak_rss_kib"] for x in m]) / 1024, "{:.1f}"))
     for name, va, vm, fmt in figures:
@@ -63,6 +73,15 @@ for label, by in lean.items():
         note = f" (client floor {floor[key]:.0f})" if key in floor else ""
         print(f"| {label} ({len(a)}×2 runs) | {name}{note} | {va:.0f} | {vm:.0f} | {ratio(va, vm)} |")
     print(f"| {label} ({len(a)}×2 runs) | loss (max of runs) | {max(x['loss'] for x in a)} | {max(x['loss'] for x in m)} | – |")
+if "aviary" in stuck and other in stuck:
+    a, m = stuck["aviary"], stuck[other]
+    for key, name in (("alone", "10 QoS 1 pairs alone, msgs/s"), ("during", "the same next to a stuck subscriber, msgs/s")):
+        print(f"| stuck subscriber | {name} | {a[key]['msgs_per_s']:,.0f} | {m[key]['msgs_per_s']:,.0f} | {ratio(a[key]['msgs_per_s'], m[key]['msgs_per_s'])} |")
+    share = lambda r: f"{r['during']['msgs_per_s'] / r['alone']['msgs_per_s']:.0%}" if r["alone"]["msgs_per_s"] else "–"
+    print(f"| stuck subscriber | pairs keep (during / alone) | {share(a)} | {share(m)} | |")
+    print(f"| stuck subscriber | pairs' loss | {a['during']['loss']} | {m['during']['loss']} | |")
+    gone = lambda r: "yes" if r["stuck_disconnected_within_s"] else "no"
+    print(f"| stuck subscriber | disconnected (max_stall 5 s) | {gone(a)} | {gone(m)} | |")
 labels = sorted({label for label, _ in idle}, key=lambda s: int(s.split()[1]))
 for label in labels:
     a, m = idle.get((label, "aviary")), idle.get((label, other))

@@ -16,8 +16,8 @@ public struct BrokerConfiguration: Sendable, Hashable {
     /// Flow control (see `OverloadPolicy`): a connected subscriber whose queue reaches
     /// `queueHighWater` messages holds back the publishers feeding it until the queue is down
     /// to `queueLowWater`.
-    public var queueHighWater: Int = 1000
-    public var queueLowWater: Int = 500
+    public var queueHighWater: Int = 500
+    public var queueLowWater: Int = 250
     /// Seconds a subscriber may hold publishers back without taking a single message before it
     /// is disconnected (5.0: DISCONNECT 0x97); 0 = never.
     public var maxStall: Double = 30
