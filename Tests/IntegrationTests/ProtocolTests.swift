@@ -358,4 +358,31 @@ struct ProtocolTests {
         #expect(d.reasonCode == .serverShuttingDown)
         #expect(c.waitClosed())
     }
+
+    @Test("[MQTT-3.3.4-9] a client still publishing past Receive Maximum reads DISCONNECT 0x93 (the broker shuts down its write side and discards the rest, no reset)")
+    func disconnectReasonReachesClient() async throws {
+        let h = try await BrokerHarness.start { $0.receiveMaximum = 10 }
+        let c = try TestClient(port: h.port, version: .v5)
+        _ = try c.connect("flooder")
+        // 11 QoS 2 messages without PUBREL, then 3,000 more in the same burst (~120 KB the
+        // broker has not read when it decides to close).
+        var burst: [UInt8] = []
+        for id in UInt16(1)...3011 {
+            var buffer = ByteBuffer()
+            MQTTPacket.publish(PublishPacket(topic: "flood", payload: ByteBuffer(string: "0123456789"), qos: .exactlyOnce, packetId: id)).write(to: &buffer, version: .v5)
+            burst += buffer.readableBytesView
+        }
+        #expect(c.sendReportingError(burst) == nil)
+        // A client library keeps writing (PINGREQ here) and gives up on the first failed write:
+        // the broker must keep taking bytes while the client reads why it is being closed.
+        for _ in 0..<30 {
+            #expect(c.sendReportingError([0xC0, 0x00]) == nil, "a write failed while the broker was closing")
+            usleep(10_000)
+        }
+        let reason = try c.receive(timeout: 10) { if case .disconnect(let d) = $0 { d.reasonCode } else { nil } }
+        #expect(reason == .receiveMaximumExceeded)
+        #expect(c.waitClosed(timeout: 5), "then the broker closes")
+        #expect(h.broker.metrics.protocolErrors.load == 1)
+        await h.stop()
+    }
 }

@@ -61,6 +61,18 @@ package final class TestClient {
         bytesWritten += bytes.count
     }
 
+    /// Writes `bytes`; the errno of a failed send (EPIPE, ECONNRESET, …), or nil when all went.
+    package func sendReportingError(_ bytes: [UInt8]) -> Int32? {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return errno }
+            offset += n
+        }
+        bytesWritten += bytes.count
+        return nil
+    }
+
     package func send(_ packet: MQTTPacket) {
         var buffer = ByteBuffer()
         packet.write(to: &buffer, version: version)

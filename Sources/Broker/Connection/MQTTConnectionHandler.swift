@@ -72,9 +72,16 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         loop?.remove(self)
         loop = nil
         machine.close(.ungraceful, reason: "connection closed by client without DISCONNECT")
+        leaveBroker(now: context.eventLoop.now)
+        context.fireChannelInactive()
+    }
+
+    /// The connection is over for the broker: its session goes on as the close kind says (will,
+    /// expiry), and the close is logged. Once, from the socket's close or from the start of a
+    /// graceful close, whichever comes first.
+    private func leaveBroker(now: NIODeadline) {
         if let link, let key {
             link.detach()
-            let now = context.eventLoop.now
             let kind = machine.closeKind
             core.withState { $0.connectionClosed(key, sink: link, kind: kind, now: now) }
             logger.info(
@@ -89,7 +96,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         }
         key = nil
         link = nil
-        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -116,7 +122,8 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     /// Backpressure: a client that does not read what we write is not read from either, nor
     /// a publisher held back that publishes on regardless (`readsPaused`).
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable && !readsPaused {
+        // A closing connection reads on, to discard what its client still sends.
+        if machine.isClosing || (context.channel.isWritable && !readsPaused) {
             context.read()
         } else {
             pendingRead = true
@@ -432,12 +439,41 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         closeAfterFlush()
     }
 
+    /// How long a closing connection reads and discards what its client still sends.
+    static let lingerLimit = TimeAmount.seconds(2)
+
+    /// Closes gracefully once what is written has gone out, so that the client reads the
+    /// DISCONNECT or CONNACK that says why: the write side is shut down (FIN) and what the
+    /// client still sends is read and discarded until it closes, for at most `lingerLimit`.
+    /// Closing at once would make the kernel answer the client's next bytes with a reset, and
+    /// a client still sending would see a broken pipe instead of the reason. At shutdown the
+    /// socket is closed as soon as the reason is written.
     private func closeAfterFlush() {
-        guard let channel = context?.channel else { return }
+        guard let context else { return }
+        let channel = context.channel
+        leaveBroker(now: context.eventLoop.now)
+        readsPaused = false
+        heldAcks.removeAll()
+        // At shutdown nobody waits for a client to finish: close once the reason is out.
+        let shuttingDown = core.shuttingDown.load(ordering: .relaxed)
+        let linger: @Sendable (Result<Void, any Error>) -> Void = { _ in
+            guard !shuttingDown else {
+                channel.close(promise: nil)
+                return
+            }
+            let outputClosed = channel.eventLoop.makePromise(of: Void.self)
+            channel.close(mode: .output, promise: outputClosed)
+            outputClosed.futureResult.whenFailure { _ in channel.close(promise: nil) }
+            channel.eventLoop.scheduleTask(in: Self.lingerLimit) { channel.close(promise: nil) }
+        }
         if let future = flushOutput() {
-            future.whenComplete { _ in channel.close(promise: nil) }
+            future.whenComplete(linger)
         } else {
-            channel.close(promise: nil)
+            linger(.success(()))
+        }
+        if pendingRead {
+            pendingRead = false
+            context.read()
         }
     }
 

@@ -41,15 +41,25 @@ extension BrokerState {
                 targets[id] = (entry.subscriber, item)
             }
         }
+        // With an ACL file, each receiver's read access is checked at delivery (a deny rule
+        // inside a granted subscription, or a reload that took reading away).
+        let security = self.security
+        let checkReads = security.checksTopics
+        func mayReceive(_ session: Session) -> Bool {
+            guard checkReads else { return true }
+            if security.canReceive(message.topic, username: session.info.username, clientId: session.clientId) { return true }
+            security.denials.add()
+            return false
+        }
         tree.match(
             message.topic,
             visit: { entry in
                 // [MQTT-3.8.3-3] No Local: not back to the publisher.
                 if entry.options.noLocal, entry.subscriber.clientId == message.publisherId { return }
-                add(entry)
+                if mayReceive(entry.subscriber) { add(entry) }
             },
             visitGroup: { group in
-                if let entry = group.pick(isOnline: { $0.isOnline }) { add(entry) }
+                if let entry = group.pick(isOnline: { $0.isOnline }), mayReceive(entry.subscriber) { add(entry) }
             }
         )
         if targets.isEmpty {

@@ -64,6 +64,9 @@ extension BrokerState {
                     || (subscription.retainHandling == .sendOnNewSubscribe && !existed))
             if sendRetained {
                 for message in retained.matching(filter, now: now) {
+                    if security.checksTopics && !security.canReceive(message.topic, username: identity.username, clientId: session.clientId) {
+                        continue  // a deny rule inside the granted filter
+                    }
                     // [MQTT-3.3.1-8] retained messages sent on subscribe keep RETAIN = 1.
                     let item = QueuedMessage(
                         message: message,

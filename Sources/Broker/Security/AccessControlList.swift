@@ -11,8 +11,11 @@ import Foundation
 ///     # patterns apply to every client; %u is its user name, %c its client id
 ///     pattern readwrite devices/%c/#
 ///
-/// `topic [read|write|readwrite] FILTER` (no access word = readwrite), `user NAME`,
-/// `pattern [read|write|readwrite] FILTER`. With a file, everything not granted is denied.
+/// `topic [read|write|readwrite|deny] FILTER` (no access word = readwrite), `user NAME`,
+/// `pattern [read|write|readwrite|deny] FILTER`. With a file, everything not granted is
+/// denied. As in Mosquitto, `deny` rules are checked before the rules that grant: a topic a
+/// deny rule matches is neither published nor delivered, and a subscription entirely inside a
+/// deny rule is refused.
 public struct AccessControlList: Sendable {
     public struct Access: OptionSet, Sendable, Hashable {
         public let rawValue: UInt8
@@ -24,14 +27,17 @@ public struct AccessControlList: Sendable {
 
     struct Rule: Sendable {
         var access: Access
+        /// A `deny` rule: takes away what other rules grant.
+        var deny: Bool
         var filter: [Substring]
         /// Levels with %u or %c (patterns only), and whether %u is among them; worked out
         /// once at load so that a check per PUBLISH substitutes only where it must.
         var substitutes: Bool
         var usesUsername: Bool
 
-        init(access: Access, filter: [Substring]) {
+        init(access: Access, deny: Bool = false, filter: [Substring]) {
             self.access = access
+            self.deny = deny
             self.filter = filter
             self.substitutes = filter.contains { $0.utf8.contains(UInt8(ascii: "%")) }
             self.usesUsername = filter.contains { $0.contains("%u") }
@@ -65,6 +71,7 @@ public struct AccessControlList: Sendable {
                 if users[currentUser!] == nil { users[currentUser!] = [] }
             case "topic", "pattern":
                 var access = Access.readWrite
+                var deny = false
                 var filter: Substring
                 switch words.count {
                 case 2:
@@ -74,15 +81,18 @@ public struct AccessControlList: Sendable {
                     case "read": access = .read
                     case "write": access = .write
                     case "readwrite": access = .readWrite
-                    default: throw fail("expected read, write or readwrite, got '\(words[1])'")
+                    case "deny":
+                        access = []
+                        deny = true
+                    default: throw fail("expected read, write, readwrite or deny, got '\(words[1])'")
                     }
                     filter = words[2]
                 default:
-                    throw fail("expected '\(words[0]) [read|write|readwrite] FILTER'")
+                    throw fail("expected '\(words[0]) [read|write|readwrite|deny] FILTER'")
                 }
                 filter = Substring(filter.trimmingCharacters(in: .whitespaces))
                 guard (try? TopicFilter(String(filter))) != nil else { throw fail("'\(filter)' is not a valid topic filter") }
-                let rule = Rule(access: access, filter: TopicLevels.split(String(filter)))
+                let rule = Rule(access: access, deny: deny, filter: TopicLevels.split(String(filter)))
                 if words[0] == "pattern" {
                     patterns.append(rule)
                 } else if let user = currentUser {
@@ -96,35 +106,46 @@ public struct AccessControlList: Sendable {
         }
     }
 
-    /// May this client publish to `topic`?
+    /// May this client publish to `topic`? Not if a deny rule matches it; else if a rule grants writing.
     public func canPublish(_ topic: String, username: String?, clientId: String) -> Bool {
         let levels = TopicLevels.split(topic)
-        return anyRule(for: username, clientId: clientId) { access, filter in access.contains(.write) && Self.matches(levels, filter: filter) }
+        if anyRule(for: username, clientId: clientId, { rule, filter in rule.deny && Self.matches(levels, filter: filter) }) { return false }
+        return anyRule(for: username, clientId: clientId) { rule, filter in rule.access.contains(.write) && Self.matches(levels, filter: filter) }
     }
 
-    /// May this client subscribe to `filter`? Only if one rule grants reading every topic it can match.
+    /// May this client subscribe to `filter`? Not if a deny rule covers every topic it can
+    /// match; else only if one rule grants reading all of them.
     public func canSubscribe(_ filter: String, username: String?, clientId: String) -> Bool {
         let levels = TopicLevels.split(filter)
-        return anyRule(for: username, clientId: clientId) { access, rule in access.contains(.read) && Self.covers(rule, levels) }
+        if anyRule(for: username, clientId: clientId, { rule, ruleFilter in rule.deny && Self.covers(ruleFilter, levels) }) { return false }
+        return anyRule(for: username, clientId: clientId) { rule, ruleFilter in rule.access.contains(.read) && Self.covers(ruleFilter, levels) }
+    }
+
+    /// May a message on `topic` be delivered to this client (checked at delivery, so a deny rule
+    /// inside a granted subscription, or a reload that took reading away, holds)?
+    public func canReceive(_ topic: String, username: String?, clientId: String) -> Bool {
+        let levels = TopicLevels.split(topic)
+        if anyRule(for: username, clientId: clientId, { rule, filter in rule.deny && Self.matches(levels, filter: filter) }) { return false }
+        return anyRule(for: username, clientId: clientId) { rule, filter in rule.access.contains(.read) && Self.matches(levels, filter: filter) }
     }
 
     /// Whether `test` holds for one of the client's rules: its user's (or the anonymous) rules,
     /// then the patterns with %u and %c filled in. Nothing is copied for plain rules.
-    private func anyRule(for username: String?, clientId: String, _ test: (Access, [Substring]) -> Bool) -> Bool {
+    private func anyRule(for username: String?, clientId: String, _ test: (Rule, [Substring]) -> Bool) -> Bool {
         let own = username.map { users[$0] ?? [] } ?? anonymous
-        for rule in own where test(rule.access, rule.filter) { return true }
+        for rule in own where test(rule, rule.filter) { return true }
         for pattern in patterns {
             // A %u pattern does not apply to a client without a user name (as in Mosquitto).
             if username == nil && pattern.usesUsername { continue }
             guard pattern.substitutes else {
-                if test(pattern.access, pattern.filter) { return true }
+                if test(pattern, pattern.filter) { return true }
                 continue
             }
             let filter = pattern.filter.map { level -> Substring in
                 guard level.utf8.contains(UInt8(ascii: "%")) else { return level }
                 return Substring(level.replacingOccurrences(of: "%u", with: username ?? "").replacingOccurrences(of: "%c", with: clientId))
             }
-            if test(pattern.access, filter) { return true }
+            if test(pattern, filter) { return true }
         }
         return false
     }

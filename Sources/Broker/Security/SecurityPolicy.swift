@@ -71,6 +71,15 @@ public final class SecurityPolicy: Sendable {
         return acl.canPublish(topic, username: username, clientId: clientId)
     }
 
+    /// Whether the ACL is consulted at all (an ACL file is configured).
+    public var checksTopics: Bool { settings.aclFile != nil }
+
+    /// May a message on `topic` be delivered to this subscriber (only asked with an ACL file)?
+    public func canReceive(_ topic: String, username: String?, clientId: String) -> Bool {
+        guard settings.aclFile != nil, let acl = loaded.withLock({ $0.acl }) else { return true }
+        return acl.canReceive(topic, username: username, clientId: clientId)
+    }
+
     public func canSubscribe(_ filter: String, username: String?, clientId: String) -> Bool {
         guard settings.aclFile != nil, let acl = loaded.withLock({ $0.acl }) else { return true }
         return acl.canSubscribe(filter, username: username, clientId: clientId)
