@@ -385,4 +385,45 @@ struct ProtocolTests {
         #expect(h.broker.metrics.protocolErrors.load == 1)
         await h.stop()
     }
+
+    @Test("max_keepalive with mosquitto_pub 3.1.1: a keepalive over the cap is refused (identifier rejected, as Mosquitto); within it, or with keepalive_cap_v3 accept, it connects")
+    func keepAliveCapV3() async throws {
+        for policy in KeepAliveCapPolicy.allCases {
+            let h = try await BrokerHarness.start {
+                $0.maxKeepAlive = 60
+                $0.keepAliveCapV3 = policy
+            }
+            let over = try Subprocess.run(["mosquitto_pub", "-p", "\(h.port)", "-k", "120", "-t", "k", "-m", "x"])
+            let within = try Subprocess.run(["mosquitto_pub", "-p", "\(h.port)", "-k", "30", "-t", "k", "-m", "x"])
+            #expect(within.code == 0)
+            if policy == .refuse {
+                #expect(over.code != 0 && over.output.lowercased().contains("identifier rejected"), "\(over.output)")
+            } else {
+                #expect(over.code == 0, "\(over.output)")
+            }
+            await h.stop()
+        }
+    }
+
+    @Test("5.0 over TCP: Response Information when requested and configured; validate_utf8_payloads with mosquitto_pub (PUBACK 0x99)")
+    func responseInformationAndPayloadFormat() async throws {
+        let h = try await BrokerHarness.start {
+            $0.responseInformation = "replies/%c"
+            $0.validateUTF8Payloads = true
+        }
+        let c = try TestClient(port: h.port, version: .v5)
+        var request = Properties()
+        request.requestResponseInformation = 1
+        let ack = try c.connect("asker", properties: request)
+        #expect(ack.properties.responseInformation == "replies/asker")
+        let bad = try temporaryFile("\u{FFFD}", suffix: ".bin")
+        try Data([0x66, 0xFF, 0x6F]).write(to: URL(fileURLWithPath: bad))
+        defer { unlink(bad) }
+        let pub = try Subprocess.run([
+            "mosquitto_pub", "-p", "\(h.port)", "-V", "mqttv5", "-d", "-q", "1", "-t", "u", "-f", bad, "-D", "publish", "payload-format-indicator", "1",
+        ])
+        #expect(pub.output.contains("RC:153"), "\(pub.output)")
+        #expect(h.broker.metrics.payloadFormatInvalid.load == 1)
+        await h.stop()
+    }
 }

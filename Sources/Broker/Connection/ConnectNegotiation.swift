@@ -77,9 +77,17 @@ enum ConnectNegotiation {
             return .refuse(.notAuthorized, "the ACL does not allow publishing the will to '\(will.topic)'", .acl)
         }
         var keepAliveSeconds = Int(connect.keepAlive)
-        if v5 && (keepAliveSeconds > config.maxKeepAlive || (keepAliveSeconds == 0 && config.maxKeepAlive < 65535)) {
+        let overCap = keepAliveSeconds > config.maxKeepAlive || (keepAliveSeconds == 0 && config.maxKeepAlive < 65535)
+        if v5 && overCap {
             keepAliveSeconds = config.maxKeepAlive
             ackProperties.serverKeepAlive = UInt16(keepAliveSeconds)
+        } else if overCap && config.keepAliveCapV3 == .refuse {
+            // 3.x has no Server Keep Alive to say so; Mosquitto answers "identifier rejected".
+            let asked = keepAliveSeconds == 0 ? "no keepalive (0)" : "keepalive \(keepAliveSeconds) s"
+            return .refuse(.clientIdentifierNotValid, "\(asked) is over max_keepalive \(config.maxKeepAlive) s", .protocolRule)
+        }
+        if config.validateUTF8Payloads, let will = connect.will, !Self.isValidPayload(will.payload, will.properties) {
+            return .refuse(.payloadFormatInvalid, "the will says its payload is UTF-8 and it is not", .protocolRule)
         }
         let requestedExpiry: UInt32 = v5 ? (connect.properties.sessionExpiryInterval ?? 0) : (connect.cleanStart ? 0 : .max)
         let expiry = cappedExpiry(requestedExpiry, configuration: config)
@@ -92,6 +100,9 @@ enum ConnectNegotiation {
             ackProperties.wildcardSubscriptionAvailable = 1
             ackProperties.subscriptionIdentifiersAvailable = 1
             ackProperties.sharedSubscriptionAvailable = 1
+            if connect.properties.requestResponseInformation == 1, let information = config.responseInformation {
+                ackProperties.responseInformation = information.split(separator: "%c", omittingEmptySubsequences: false).joined(separator: clientId)
+            }
         }
         return .accept(
             Accepted(
@@ -103,6 +114,14 @@ enum ConnectNegotiation {
                 ackProperties: ackProperties
             )
         )
+    }
+
+    /// False for a payload whose Payload Format Indicator says UTF-8 (1) that is not valid
+    /// UTF-8 (section 3.3.2.3.2; U+0000 is allowed in payloads).
+    static func isValidPayload(_ payload: ByteBuffer, _ properties: Properties) -> Bool {
+        guard properties.payloadFormatIndicator == 1 else { return true }
+        return payload.readableBytesView.withContiguousStorageIfAvailable { String(validating: $0, as: UTF8.self) != nil }
+            ?? (String(validating: Array(payload.readableBytesView), as: UTF8.self) != nil)
     }
 
     /// `max_session_expiry` applied to a requested interval (CONNECT or DISCONNECT).

@@ -323,6 +323,20 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             }
             return
         }
+        if core.configuration.validateUTF8Payloads && !ConnectNegotiation.isValidPayload(publish.payload, publish.properties) {
+            core.metrics.payloadFormatInvalid.add()
+            // QoS 1/2: refused in the acknowledgement (5.0: 0x99); QoS 0 has none: DISCONNECT 0x99.
+            switch publish.qos {
+            case .atMostOnce:
+                throw MQTTProtocolError(.payloadFormatInvalid, "payload format indicator says UTF-8, the payload is not")
+            case .atLeastOnce:
+                acknowledge(.puback(AckPacket(packetId: publish.packetId!, reasonCode: v5 ? .payloadFormatInvalid : .success)), link: link)
+            case .exactlyOnce:
+                if !v5 { core.withState { $0.awaitRelease(publish.packetId!, key: key, sink: link) } }
+                acknowledge(.pubrec(AckPacket(packetId: publish.packetId!, reasonCode: v5 ? .payloadFormatInvalid : .success)), link: link)
+            }
+            return
+        }
         let message = Message(publish: publish, publisherId: clientId, now: now)
         switch publish.qos {
         case .atMostOnce:

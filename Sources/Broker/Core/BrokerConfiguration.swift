@@ -27,6 +27,16 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var connectTimeout: Double = 10
     /// Largest keepalive (seconds) granted; larger requests from 5.0 clients get Server Keep Alive.
     public var maxKeepAlive: Int = 65535
+    /// 3.1/3.1.1 clients cannot be told a lower keepalive: with a cap set (`maxKeepAlive` below
+    /// 65535), one asking for more, or for none (0), is refused (`refuse`, Mosquitto's way:
+    /// CONNACK "identifier rejected") or accepted as it asked (`accept`).
+    public var keepAliveCapV3: KeepAliveCapPolicy = .refuse
+    /// Check the payload of PUBLISHes and wills that say they are UTF-8 (Payload Format
+    /// Indicator 1): invalid ones get 0x99.
+    public var validateUTF8Payloads = false
+    /// Response Information sent in CONNACK to 5.0 clients that request it; `%c` is replaced
+    /// by the client id. nil = none is sent.
+    public var responseInformation: String? = nil
     /// Cap on the Session Expiry Interval (seconds); nil = no cap. 3.1.1 persistent sessions use it too.
     public var maxSessionExpiry: UInt32? = nil
     /// Topic aliases accepted from each 5.0 client.
@@ -103,6 +113,14 @@ extension FlowLimits {
     init(_ configuration: BrokerConfiguration) {
         self.init(highWater: configuration.queueHighWater, lowWater: configuration.queueLowWater, policy: configuration.overloadPolicy)
     }
+}
+
+/// What a 3.1/3.1.1 CONNECT asking for a keepalive over `max_keepalive` (or none) gets.
+public enum KeepAliveCapPolicy: String, Sendable, Hashable, CaseIterable {
+    /// CONNACK return code 2 (identifier rejected) and a close, as Mosquitto does.
+    case refuse
+    /// Accepted with the keepalive it asked for.
+    case accept
 }
 
 /// A configuration value that is not acceptable.

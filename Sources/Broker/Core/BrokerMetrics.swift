@@ -25,6 +25,8 @@ public final class BrokerMetrics: Sendable {
     public let publishersHeld = Counter()
     public let stallDisconnects = Counter()
     public let quotaExceeded = Counter()
+    /// PUBLISHes whose payload said UTF-8 and was not (`validate_utf8_payloads`): 0x99.
+    public let payloadFormatInvalid = Counter()
     public let protocolErrors = Counter()
     public let connectionsAccepted = Counter()
     public let connectionsRefused = Counter()

@@ -89,6 +89,33 @@ struct Setting {
             int("max_topic_levels", "Most '/'-separated levels in a topic name or filter.", \.broker.maxTopicLevels, BrokerConfiguration.Bounds.maxTopicLevels),
             sessionExpiry(),
             int("max_keepalive", "Largest keepalive granted, in seconds (5.0 clients asking for more get Server Keep Alive).", \.broker.maxKeepAlive, BrokerConfiguration.Bounds.maxKeepAlive, unit: "seconds"),
+            Setting(
+                key: "keepalive_cap_v3",
+                summary: "3.1/3.1.1 clients asking for a keepalive over max_keepalive (or none) when it is below 65535: refuse (CONNACK identifier rejected, as Mosquitto) or accept.",
+                expected: "refuse or accept",
+                valueName: "policy",
+                apply: { value, c in
+                    guard let policy = KeepAliveCapPolicy(rawValue: value.lowercased()) else { return false }
+                    c.broker.keepAliveCapV3 = policy
+                    return true
+                },
+                render: { $0.broker.keepAliveCapV3.rawValue }
+            ),
+            bool("validate_utf8_payloads", "Check payloads marked UTF-8 (Payload Format Indicator 1): invalid ones get 0x99 (QoS 0: DISCONNECT 0x99).", \.broker.validateUTF8Payloads),
+            Setting(
+                key: "response_information",
+                summary: "Response Information for 5.0 clients that request it (%c = client id), e.g. responses/%c; none = not sent.",
+                expected: "a topic prefix without wildcards, or none",
+                valueName: "text",
+                apply: { value, c in
+                    guard !value.isEmpty, !value.contains("+"), !value.contains("#"),
+                        !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+                    else { return false }
+                    c.broker.responseInformation = value.lowercased() == "none" ? nil : value
+                    return true
+                },
+                render: { $0.broker.responseInformation ?? "none" }
+            ),
             int("topic_alias_maximum", "Topic aliases accepted from each 5.0 client.", \.broker.topicAliasMaximum, BrokerConfiguration.Bounds.topicAliasMaximum),
             int("event_loops", "Threads serving MQTT connections (0 = one per CPU core; 1 = Mosquitto's single thread: lowest latency at light load, less peak throughput).", \.broker.eventLoops, BrokerConfiguration.Bounds.eventLoops),
             seconds("connect_timeout", "Seconds a new socket may wait before sending CONNECT.", \.broker.connectTimeout, allowZero: false),

@@ -40,7 +40,7 @@ struct ConnectNegotiationTests {
         }
     }
 
-    @Test("max_keepalive: a 5.0 keepalive above it (or 0) is lowered and announced as Server Keep Alive; 3.1.1 keeps its own")
+    @Test("max_keepalive: a 5.0 keepalive above it (or 0) is lowered and announced as Server Keep Alive; 3.1.1 keeps its own with keepalive_cap_v3 accept")
     func keepAliveCap() throws {
         let high = Self.accepted(try Self.negotiate(ConnectPacket(version: .v5, clientId: "k", keepAlive: 600)) { $0.maxKeepAlive = 120 })
         #expect(high?.keepAliveSeconds == 120 && high?.ackProperties.serverKeepAlive == 120)
@@ -48,7 +48,11 @@ struct ConnectNegotiationTests {
         #expect(zero?.keepAliveSeconds == 120)
         let within = Self.accepted(try Self.negotiate(ConnectPacket(version: .v5, clientId: "k", keepAlive: 60)) { $0.maxKeepAlive = 120 })
         #expect(within?.keepAliveSeconds == 60 && within?.ackProperties.serverKeepAlive == nil)
-        let old = Self.accepted(try Self.negotiate(ConnectPacket(version: .v3_1_1, clientId: "k", keepAlive: 600)) { $0.maxKeepAlive = 120 })
+        let old = Self.accepted(
+            try Self.negotiate(ConnectPacket(version: .v3_1_1, clientId: "k", keepAlive: 600)) {
+                $0.maxKeepAlive = 120
+                $0.keepAliveCapV3 = .accept
+            })
         #expect(old?.keepAliveSeconds == 600)
     }
 
@@ -88,5 +92,56 @@ struct ConnectNegotiationTests {
     func willTopicLimit() throws {
         let packet = ConnectPacket(version: .v5, clientId: "w", will: Will(topic: String(repeating: "a", count: 40), payload: ByteBuffer()))
         #expect(throws: MQTTProtocolError.self) { try Self.negotiate(packet) { $0.maxTopicLength = 32 } }
+    }
+
+    @Test("max_keepalive for 3.x (Mosquitto's way): over the cap or 0 is refused with return code 2 unless keepalive_cap_v3 accept; 5.0 gets Server Keep Alive; no cap at 65535")
+    func keepAliveCapV3() throws {
+        func verdict(_ version: ProtocolVersion, _ keepAlive: UInt16, _ policy: KeepAliveCapPolicy = .refuse, cap: Int = 60) throws -> ConnectNegotiation.Verdict {
+            try Self.negotiate(ConnectPacket(version: version, clientId: "k", keepAlive: keepAlive)) {
+                $0.maxKeepAlive = cap
+                $0.keepAliveCapV3 = policy
+            }
+        }
+        for version in [ProtocolVersion.v3_1_1, .v3_1] {
+            for asked: UInt16 in [61, 0] {
+                guard case .refuse(let code, let message, .protocolRule) = try verdict(version, asked) else {
+                    Issue.record("\(version) keepalive \(asked) accepted")
+                    continue
+                }
+                #expect(code == .clientIdentifierNotValid && code.connackReturnCodeV3 == 2)
+                #expect(message.contains("max_keepalive 60"), "\(message)")
+            }
+            #expect(Self.accepted(try verdict(version, 60))?.keepAliveSeconds == 60)
+            #expect(Self.accepted(try verdict(version, 600, .accept))?.keepAliveSeconds == 600)
+            #expect(Self.accepted(try verdict(version, 0, cap: 65535))?.keepAliveSeconds == 0, "no cap set")
+        }
+        let v5 = Self.accepted(try verdict(.v5, 600))
+        #expect(v5?.keepAliveSeconds == 60 && v5?.ackProperties.serverKeepAlive == 60)
+    }
+
+    @Test("Response Information: sent (with %c filled in) only to a 5.0 client that requests it, only when configured")
+    func responseInformation() throws {
+        var request = Properties()
+        request.requestResponseInformation = 1
+        let asked = ConnectPacket(version: .v5, clientId: "dev-7", properties: request)
+        let configured: (inout BrokerConfiguration) -> Void = { $0.responseInformation = "responses/%c/" }
+        #expect(Self.accepted(try Self.negotiate(asked, configured))?.ackProperties.responseInformation == "responses/dev-7/")
+        #expect(Self.accepted(try Self.negotiate(ConnectPacket(version: .v5, clientId: "dev-7"), configured))?.ackProperties.responseInformation == nil)
+        #expect(Self.accepted(try Self.negotiate(asked))?.ackProperties.responseInformation == nil, "not configured")
+    }
+
+    @Test("validate_utf8_payloads: a will marked UTF-8 that is not refuses the CONNECT with 0x99; off, or unmarked, it passes")
+    func willPayloadFormat() throws {
+        var marked = Properties()
+        marked.payloadFormatIndicator = 1
+        let bad = ConnectPacket(version: .v5, clientId: "w", will: Will(topic: "w", payload: ByteBuffer(bytes: [0xC3, 0x28]), properties: marked))
+        guard case .refuse(let code, _, _) = try Self.negotiate(bad, { $0.validateUTF8Payloads = true }) else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(code == .payloadFormatInvalid)
+        #expect(Self.accepted(try Self.negotiate(bad)) != nil, "off by default")
+        let good = ConnectPacket(version: .v5, clientId: "w", will: Will(topic: "w", payload: ByteBuffer(string: "héllo\u{0}"), properties: marked))
+        #expect(Self.accepted(try Self.negotiate(good, { $0.validateUTF8Payloads = true })) != nil)
     }
 }

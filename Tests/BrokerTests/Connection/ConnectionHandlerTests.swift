@@ -316,6 +316,39 @@ struct ConnectionHandlerTests {
         #expect(try publisher.received() == [.puback(AckPacket(packetId: 10, reasonCode: .success))], "no longer held")
     }
 
+    @Test("validate_utf8_payloads: a PUBLISH marked UTF-8 that is not gets PUBACK/PUBREC 0x99 and is not routed; at QoS 0 DISCONNECT 0x99; counted")
+    func payloadFormat() throws {
+        let loop = EmbeddedEventLoop()
+        let subscriber = try Connection(core: BrokerCore(configuration: { var c = BrokerConfiguration(); c.validateUTF8Payloads = true; return c }(), security: .open, logger: Logger(label: "test")), loop: loop)
+        _ = try subscriber.connect("sub")
+        try subscriber.send(.subscribe(SubscribePacket(packetId: 1, subscriptions: [Subscription(topicFilter: "t", qos: .atLeastOnce)])))
+        _ = try subscriber.received()
+        let publisher = try Connection(core: subscriber.core, loop: loop)
+        _ = try publisher.connect("pub")
+        var marked = Properties()
+        marked.payloadFormatIndicator = 1
+        let invalid = ByteBuffer(bytes: [0x66, 0xFF, 0x6F])
+        try publisher.send(.publish(PublishPacket(topic: "t", payload: invalid, qos: .atLeastOnce, packetId: 1, properties: marked)))
+        try publisher.send(.publish(PublishPacket(topic: "t", payload: invalid, qos: .exactlyOnce, packetId: 2, properties: marked)))
+        try publisher.send(.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "ünïcode"), qos: .atLeastOnce, packetId: 3, properties: marked)))
+        try publisher.send(.publish(PublishPacket(topic: "t", payload: invalid, qos: .atLeastOnce, packetId: 4)))  // not marked: not checked
+        #expect(try publisher.received() == [
+            .puback(AckPacket(packetId: 1, reasonCode: .payloadFormatInvalid)),
+            .pubrec(AckPacket(packetId: 2, reasonCode: .payloadFormatInvalid)),
+            .puback(AckPacket(packetId: 3, reasonCode: .success)),
+            .puback(AckPacket(packetId: 4, reasonCode: .success)),
+        ])
+        let delivered = try subscriber.received().compactMap { if case .publish(let p) = $0 { p.payload } else { nil } }
+        #expect(delivered == [ByteBuffer(string: "ünïcode"), invalid])
+        try publisher.send(.publish(PublishPacket(topic: "t", payload: invalid, qos: .atMostOnce, properties: marked)))
+        guard case .disconnect(let d) = try publisher.received().first else {
+            Issue.record("expected DISCONNECT")
+            return
+        }
+        #expect(d.reasonCode == .payloadFormatInvalid)
+        #expect(subscriber.core.metrics.payloadFormatInvalid.load == 3)
+    }
+
     static func reason(_ text: String) -> Properties {
         var props = Properties()
         props.reasonString = text
