@@ -32,6 +32,7 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("keepalive-cap-v3"), help: .setting("keepalive_cap_v3")) var keepaliveCapV3: String?
     @Option(name: .customLong("validate-utf8-payloads"), help: .setting("validate_utf8_payloads")) var validateUTF8Payloads: String?
     @Option(name: .customLong("response-information"), help: .setting("response_information")) var responseInformation: String?
+    @Option(name: .customLong("topic-alias-server"), help: .setting("topic_alias_server")) var topicAliasServer: String?
     @Option(name: .customLong("topic-alias-maximum"), help: .setting("topic_alias_maximum")) var topicAliasMaximum: String?
     @Option(name: .customLong("event-loops"), help: .setting("event_loops")) var eventLoops: String?
     @Option(name: .customLong("connect-timeout"), help: .setting("connect_timeout")) var connectTimeout: String?
@@ -57,7 +58,7 @@ struct SettingsOptions: ParsableArguments {
             ("max_queued_messages", maxQueuedMessages), ("queue_high_water", queueHighWater), ("queue_low_water", queueLowWater),
             ("max_stall", maxStall), ("overload_policy", overloadPolicy), ("max_subscriptions", maxSubscriptions), ("max_topic_length", maxTopicLength),
             ("max_topic_levels", maxTopicLevels), ("max_session_expiry", maxSessionExpiry), ("max_keepalive", maxKeepalive),
-            ("topic_alias_maximum", topicAliasMaximum), ("keepalive_cap_v3", keepaliveCapV3),
+            ("topic_alias_maximum", topicAliasMaximum), ("topic_alias_server", topicAliasServer), ("keepalive_cap_v3", keepaliveCapV3),
             ("validate_utf8_payloads", validateUTF8Payloads), ("response_information", responseInformation), ("event_loops", eventLoops), ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
             ("allow_anonymous", allowAnonymous), ("password_file", passwordFile), ("acl_file", aclFile),
             ("tls_cert", tlsCert), ("tls_key", tlsKey), ("mqtt_tls_port", mqttTLSPort), ("tls_ca", tlsCA),

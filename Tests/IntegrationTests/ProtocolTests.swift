@@ -426,4 +426,34 @@ struct ProtocolTests {
         #expect(h.broker.metrics.payloadFormatInvalid.load == 1)
         await h.stop()
     }
+
+    @Test("server topic aliases on the wire (topic_alias_server): 202 messages on a 60-byte topic take far fewer bytes with aliases; the same payloads arrive")
+    func serverTopicAliasesOnTheWire() async throws {
+        let h = try await BrokerHarness.start { $0.topicAliasServer = true }
+        let topic = "factory/hall-3/line-12/station-07/sensor-042/temperature/raw"
+        var clients: [TestClient] = []
+        for aliases in [false, true] {
+            let c = try TestClient(port: h.port, version: .v5)
+            var props = Properties()
+            if aliases { props.topicAliasMaximum = 10 }
+            _ = try c.connect("wire-\(aliases)", properties: props)
+            _ = try c.subscribe(topic)
+            clients.append(c)
+        }
+        let before = clients.map(\.bytesRead)
+        let publisher = try TestClient(port: h.port, version: .v5)
+        _ = try publisher.connect("wire-pub")
+        for n in 0..<202 { publisher.publish(topic, "\(n)") }
+        var received: [[PublishPacket]] = []
+        for c in clients { received.append(try (0..<202).map { _ in try c.receivePublish() }) }
+        #expect(received[0].map(\.text) == received[1].map(\.text) && received[0].last?.text == "201")
+        #expect(received[0].allSatisfy { $0.topic == topic && $0.properties.topicAlias == nil })
+        #expect(received[1].first?.topic == topic && received[1].first?.properties.topicAlias == 1)
+        #expect(received[1].dropFirst().allSatisfy { $0.topic.isEmpty && $0.properties.topicAlias == 1 })
+        let bytes = zip(clients, before).map { $0.bytesRead - $1 }
+        print("topic aliases: 202 messages on a \(topic.utf8.count)-byte topic: \(bytes[0]) bytes without, \(bytes[1]) with aliases")
+        #expect(bytes[1] < bytes[0] / 3, "without \(bytes[0]), with \(bytes[1])")
+        #expect(h.broker.metrics.topicAliasBytesSaved.load == UInt64(201 * topic.utf8.count))
+        await h.stop()
+    }
 }

@@ -32,6 +32,8 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     /// This event loop's CONNECT-timeout and keepalive sweep, while the channel is active.
     private var loop: LoopConnections?
     private var topicAliases: [UInt16: String] = [:]
+    /// Aliases this broker gives topics it sends to a 5.0 client that accepts them.
+    private var outgoingAliases: OutgoingTopicAliases?
     /// A `read` that was held back: the socket is not writable (the client does not read what
     /// we write) or `readsPaused`.
     private var pendingRead = false
@@ -269,6 +271,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         }
         self.key = key
         self.link = link
+        if connect.version == .v5 && core.configuration.topicAliasServer {
+            outgoingAliases = OutgoingTopicAliases(clientMaximum: connect.properties.topicAliasMaximum)
+        }
         machine.connected(keepAliveSeconds: accepted.keepAliveSeconds)
         writePacket(.connack(ConnAckPacket(sessionPresent: present, reasonCode: .success, properties: accepted.ackProperties)))
         logger.info(
@@ -546,8 +551,14 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         output.append(packet, version: version, allocator: context.channel.allocator)
     }
 
-    private func writePublish(_ publish: PublishPacket) {
+    private func writePublish(_ outgoing: PublishPacket) {
         guard let context else { return }
+        var publish = outgoing
+        if outgoingAliases != nil {
+            let saved = outgoingAliases!.apply(to: &publish)
+            core.metrics.topicAliasBytesSaved.add(UInt64(saved))
+            core.metrics.topicAliasBytesSpent.add(UInt64(OutgoingTopicAliases.propertyBytes))
+        }
         ConnectionCounters.add(counters.sendPkt, 1)
         ConnectionCounters.add(counters.sendMsg, 1)
         core.metrics.packetsSent.add()

@@ -37,6 +37,10 @@ public struct BrokerConfiguration: Sendable, Hashable {
     /// Response Information sent in CONNACK to 5.0 clients that request it; `%c` is replaced
     /// by the client id. nil = none is sent.
     public var responseInformation: String? = nil
+    /// Give topics aliases in PUBLISHes to 5.0 clients that accept them (Topic Alias Maximum >
+    /// 0). Off by default: libmosquitto 2.0.11 and paho-mqtt 1.6.1 announce the maximum but do
+    /// not resolve the aliases they receive.
+    public var topicAliasServer = false
     /// Cap on the Session Expiry Interval (seconds); nil = no cap. 3.1.1 persistent sessions use it too.
     public var maxSessionExpiry: UInt32? = nil
     /// Topic aliases accepted from each 5.0 client.

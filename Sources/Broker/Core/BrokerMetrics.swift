@@ -27,6 +27,10 @@ public final class BrokerMetrics: Sendable {
     public let quotaExceeded = Counter()
     /// PUBLISHes whose payload said UTF-8 and was not (`validate_utf8_payloads`): 0x99.
     public let payloadFormatInvalid = Counter()
+    /// Server topic aliases: topic bytes left out of PUBLISHes, and bytes their Topic Alias
+    /// properties cost (saved on the wire = the difference).
+    public let topicAliasBytesSaved = Counter()
+    public let topicAliasBytesSpent = Counter()
     public let protocolErrors = Counter()
     public let connectionsAccepted = Counter()
     public let connectionsRefused = Counter()

@@ -116,6 +116,7 @@ struct Setting {
                 },
                 render: { $0.broker.responseInformation ?? "none" }
             ),
+            bool("topic_alias_server", "Give topics aliases in PUBLISHes to 5.0 clients that accept them (Topic Alias Maximum > 0); off by default, as some client libraries do not resolve them.", \.broker.topicAliasServer),
             int("topic_alias_maximum", "Topic aliases accepted from each 5.0 client.", \.broker.topicAliasMaximum, BrokerConfiguration.Bounds.topicAliasMaximum),
             int("event_loops", "Threads serving MQTT connections (0 = one per CPU core; 1 = Mosquitto's single thread: lowest latency at light load, less peak throughput).", \.broker.eventLoops, BrokerConfiguration.Bounds.eventLoops),
             seconds("connect_timeout", "Seconds a new socket may wait before sending CONNECT.", \.broker.connectTimeout, allowZero: false),

@@ -349,6 +349,40 @@ struct ConnectionHandlerTests {
         #expect(subscriber.core.metrics.payloadFormatInvalid.load == 3)
     }
 
+    @Test("server topic aliases: a 5.0 subscriber with Topic Alias Maximum 2 gets topic + alias once, then the alias alone; one without gets topics; topic_alias_server off gives none")
+    func serverTopicAliases() throws {
+        for enabled in [true, false] {
+            let core = BrokerCore(configuration: { var c = BrokerConfiguration(); c.topicAliasServer = enabled; return c }(), security: .open, logger: Logger(label: "test"))
+            let aliased = try Connection(core: core)
+            var accepts = Properties()
+            accepts.topicAliasMaximum = 2
+            try aliased.send(.connect(ConnectPacket(version: .v5, clientId: "aliased", properties: accepts)))
+            let plain = try Connection(core: core)
+            _ = try plain.connect("plain")
+            for c in [aliased, plain] {
+                try c.send(.subscribe(SubscribePacket(packetId: 1, subscriptions: [Subscription(topicFilter: "a/#", qos: .atMostOnce)])))
+                _ = try c.received()
+            }
+            let publisher = try Connection(core: core)
+            _ = try publisher.connect("pub")
+            let topics = ["a/long/topic/name", "a/long/topic/name", "a/b", "a/long/topic/name"]
+            for topic in topics { try publisher.send(.publish(PublishPacket(topic: topic, payload: ByteBuffer(string: "x"), qos: .atMostOnce))) }
+            aliased.channel.embeddedEventLoop.run()
+            plain.channel.embeddedEventLoop.run()
+            let got = try aliased.received().compactMap { if case .publish(let p) = $0 { (p.topic, p.properties.topicAlias) } else { nil } }
+            if enabled {
+                #expect(got.map(\.0) == ["a/long/topic/name", "", "a/b", ""])
+                #expect(got.map(\.1) == [1, 1, 2, 1])
+                #expect(core.metrics.topicAliasBytesSaved.load == 2 * UInt64("a/long/topic/name".utf8.count))
+                #expect(core.metrics.topicAliasBytesSpent.load == 4 * 3)
+            } else {
+                #expect(got.map(\.0) == topics && got.allSatisfy { $0.1 == nil })
+            }
+            let plainGot = try plain.received().compactMap { if case .publish(let p) = $0 { (p.topic, p.properties.topicAlias) } else { nil } }
+            #expect(plainGot.map(\.0) == topics && plainGot.allSatisfy { $0.1 == nil })
+        }
+    }
+
     static func reason(_ text: String) -> Properties {
         var props = Properties()
         props.reasonString = text
