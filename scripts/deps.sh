@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing aviary need, only when missing:
-# Debian packages (ncurses headers, Mosquitto's clients, tmux, paho-mqtt for Python, openssl)
+# Debian packages (ncurses headers, Mosquitto and its clients, tmux, paho-mqtt for Python,
+# openssl)
 # and schemathesis from PyPI.
 set -euo pipefail
 
 need=()
-for pkg in libncurses-dev mosquitto-clients tmux python3-paho-mqtt pkg-config curl openssl; do
+# (the mosquitto broker: tests check that files aviary writes work in it)
+for pkg in libncurses-dev mosquitto mosquitto-clients tmux python3-paho-mqtt pkg-config curl openssl; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

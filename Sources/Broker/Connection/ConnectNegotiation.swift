@@ -16,6 +16,8 @@ enum ConnectNegotiation {
     /// An accepted CONNECT.
     struct Accepted: Equatable {
         var clientId: String
+        /// Who the client is: the SCRAM user after enhanced authentication, else CONNECT's.
+        var username: String?
         /// The keepalive in force (seconds), after `max_keepalive` for 5.0.
         var keepAliveSeconds: Int
         /// Session Expiry Interval after `max_session_expiry`; `UInt32.max` = never.
@@ -30,22 +32,34 @@ enum ConnectNegotiation {
     enum Verdict: Equatable {
         case accept(Accepted)
         case refuse(ReasonCode, String, Cause)
+        /// Enhanced authentication with a method the broker offers: the exchange (AUTH packets)
+        /// comes first, then `negotiate` again with its user.
+        case authenticate(method: String)
     }
 
     /// Decides a CONNECT. Throws `MQTTProtocolError` for a will topic over the broker's limits
     /// (0x90, a protocol error of the packet rather than a refusal).
+    /// `authenticatedUser` is the user an enhanced-authentication exchange proved (its
+    /// password check is then done).
     static func negotiate(
         _ connect: ConnectPacket,
         configuration config: BrokerConfiguration,
         security: SecurityPolicy,
         shuttingDown: Bool,
+        authenticatedUser: String? = nil,
         assignClientId: () -> String = Self.assignedClientId
     ) throws -> Verdict {
         let v5 = connect.version == .v5
         var ackProperties = Properties()
-        if v5, let method = connect.properties.authenticationMethod {
-            return .refuse(.badAuthenticationMethod, "authentication method '\(method)' is not supported", .protocolRule)
+        if v5, let method = connect.properties.authenticationMethod, authenticatedUser == nil {
+            guard method == ScramSHA256.method, security.offersScram else {
+                let offered = security.offersScram ? " (offered: \(ScramSHA256.method))" : ""
+                return .refuse(.badAuthenticationMethod, "authentication method '\(method)' is not supported\(offered)", .protocolRule)
+            }
+            if shuttingDown { return .refuse(.serverUnavailable, "server shutting down", .shutdown) }
+            return .authenticate(method: method)
         }
+        let username = authenticatedUser ?? connect.username
         var clientId = connect.clientId
         if clientId.isEmpty {
             switch connect.version {
@@ -65,15 +79,17 @@ enum ConnectNegotiation {
                 throw MQTTProtocolError(.topicNameInvalid, violation)
             }
         }
-        switch security.authenticate(username: connect.username, password: connect.password.map { Array($0.readableBytesView) }) {
-        case .allowed:
-            break
-        case .badCredentials:
-            return .refuse(.badUserNameOrPassword, "bad user name or password", .authentication)
-        case .notAuthorized:
-            return .refuse(.notAuthorized, "anonymous clients are not allowed", .authentication)
+        if authenticatedUser == nil {
+            switch security.authenticate(username: connect.username, password: connect.password.map { Array($0.readableBytesView) }) {
+            case .allowed:
+                break
+            case .badCredentials:
+                return .refuse(.badUserNameOrPassword, "bad user name or password", .authentication)
+            case .notAuthorized:
+                return .refuse(.notAuthorized, "anonymous clients are not allowed", .authentication)
+            }
         }
-        if let will = connect.will, !security.canPublish(will.topic, username: connect.username, clientId: clientId) {
+        if let will = connect.will, !security.canPublish(will.topic, username: username, clientId: clientId) {
             return .refuse(.notAuthorized, "the ACL does not allow publishing the will to '\(will.topic)'", .acl)
         }
         var keepAliveSeconds = Int(connect.keepAlive)
@@ -107,6 +123,7 @@ enum ConnectNegotiation {
         return .accept(
             Accepted(
                 clientId: clientId,
+                username: username,
                 keepAliveSeconds: keepAliveSeconds,
                 expiryInterval: expiry,
                 window: min(Int(connect.properties.receiveMaximum ?? 65535), config.maxInflight),

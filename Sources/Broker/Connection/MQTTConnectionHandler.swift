@@ -32,6 +32,11 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     /// This event loop's CONNECT-timeout and keepalive sweep, while the channel is active.
     private var loop: LoopConnections?
     private var topicAliases: [UInt16: String] = [:]
+    /// Enhanced authentication: the CONNECT's method, the exchange in progress, and the
+    /// CONNECT waiting for it to end.
+    private var authMethod: String?
+    private var scram: ScramSHA256.ServerExchange?
+    private var pendingConnect: ConnectPacket?
     /// Aliases this broker gives topics it sends to a 5.0 client that accepts them.
     private var outgoingAliases: OutgoingTopicAliases?
     /// A `read` that was held back: the socket is not writable (the client does not read what
@@ -168,10 +173,16 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
 
     private func handle(_ packet: MQTTPacket, now: NIODeadline) throws {
         guard machine.state == .connected, let key, let link else {
-            guard case .connect(let connect) = packet else {
+            switch packet {
+            case .auth(let auth) where pendingConnect != nil:
+                try continueConnectAuthentication(auth, now: now)
+            case .connect where pendingConnect != nil:
+                throw MQTTProtocolError.protocolViolation("second CONNECT")  // [MQTT-3.1.0-2]
+            case .connect(let connect):
+                try handleConnect(connect, now: now)
+            default:
                 throw MQTTProtocolError.protocolViolation("first packet must be CONNECT")  // [MQTT-3.1.0-1]
             }
-            try handleConnect(connect, now: now)
             return
         }
         switch packet {
@@ -208,24 +219,28 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             machine.close(kind, reason: "DISCONNECT \(disconnect.reasonCode)")
             flushOutput()
             context?.close(promise: nil)
-        case .auth:
-            throw MQTTProtocolError.protocolViolation("AUTH without an authentication method")
+        case .auth(let auth):
+            try reauthenticate(auth)
         case .connack, .suback, .unsuback, .pingresp:
             throw MQTTProtocolError.protocolViolation("\(packet.type.name) may only be sent by a server")
         }
     }
 
-    private func handleConnect(_ connect: ConnectPacket, now: NIODeadline) throws {
+    private func handleConnect(_ connect: ConnectPacket, now: NIODeadline, authenticated: (user: String, serverFinal: String)? = nil) throws {
         guard let context else { return }
         connectVersion = connect.version
         let verdict = try ConnectNegotiation.negotiate(
             connect,
             configuration: core.configuration,
             security: core.security,
-            shuttingDown: core.shuttingDown.load(ordering: .relaxed)
+            shuttingDown: core.shuttingDown.load(ordering: .relaxed),
+            authenticatedUser: authenticated?.user
         )
-        let accepted: ConnectNegotiation.Accepted
+        var accepted: ConnectNegotiation.Accepted
         switch verdict {
+        case .authenticate(let method):
+            startConnectAuthentication(connect, method: method)
+            return
         case .refuse(let reason, let message, let cause):
             switch cause {
             case .authentication: core.security.authFailures.add()
@@ -237,15 +252,19 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         case .accept(let result):
             accepted = result
         }
+        if let authenticated, let method = authMethod {
+            accepted.ackProperties.authenticationMethod = method
+            accepted.ackProperties.authenticationData = ByteBuffer(string: authenticated.serverFinal)
+        }
         clientId = accepted.clientId
-        username = connect.username
+        username = accepted.username
         let link = ConnectionLink(eventLoop: context.eventLoop, loop: core.loops.connections(on: context.eventLoop), version: connect.version, counters: counters) { [unowned self] items in
             self.writeOutbound(items)
         }
         link.setWritable(context.channel.isWritable)
         var info = ClientInfo(
             clientId: accepted.clientId,
-            username: connect.username,
+            username: accepted.username,
             peerAddress: peer.0,
             peerPort: peer.1,
             protocolVersion: connect.version,
@@ -385,6 +404,107 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    // MARK: - Enhanced authentication (SCRAM-SHA-256)
+
+    /// CONNECT named a method the broker offers: its Authentication Data is the client-first
+    /// message; the answer is AUTH 0x18 with server-first, and CONNACK waits for the proof.
+    private func startConnectAuthentication(_ connect: ConnectPacket, method: String) {
+        authMethod = method
+        guard let data = connect.properties.authenticationData else {
+            core.security.authFailures.add()
+            refuse(.notAuthorized, "\(method) needs the client-first message in the CONNECT's Authentication Data")
+            return
+        }
+        do {
+            let security = core.security
+            let (exchange, serverFirst) = try ScramSHA256.ServerExchange.start(clientFirst: String(buffer: data)) { security.scramCredentials(user: $0) }
+            scram = exchange
+            pendingConnect = connect
+            writePacket(.auth(Self.authPacket(.continueAuthentication, method: method, data: serverFirst)))
+        } catch {
+            core.security.authFailures.add()
+            refuse(.notAuthorized, "\(method): \(error)")
+        }
+    }
+
+    /// AUTH 0x18 during CONNECT: the client's proof. Right: CONNACK with server-final; wrong:
+    /// CONNACK 0x86.
+    private func continueConnectAuthentication(_ auth: AuthPacket, now: NIODeadline) throws {
+        guard let connect = pendingConnect, let exchange = scram, let method = authMethod else { return }
+        try checkAuthPacket(auth, method: method, expecting: .continueAuthentication)
+        pendingConnect = nil
+        scram = nil
+        let serverFinal: String
+        do {
+            serverFinal = try exchange.finish(clientFinal: String(buffer: auth.properties.authenticationData ?? ByteBuffer()))
+        } catch {
+            core.security.authFailures.add()
+            refuse(.badUserNameOrPassword, "\(method) authentication failed", logDetail: "\(error)")
+            return
+        }
+        try handleConnect(connect, now: now, authenticated: (exchange.username, serverFinal))
+    }
+
+    /// AUTH after CONNACK: re-authentication [MQTT-4.12.1] with the CONNECT's method and user.
+    /// 0x19 starts it (client-first), 0x18 carries the proof; success is AUTH 0x00 with
+    /// server-final, failure DISCONNECT 0x87.
+    private func reauthenticate(_ auth: AuthPacket) throws {
+        guard let method = authMethod else {
+            throw MQTTProtocolError.protocolViolation("AUTH without an authentication method")  // [MQTT-4.12.0-7]
+        }
+        if let exchange = scram {
+            try checkAuthPacket(auth, method: method, expecting: .continueAuthentication)
+            scram = nil
+            do {
+                let serverFinal = try exchange.finish(clientFinal: String(buffer: auth.properties.authenticationData ?? ByteBuffer()))
+                writePacket(.auth(Self.authPacket(.success, method: method, data: serverFinal)))
+                logger.info("client re-authenticated", metadata: logMetadata(["auth.method": "\(method)"]))
+            } catch {
+                failReauthentication("\(error)")
+            }
+            return
+        }
+        try checkAuthPacket(auth, method: method, expecting: .reAuthenticate)
+        let security = core.security
+        let expectedUser = username
+        do {
+            let (exchange, serverFirst) = try ScramSHA256.ServerExchange.start(clientFirst: String(buffer: auth.properties.authenticationData ?? ByteBuffer())) {
+                $0 == expectedUser ? security.scramCredentials(user: $0) : nil
+            }
+            scram = exchange
+            writePacket(.auth(Self.authPacket(.continueAuthentication, method: method, data: serverFirst)))
+        } catch {
+            failReauthentication("\(error)")
+        }
+    }
+
+    private func failReauthentication(_ why: String) {
+        core.security.authFailures.add()
+        logger.warning("re-authentication failed, closing", metadata: logMetadata(["error": "\(why)"]))
+        guard machine.close(.ungraceful, reason: "re-authentication failed") else { return }
+        var props = Properties()
+        props.reasonString = "re-authentication failed"
+        writePacket(.disconnect(DisconnectPacket(reasonCode: .notAuthorized, properties: props)))
+        closeAfterFlush()
+    }
+
+    /// [MQTT-4.12.0-5] the method never changes; the reason code must fit the step.
+    private func checkAuthPacket(_ auth: AuthPacket, method: String, expecting code: ReasonCode) throws {
+        guard auth.properties.authenticationMethod == method else {
+            throw MQTTProtocolError.protocolViolation("AUTH with another authentication method than CONNECT's")
+        }
+        guard auth.reasonCode == code else {
+            throw MQTTProtocolError.protocolViolation("AUTH with reason \(auth.reasonCode) where \(code) was expected")
+        }
+    }
+
+    static func authPacket(_ code: ReasonCode, method: String, data: String) -> AuthPacket {
+        var props = Properties()
+        props.authenticationMethod = method
+        props.authenticationData = ByteBuffer(string: data)
+        return AuthPacket(reasonCode: code, properties: props)
+    }
+
     /// A broker-initiated DISCONNECT with a reason string saying why.
     static func disconnect(_ reason: ReasonCode) -> DisconnectPacket {
         var props = Properties()
@@ -446,10 +566,10 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Answers CONNECT with a failure CONNACK and closes.
-    private func refuse(_ reason: ReasonCode, _ message: String, log: Bool = true) {
+    private func refuse(_ reason: ReasonCode, _ message: String, log: Bool = true, logDetail: String? = nil) {
         core.metrics.connectionsRefused.add()
         if log {
-            logger.warning("connection refused", metadata: logMetadata(["reason": "\(reason)", "error": "\(message)"]))
+            logger.warning("connection refused", metadata: logMetadata(["reason": "\(reason)", "error": "\(logDetail ?? message)"]))
         }
         machine.close(.ungraceful, reason: "refused: \(message)")
         var props = Properties()

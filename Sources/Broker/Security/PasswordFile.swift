@@ -5,6 +5,10 @@ import Foundation
 /// A password file in mosquitto_passwd's format: `user:$7$ROUNDS$SALT$HASH` per line, where HASH
 /// is PBKDF2-HMAC-SHA512 (64 bytes) of the password with SALT, both base64. Files made by
 /// `mosquitto_passwd` work here and files made by `aviary passwd` work in Mosquitto 2.
+///
+/// `aviary passwd` also writes each user's SCRAM-SHA-256 keys (for MQTT 5 enhanced
+/// authentication) on a line Mosquitto reads as a comment:
+/// `#aviary-scram-sha-256:user:$ITERATIONS$SALT$STOREDKEY$SERVERKEY` (base64).
 public struct PasswordFile: Sendable {
     public struct Entry: Sendable, Hashable {
         public var rounds: Int
@@ -21,6 +25,9 @@ public struct PasswordFile: Sendable {
     public static let defaultRounds = 1_000
 
     public private(set) var users: [String: Entry] = [:]
+    /// SCRAM-SHA-256 keys, for the users `aviary passwd` wrote.
+    public private(set) var scram: [String: ScramSHA256.Credentials] = [:]
+    static let scramPrefix = "#aviary-scram-sha-256:"
     /// The file's users in file order, for rewriting it.
     public private(set) var order: [String] = []
 
@@ -34,8 +41,20 @@ public struct PasswordFile: Sendable {
     public init(text: String, path: String = "password file") throws {
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r")))
-            if line.isEmpty || line.hasPrefix("#") { continue }
             func fail(_ what: String) -> ParseError { ParseError(description: "\(path) line \(index + 1): \(what)") }
+            if line.hasPrefix(Self.scramPrefix) {
+                let rest = line.dropFirst(Self.scramPrefix.count)
+                guard let colon = rest.lastIndex(of: ":") else { throw fail("expected '\(Self.scramPrefix)user:$iterations$salt$storedkey$serverkey'") }
+                let user = String(rest[..<colon])
+                let f = rest[rest.index(after: colon)...].split(separator: "$", omittingEmptySubsequences: false)
+                guard f.count == 5, f[0].isEmpty, let iterations = Int(f[1]), iterations >= 1,
+                    let salt = Data(base64Encoded: String(f[2])), let stored = Data(base64Encoded: String(f[3])),
+                    let server = Data(base64Encoded: String(f[4])), stored.count == 32, server.count == 32
+                else { throw fail("user '\(user)': malformed SCRAM-SHA-256 keys") }
+                scram[user] = ScramSHA256.Credentials(iterations: iterations, salt: [UInt8](salt), storedKey: [UInt8](stored), serverKey: [UInt8](server))
+                continue
+            }
+            if line.isEmpty || line.hasPrefix("#") { continue }
             guard let colon = line.lastIndex(of: ":") else { throw fail("expected 'user:$7$rounds$salt$hash'") }
             let user = String(line[..<colon])
             let fields = line[line.index(after: colon)...].split(separator: "$", omittingEmptySubsequences: false)
@@ -59,11 +78,14 @@ public struct PasswordFile: Sendable {
         for i in salt.indices { salt[i] = UInt8.random(in: 0...255, using: &generator) }
         if users[user] == nil { order.append(user) }
         users[user] = Entry(rounds: rounds, salt: salt, hash: Self.derive(password, salt: salt, rounds: rounds))
+        let scramSalt = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        scram[user] = ScramSHA256.Credentials(password: password, salt: scramSalt, iterations: ScramSHA256.defaultIterations)
     }
 
     @discardableResult
     public mutating func remove(user: String) -> Bool {
         guard users.removeValue(forKey: user) != nil else { return false }
+        scram[user] = nil
         order.removeAll { $0 == user }
         return true
     }
@@ -75,9 +97,15 @@ public struct PasswordFile: Sendable {
     }
 
     public var text: String {
-        order.compactMap { user in
-            users[user].map { "\(user):$7$\($0.rounds)$\(Data($0.salt).base64EncodedString())$\(Data($0.hash).base64EncodedString())" }
-        }.map { $0 + "\n" }.joined()
+        order.compactMap { user -> String? in
+            guard let entry = users[user] else { return nil }
+            var lines = "\(user):$7$\(entry.rounds)$\(Data(entry.salt).base64EncodedString())$\(Data(entry.hash).base64EncodedString())\n"
+            if let keys = scram[user] {
+                lines += "\(Self.scramPrefix)\(user):$\(keys.iterations)$\(Data(keys.salt).base64EncodedString())"
+                    + "$\(Data(keys.storedKey).base64EncodedString())$\(Data(keys.serverKey).base64EncodedString())\n"
+            }
+            return lines
+        }.joined()
     }
 
     static func derive(_ password: some DataProtocol, salt: [UInt8], rounds: Int) -> [UInt8] {

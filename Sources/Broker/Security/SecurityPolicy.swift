@@ -65,6 +65,14 @@ public final class SecurityPolicy: Sendable {
         return passwords.verify(user: username, password: password ?? []) == true ? .allowed : .badCredentials
     }
 
+    /// The SCRAM-SHA-256 keys of a user of the password file (written by `aviary passwd`).
+    public func scramCredentials(user: String) -> ScramSHA256.Credentials? {
+        loaded.withLock { $0.passwords?.scram[user] }
+    }
+
+    /// Whether enhanced authentication with SCRAM-SHA-256 is offered: there is a password file.
+    public var offersScram: Bool { settings.passwordFile != nil }
+
     public func canPublish(_ topic: String, username: String?, clientId: String) -> Bool {
         // Without an ACL file no lock is taken: this is on every PUBLISH.
         guard settings.aclFile != nil, let acl = loaded.withLock({ $0.acl }) else { return true }
