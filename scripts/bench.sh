@@ -52,7 +52,7 @@ baseline=${BENCH_BASELINE:-}
 other=mosquitto
 [ -n "$baseline" ] && other=baseline
 start_broker() {  # $1 = aviary|mosquitto|baseline; sets pid and port
-    if [ "$1" = aviary ] || [ "$1" = baseline ]; then
+    if [ "$1" = aviary ] || [ "$1" = baseline ] || [ "$1" = aviary1 ]; then
         port=18884
         broker_bin=$bin
         [ "$1" = baseline ] && broker_bin=$baseline
@@ -60,6 +60,7 @@ start_broker() {  # $1 = aviary|mosquitto|baseline; sets pid and port
         # queued messages does not drop it.
         queues=(--max-queued-messages 1000000 --max-inflight 100 --overload-policy throttle)
         [ "$defaults" = 1 ] && queues=(--max-stall "${max_stall:-30}")
+        [ "$1" = aviary1 ] && queues+=(--event-loops 1)
         $broker_bin serve --mqtt-host 127.0.0.1 --mqtt-port $port --api-port 18885 --log-level error --sys-interval 0 \
             "${queues[@]}" > "$work/broker.out" 2>&1 &
         pid=$!
@@ -115,8 +116,9 @@ lean_latency() {  # $1 = label, $2 = QoS
     sleep 0.3
     echo "{\"label\":\"$label floor\",\"floor\":$("$lean" 18899 10000 "$lat" "$2")}" | tee -a "$results"
     wait $relay 2>/dev/null || true
+    # aviary1: the same build with one event loop (event_loops 1, Mosquitto's threading).
     for i in $(seq "$pairs"); do
-        for broker in aviary $other; do
+        for broker in aviary aviary1 $other; do
             start_broker "$broker"
             line=$("$lean" "$port" 10000 "$lat" "$2")
             stop_broker

@@ -116,7 +116,7 @@ struct RobustnessTests {
         let payload = String(repeating: "s", count: 1024)
         let fed = try Subprocess(["sh", "-c", "yes \(payload) | head -n 3000 | mosquitto_pub -p \(port) -q 1 -t stuck/t -l -i feeder"])
         var row: [String: Any] = [:]
-        try await eventuallyAsync("the feeder to be held back") {
+        try await eventuallyAsync("the feeder to be held back", timeout: 30) {
             row = try await HTTP.request("GET", "\(api)/api/v4/clients/feeder").data.first ?? [:]
             return row["held_back"] as? Bool == true
         }

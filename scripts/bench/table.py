@@ -64,15 +64,17 @@ for label, by in runs.items():
     for name, va, vm, fmt in figures:
         print(f"| {label} ({n}×2 runs) | {name} | {fmt.format(va)} | {fmt.format(vm)} | {ratio(va, vm)} |")
 for label, by in lean.items():
-    a, m = by["aviary"], by[other]
-    if not a or not m:
-        continue
-    floor = floors.get(label, {})
-    for key, name in (("p50_us", "p50 µs"), ("p99_us", "p99 µs"), ("p999_us", "p99.9 µs"), ("max_us", "max µs")):
-        va, vm = med([x[key] for x in a]), med([x[key] for x in m])
-        note = f" (client floor {floor[key]:.0f})" if key in floor else ""
-        print(f"| {label} ({len(a)}×2 runs) | {name}{note} | {va:.0f} | {vm:.0f} | {ratio(va, vm)} |")
-    print(f"| {label} ({len(a)}×2 runs) | loss (max of runs) | {max(x['loss'] for x in a)} | {max(x['loss'] for x in m)} | – |")
+    m = by[other]
+    for variant, name_suffix in (("aviary", ""), ("aviary1", ", aviary with event_loops 1")):
+        a = by.get(variant, [])
+        if not a or not m:
+            continue
+        floor = floors.get(label, {}) if variant == "aviary" else {}
+        for key, name in (("p50_us", "p50 µs"), ("p99_us", "p99 µs"), ("p999_us", "p99.9 µs"), ("max_us", "max µs")):
+            va, vm = med([x[key] for x in a]), med([x[key] for x in m])
+            note = f" (client floor {floor[key]:.0f})" if key in floor else ""
+            print(f"| {label}{name_suffix} ({len(a)}×2 runs) | {name}{note} | {va:.0f} | {vm:.0f} | {ratio(va, vm)} |")
+        print(f"| {label}{name_suffix} ({len(a)}×2 runs) | loss (max of runs) | {max(x['loss'] for x in a)} | {max(x['loss'] for x in m)} | – |")
 if "aviary" in stuck and other in stuck:
     a, m = stuck["aviary"], stuck[other]
     for key, name in (("alone", "10 QoS 1 pairs alone, msgs/s"), ("during", "the same next to a stuck subscriber, msgs/s")):
