@@ -9,7 +9,7 @@ from collections import defaultdict
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 # The other broker: Mosquitto, or an earlier aviary build (BENCH_BASELINE).
-other = next((r["broker"] for r in rows if r.get("broker") not in (None, "aviary")), "mosquitto")
+other = next((r["broker"] for r in rows if r.get("broker") not in (None, "aviary", "aviary1")), "mosquitto")
 other_name = "Mosquitto" if other == "mosquitto" else "baseline aviary"
 runs = defaultdict(lambda: defaultdict(list))
 idle = {}
