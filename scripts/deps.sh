@@ -6,8 +6,9 @@
 set -euo pipefail
 
 need=()
-# (the mosquitto broker: tests check that files aviary writes work in it)
-for pkg in libncurses-dev mosquitto mosquitto-clients tmux python3-paho-mqtt pkg-config curl openssl; do
+# (the mosquitto broker: tests check that files aviary writes work in it; systemd for
+# systemd-analyze, which checks contrib/aviary.service)
+for pkg in libncurses-dev mosquitto mosquitto-clients tmux python3-paho-mqtt pkg-config curl openssl systemd; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -32,9 +32,9 @@ struct RobustnessTests {
 
     /// Publishes `count` QoS 1 messages of 1 KiB through mosquitto_pub and waits until a QoS 1
     /// mosquitto_sub has them all; returns the seconds that took.
-    static func stream(port: Int, count: Int, topic: String) throws -> Double {
+    static func stream(port: Int, api: String, count: Int, topic: String) async throws -> Double {
         let sub = try Subprocess(["mosquitto_sub", "-p", "\(port)", "-q", "1", "-t", topic, "-C", "\(count)", "-W", "120", "-i", "fast-\(topic)"])
-        usleep(300_000)
+        try await Self.waitSubscribed(api: api, clientIds: ["fast-\(topic)"])
         let started = Date()
         let payload = String(repeating: "p", count: 1024)
         let pub = try Subprocess(["sh", "-c", "yes \(payload) | head -n \(count) | mosquitto_pub -p \(port) -q 1 -t \(topic) -l"])
@@ -52,17 +52,17 @@ struct RobustnessTests {
         let (server, port) = try AviaryBinary.serve(["--queue-high-water", "5000", "--queue-low-water", "2500"])
         let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
         let count = 20_000
-        _ = try Self.stream(port: port, count: 2000, topic: "warmup")
-        let alone = try Self.stream(port: port, count: count, topic: "s1")
+        _ = try await Self.stream(port: port, api: api, count: 2000, topic: "warmup")
+        let alone = try await Self.stream(port: port, api: api, count: count, topic: "s1")
         let rssBefore = Self.rssKiB(server.pid)
         // The slow one: subscribed to everything at QoS 0 with a small receive window, never
         // reads. (At QoS 1 it would hold the publishers back instead: `stuckSubscriber`.)
         let slow = try TestClient(port: port, version: .v5, receiveBuffer: 4096)
         try slow.connect("slow-consumer")
         _ = try slow.subscribe("#", qos: .atMostOnce)
-        let withSlow = try Self.stream(port: port, count: count, topic: "s2")
+        let withSlow = try await Self.stream(port: port, api: api, count: count, topic: "s2")
         let rssMid = Self.rssKiB(server.pid)
-        let withSlowAgain = try Self.stream(port: port, count: count, topic: "s3")
+        let withSlowAgain = try await Self.stream(port: port, api: api, count: count, topic: "s3")
         let rssAfter = Self.rssKiB(server.pid)
         let row = try await HTTP.request("GET", "\(api)/api/v4/clients/slow-consumer").data.first ?? [:]
         let dropped = (row["mqueue_dropped"] as? NSNumber)?.intValue ?? 0
@@ -87,11 +87,20 @@ struct RobustnessTests {
 
     /// Runs `pairs` mosquitto_sub / mosquitto_pub pairs at once, `count` QoS 1 messages of 1 KiB
     /// each on its own topic; returns the seconds until every subscriber had all of them.
-    static func pairs(port: Int, pairs: Int, count: Int, prefix: String) throws -> Double {
+    /// Waits until the broker lists a subscription for each of `clientIds` (instead of a sleep).
+    static func waitSubscribed(api: String, clientIds: [String]) async throws {
+        for id in clientIds {
+            try await eventuallyAsync("\(id) subscribed", timeout: 30) {
+                try await HTTP.request("GET", "\(api)/api/v4/subscriptions/\(id)").data.count == 1
+            }
+        }
+    }
+
+    static func pairs(port: Int, api: String, pairs: Int, count: Int, prefix: String) async throws -> Double {
         let subs = try (0..<pairs).map { i in
             try Subprocess(["mosquitto_sub", "-p", "\(port)", "-q", "1", "-t", "\(prefix)/\(i)", "-C", "\(count)", "-W", "120", "-i", "\(prefix)-sub-\(i)"])
         }
-        usleep(500_000)
+        try await Self.waitSubscribed(api: api, clientIds: (0..<pairs).map { "\(prefix)-sub-\($0)" })
         let started = Date()
         let payload = String(repeating: "p", count: 1024)
         let pubs = try (0..<pairs).map { i in
@@ -109,7 +118,7 @@ struct RobustnessTests {
     func stuckSubscriber() async throws {
         let (server, port) = try AviaryBinary.serve(["--max-stall", "4", "--queue-high-water", "200", "--queue-low-water", "100"])
         let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
-        let alone = try Self.pairs(port: port, pairs: 10, count: 1000, prefix: "alone")
+        let alone = try await Self.pairs(port: port, api: api, pairs: 10, count: 1000, prefix: "alone")
         let stuck = try TestClient(port: port, version: .v5, receiveBuffer: 4096)
         try stuck.connect("stuck")
         _ = try stuck.subscribe("stuck/#", qos: .atLeastOnce)
@@ -124,7 +133,7 @@ struct RobustnessTests {
         let holder = try await HTTP.request("GET", "\(api)/api/v4/clients/stuck").data.first ?? [:]
         #expect((holder["holding_publishers"] as? NSNumber)?.intValue == 1)
         #expect((holder["mqueue_dropped"] as? NSNumber)?.intValue == 0, "QoS 1 for a connected subscriber is never dropped")
-        let during = try Self.pairs(port: port, pairs: 10, count: 1000, prefix: "during")
+        let during = try await Self.pairs(port: port, api: api, pairs: 10, count: 1000, prefix: "during")
         print("stuck subscriber: 10 pairs × 1,000 × 1 KiB alone \(alone) s, next to a stuck subscriber \(during) s")
         #expect(during < alone * 3 + 1, "the other pairs keep their pace")
         // max_stall: disconnected (a clean session: gone), counted; the feeder is let go and finishes.
