@@ -178,6 +178,55 @@ struct AuthTests {
         await h.stop()
     }
 
+    @Test("the real binary: a will the ACL forbids refuses the CONNECT (0x87); bad passwords and ACL denials move /metrics; ACL denials are logged at most once per connection every 10 s")
+    func denialsInMetricsAndLog() async throws {
+        let passwords = try temporaryFile(Self.passwordsText(), suffix: ".passwd")
+        let acl = try temporaryFile("user bob\ntopic readwrite bob/#\n", suffix: ".acl")
+        defer {
+            unlink(passwords)
+            unlink(acl)
+        }
+        let (server, port) = try AviaryBinary.serve(["--password-file", passwords, "--acl-file", acl, "--log-level", "info"])
+        let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
+        func metric(_ name: String) async throws -> Double {
+            let text = String(decoding: try await HTTP.request("GET", "\(api)/metrics").body, as: UTF8.self)
+            return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? -1
+        }
+        #expect(try await metric("aviary_auth_failures_total") == 0)
+        #expect(try await metric("aviary_acl_denials_total") == 0)
+        // A will to a topic bob may not publish to: CONNACK 0x87, counted as an ACL denial.
+        let willer = try TestClient(port: port, version: .v5)
+        let refused = try willer.connect("willer", username: "bob", password: "bob-pass", will: Will(topic: "elsewhere/x", payload: ByteBuffer(string: "w")))
+        #expect(refused.reasonCode == .notAuthorized)
+        // A wrong password: counted as an authentication failure.
+        let wrong = try TestClient(port: port, version: .v5)
+        #expect(try wrong.connect("wrong", username: "bob", password: "nope").reasonCode == .badUserNameOrPassword)
+        // Five denied publishes on one connection: five denials, one log line.
+        let bob = try TestClient(port: port, version: .v5)
+        #expect(try bob.connect("bob-1", username: "bob", password: "bob-pass").reasonCode == .success)
+        for id in UInt16(1)...5 {
+            bob.publish("elsewhere/y", "no", qos: .atLeastOnce, id: id)
+            let code = try bob.receive { if case .puback(let a) = $0 { a.reasonCode } else { nil } }
+            #expect(code == .notAuthorized)
+        }
+        #expect(try await metric("aviary_auth_failures_total") == 1)
+        #expect(try await metric("aviary_acl_denials_total") == 6, "the will and five publishes")
+        let lines = server.lines.filter { $0.contains("publish denied by the ACL") }
+        #expect(lines.count == 1, "\(lines)")
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 15) == 0)
+    }
+
+    @Test("an AVIARY_* variable that is not a setting gets a warning naming it; a real one does not")
+    func unknownVariableWarning() throws {
+        let r = try Subprocess.run([Tools.aviary, "serve", "--print-config"], environment: ["AVIARY_MQTT_PROT": "1884", "AVIARY_MQTT_PORT": "1885"])
+        #expect(r.code == 0)
+        #expect(r.output.contains("warning: AVIARY_MQTT_PROT is not a setting and is ignored"), "\(r.output)")
+        #expect(!r.output.contains("AVIARY_MQTT_PORT is not a setting"))
+        let line = r.output.split(separator: "\n").first { $0.hasPrefix("mqtt_port ") }
+        #expect(line?.contains("= 1885") == true && line?.contains("environment variable AVIARY_MQTT_PORT") == true, "\(r.output)")
+    }
+
     @Test("aviary passwd creates (mode 600), changes and deletes users; its hashes verify")
     func passwdCommand() throws {
         let file = NSTemporaryDirectory() + "aviary-passwd-\(UUID().uuidString.prefix(8))"
