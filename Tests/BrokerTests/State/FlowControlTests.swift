@@ -1,6 +1,9 @@
 import MQTTCodec
 import NIOCore
+import Synchronization
 import Testing
+
+import AviaryLocks
 
 @testable import Broker
 
@@ -171,5 +174,26 @@ struct FlowControlTests {
         h.state.tick(now: h.now + .seconds(3600))
         #expect(!stuck.take().contains { if case .close = $0 { true } else { false } })
         #expect(publisher.heldBy == 1)
+    }
+
+    @Test("drop warnings: one per client per 10 s however many drops (simulated time), each drop counted")
+    func dropWarningThrottle() throws {
+        let log = LogRecorder()
+        var h = StateHarness(logger: log.logger) { $0.maxQueuedMessages = 1 }
+        let a = RecordingSink()
+        let ka = h.connect("offline", sink: a, cleanStart: false, expiry: 3600).key
+        _ = try h.subscribe(ka, a, "q")
+        h.state.connectionClosed(ka, sink: a, kind: .graceful, now: h.now)
+        func warnings() -> Int { log.lines.withLock { $0.filter { $0.hasPrefix("warning messages dropped") }.count } }
+        for i in 0..<4 { h.publish("q", "\(i)") }  // 1 kept, 3 refused
+        #expect(warnings() == 1)
+        h.now = h.now + .seconds(9)
+        h.publish("q", "late")
+        #expect(warnings() == 1, "within 10 s of the last warning")
+        h.now = h.now + .seconds(1)
+        h.publish("q", "later")
+        #expect(warnings() == 2, "10 s after it")
+        #expect(h.state.metrics.messagesDropped.load == 5)
+        #expect(h.state.sessions.registry.row(clientId: "offline")?.mqueueDropped == 5)
     }
 }

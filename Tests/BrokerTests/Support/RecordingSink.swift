@@ -55,10 +55,10 @@ struct StateHarness {
     var state: BrokerState
     var now = NIODeadline.uptimeNanoseconds(1_000_000_000)
 
-    init(_ configure: (inout BrokerConfiguration) -> Void = { _ in }) {
+    init(logger: Logger = Logger(label: "test"), _ configure: (inout BrokerConfiguration) -> Void = { _ in }) {
         var configuration = BrokerConfiguration()
         configure(&configuration)
-        state = BrokerState(configuration: configuration, maxConnections: 100_000, metrics: BrokerMetrics(), security: .open, logger: Logger(label: "test"))
+        state = BrokerState(configuration: configuration, maxConnections: 100_000, metrics: BrokerMetrics(), security: .open, logger: logger)
     }
 
     static func identity(_ clientId: String, _ version: ProtocolVersion = .v5) -> ClientIdentity {
@@ -102,5 +102,29 @@ struct StateHarness {
     @discardableResult
     mutating func publish(_ topic: String, _ payload: String = "x", qos: QoS = .atLeastOnce, key: SessionKey, sink: RecordingSink) -> PublishResult {
         state.publish(Message(topic: topic, payload: ByteBuffer(string: payload), qos: qos, retain: false, publisherId: nil), key: key, sink: sink, now: now)
+    }
+}
+
+/// Log lines written through a `Logger`, kept for a test to read ("LEVEL message").
+final class LogRecorder: Sendable {
+    let lines = Locked<[String]>([])
+
+    var logger: Logger {
+        Logger(label: "test") { _ in Handler(recorder: self) }
+    }
+
+    struct Handler: LogHandler {
+        let recorder: LogRecorder
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            recorder.lines.withLock { $0.append("\(event.level) \(event.message)") }
+        }
     }
 }
