@@ -105,6 +105,52 @@ struct DashboardE2ETests {
         #expect(try tui.display("#{alternate_on}") == "0")
     }
 
+    @Test("keys through a real terminal: < sorts by id, End/g/PgDn/j/k and Enter pick rows, F1 help, p pauses, + slows the poll, F10 quits")
+    func keysInTmux() async throws {
+        let h = try await APIHarness.start()
+        let clients = try (0..<30).map { i -> TestClient in
+            let c = try TestClient(port: h.mqtt.port)
+            try c.connect(String(format: "key-%02d", i))
+            return c
+        }
+        let tui = try TmuxDriver([Tools.aviary, "watch", "http://127.0.0.1:\(h.apiPort)"], cols: 120, rows: 20)
+        try tui.waitFor(text: "key-0")
+        // Sort by client id: `<` from the default column wraps to the last shown, then walk to CLIENT ID.
+        for _ in 0..<20 {
+            if (try? tui.screen())?.contains("CLIENT ID▲") == true { break }
+            try tui.send("<")
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try tui.waitFor(text: "CLIENT ID▲")
+        func detail(after keys: String...) throws -> String {
+            for key in keys { try tui.send(key) }
+            try tui.send("Enter")
+            let screen = try tui.waitFor(text: "Client key-")
+            try tui.send("Escape")
+            try tui.waitFor(text: "CLIENT ID▲")
+            return String(screen[screen.range(of: "Client key-")!.upperBound...].prefix(2))
+        }
+        #expect(try detail(after: "End") == "29")
+        #expect(try detail(after: "g") == "00")
+        #expect(try detail(after: "j", "j", "Down") == "03")
+        #expect(try detail(after: "k") == "02")
+        #expect(try detail(after: "NPage") != "02", "PgDn moves a page")
+        #expect(try detail(after: "Home") == "00")
+        try tui.send("F1")
+        try tui.waitFor("help") { $0.contains("Keys") && $0.contains("this help") }
+        try tui.send("Escape")
+        try tui.send("p")
+        try tui.waitFor(text: "paused")
+        try tui.send("p")
+        try tui.send("+")
+        try tui.waitFor(text: "refresh every 2s")
+        try tui.send("F10")
+        try tui.waitFor(text: "[exit 0]")
+        #expect(try tui.display("#{alternate_on}") == "0")
+        withExtendedLifetime(clients) {}
+        await h.stop()
+    }
+
     @Test("when its terminal goes away without a signal (no SIGHUP: another session), the dashboard exits instead of spinning")
     func terminalGone() async throws {
         let h = try await APIHarness.start()

@@ -265,6 +265,41 @@ struct TableStateTests {
         #expect(s.handle(.char("q"), columns: [], pageSize: 10) == .quit)
     }
 
+    @Test("navigation keys: j/k and arrows and the wheel move one row, PgUp/PgDn a page, Home/g and End/G the ends; F9 asks to disconnect, F1/h open help, F10 quits")
+    func navigationKeys() {
+        let many = (0..<30).map { row(String(format: "n%02d", $0), user: "u", recv: 0, sent: 0, msgsIn: 0, msgsOut: 0, connectedAt: 1_000, proto: "5.0", port: $0) }
+        var s = Self.state(many)
+        _ = s.handle(.char("<"), columns: [.clientId, .username], pageSize: 10)  // sort by client id, ascending
+        func selected(after key: Key) -> String? {
+            _ = s.handle(key, columns: [.clientId, .username], pageSize: 10)
+            return s.selectedId
+        }
+        #expect(selected(after: .home) == "n00")
+        #expect(selected(after: .char("j")) == "n01")
+        #expect(selected(after: .down) == "n02")
+        #expect(selected(after: .wheelDown) == "n03")
+        #expect(selected(after: .char("k")) == "n02")
+        #expect(selected(after: .wheelUp) == "n01")
+        #expect(selected(after: .up) == "n00")
+        #expect(selected(after: .pageDown) == "n09")
+        #expect(selected(after: .pageDown) == "n18")
+        #expect(selected(after: .pageUp) == "n09")
+        #expect(selected(after: .end) == "n29")
+        #expect(selected(after: .char("g")) == "n00")
+        #expect(selected(after: .char("G")) == "n29")
+        #expect(selected(after: .pageDown) == "n29", "stays at the end")
+        _ = s.handle(.function(9), columns: [], pageSize: 10)
+        #expect(s.mode == .confirmKick("n29"))
+        _ = s.handle(.escape, columns: [], pageSize: 10)
+        _ = s.handle(.function(1), columns: [], pageSize: 10)
+        #expect(s.mode == .help)
+        _ = s.handle(.escape, columns: [], pageSize: 10)
+        _ = s.handle(.char("h"), columns: [], pageSize: 10)
+        #expect(s.mode == .help)
+        _ = s.handle(.escape, columns: [], pageSize: 10)
+        #expect(s.handle(.function(10), columns: [], pageSize: 10) == .quit)
+    }
+
     @Test("a click on a header sorts by it; a second click reverses")
     func headerClick() {
         var s = Self.state(Self.rows)
