@@ -151,6 +151,39 @@ struct DashboardE2ETests {
         await h.stop()
     }
 
+    @Test("`aviary` (broker + dashboard): q stops the broker too; Ctrl-C and SIGHUP end it with the terminal restored", arguments: ["q", "C-c", "SIGHUP"])
+    func runModeEnds(how: String) async throws {
+        let log = NSTemporaryDirectory() + "aviary-run-\(UUID().uuidString.prefix(6)).log"
+        defer { unlink(log) }
+        let tui = try TmuxDriver([Tools.aviary, "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--log-file", log], cols: 120, rows: 20)
+        try tui.waitFor(text: "CLIENT ID")
+        var port: Int?
+        try eventually("the broker's port in the log") {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if let range = text.range(of: #"mqtt.port=[0-9]+"#, options: .regularExpression) {
+                port = Int(text[range].dropFirst("mqtt.port=".count))
+            }
+            return port != nil
+        }
+        let c = try TestClient(port: try #require(port))
+        try c.connect("run-mode")
+        try tui.waitFor(text: "run-mode")
+        switch how {
+        case "q":
+            try tui.send("q")
+        case "C-c":
+            try tui.send("C-c")
+            try tui.waitFor(text: "exiting on signal 2")
+        default:
+            kill(try #require(try tui.programPID()), SIGHUP)
+            try tui.waitFor(text: "exiting on signal 1")
+        }
+        try tui.waitFor(text: "[exit 0]")
+        #expect(try tui.display("#{alternate_on}") == "0", "the terminal is back")
+        #expect(c.waitClosed(timeout: 10), "the broker stopped with the dashboard")
+        #expect(throws: (any Error).self, "nothing listens on the MQTT port any more") { try TestClient(port: port!) }
+    }
+
     @Test("when its terminal goes away without a signal (no SIGHUP: another session), the dashboard exits instead of spinning")
     func terminalGone() async throws {
         let h = try await APIHarness.start()
