@@ -73,7 +73,7 @@ struct BenchTests {
         let refused = (after["aviary_sockets_refused_total"] ?? 0) + (after["aviary_connections_refused_total"] ?? 0)
         #expect(Int(refused) == 400 - limit, "each refusal is counted: a closed socket or CONNACK 0x97/0x03")
         let sub = try Subprocess(["mosquitto_sub", "-p", "\(port)", "-t", "after/flood", "-C", "1", "-W", "10"])
-        try await Task.sleep(for: .milliseconds(300))
+        try AviaryBinary.waitForSubscriptions(api: api)
         #expect(try Subprocess.run(["mosquitto_pub", "-p", "\(port)", "-t", "after/flood", "-m", "still serving"]).code == 0)
         #expect(sub.wait(timeout: 10) == 0 && sub.output == "still serving\n", "the broker serves normally afterwards")
         server.signal(SIGTERM)

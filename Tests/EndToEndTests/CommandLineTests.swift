@@ -12,7 +12,7 @@ struct CommandLineTests {
         let (server, port) = try AviaryBinary.serve()
         #expect(port > 0)
         let sub = try Subprocess(["mosquitto_sub", "-p", "\(port)", "-t", "cli/t", "-C", "1", "-W", "10"])
-        usleep(300_000)
+        try AviaryBinary.waitForSubscriptions(api: "http://127.0.0.1:\(try AviaryBinary.apiPort(server))")
         let pub = try Subprocess.run(["mosquitto_pub", "-p", "\(port)", "-t", "cli/t", "-m", "via binary"])
         #expect(pub.code == 0)
         #expect(sub.wait(timeout: 10) == 0)

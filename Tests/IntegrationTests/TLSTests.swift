@@ -39,9 +39,9 @@ struct TLSTests {
 
     @Test("mosquitto_pub/sub over TLS with --cafile; the plain listener still works; a plain client on the TLS port gets nothing")
     func mosquittoOverTLS() throws {
-        let (server, plain, tls, _, dir) = try Self.serveTLS()
+        let (server, plain, tls, api, dir) = try Self.serveTLS()
         let sub = try Subprocess(["mosquitto_sub", "-h", "127.0.0.1", "-p", "\(tls)", "--cafile", "\(dir)/ca.pem", "-t", "tls/#", "-C", "2", "-v", "-W", "20"])
-        usleep(500_000)
+        try AviaryBinary.waitForSubscriptions(api: "http://127.0.0.1:\(api)")
         #expect(try Subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", "\(tls)", "--cafile", "\(dir)/ca.pem", "-t", "tls/a", "-m", "encrypted", "-V", "mqttv5"]).code == 0)
         #expect(try Subprocess.run(["mosquitto_pub", "-p", "\(plain)", "-t", "tls/b", "-m", "plain"]).code == 0)
         #expect(sub.wait(timeout: 20) == 0)

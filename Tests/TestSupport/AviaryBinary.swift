@@ -23,6 +23,16 @@ package enum AviaryBinary {
     }
 
     /// The management API port `aviary serve` printed.
+    /// Waits, instead of sleeping, until the broker behind `api` lists at least `count`
+    /// subscriptions (a subscriber process is then ready for the messages a test publishes).
+    package static func waitForSubscriptions(api: String, count: Int = 1, timeout: Double = 15) throws {
+        try eventually("\(count) subscription(s) listed", timeout: timeout) {
+            let r = try Subprocess.run(["curl", "-s", "-u", "admin:public", "\(api)/api/v4/subscriptions?_limit=1"])
+            let json = try? JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any]
+            return (((json?["meta"] as? [String: Any])?["count"] as? NSNumber)?.intValue ?? 0) >= count
+        }
+    }
+
     package static func apiPort(_ p: Subprocess) throws -> Int {
         var port: Int?
         try eventually("the API port to be printed") {
