@@ -72,35 +72,13 @@ struct Setting {
             int("queue_high_water", "Queued messages at which a connected subscriber holds back the publishers feeding it (QoS 1/2: PUBACK/PUBREC held; see README, Overload).", \.broker.queueHighWater, BrokerConfiguration.Bounds.queueWater),
             int("queue_low_water", "Queued messages at which held-back publishers resume (below queue_high_water).", \.broker.queueLowWater, BrokerConfiguration.Bounds.queueWater),
             seconds("max_stall", "Seconds a subscriber may hold publishers back without taking a message before it is disconnected (0 = never).", \.broker.maxStall, allowZero: true),
-            Setting(
-                key: "overload_policy",
-                summary: "QoS 0 messages for a connected subscriber at its high-water mark: drop (counted) or throttle (hold the publisher back).",
-                expected: "drop or throttle",
-                valueName: "policy",
-                apply: { value, c in
-                    guard let policy = OverloadPolicy(rawValue: value.lowercased()) else { return false }
-                    c.broker.overloadPolicy = policy
-                    return true
-                },
-                render: { $0.broker.overloadPolicy.rawValue }
-            ),
+            choice("overload_policy", "QoS 0 messages for a connected subscriber at its high-water mark: drop (counted) or throttle (hold the publisher back).", \.broker.overloadPolicy),
             int("max_subscriptions", "Subscriptions one client may hold; further filters get SUBACK 0x97 (0 = no limit).", \.broker.maxSubscriptions, BrokerConfiguration.Bounds.maxSubscriptions),
             int("max_topic_length", "Longest topic name or filter accepted, in bytes.", \.broker.maxTopicLength, BrokerConfiguration.Bounds.maxTopicLength, unit: "bytes"),
             int("max_topic_levels", "Most '/'-separated levels in a topic name or filter.", \.broker.maxTopicLevels, BrokerConfiguration.Bounds.maxTopicLevels),
             sessionExpiry(),
             int("max_keepalive", "Largest keepalive granted, in seconds (5.0 clients asking for more get Server Keep Alive).", \.broker.maxKeepAlive, BrokerConfiguration.Bounds.maxKeepAlive, unit: "seconds"),
-            Setting(
-                key: "keepalive_cap_v3",
-                summary: "3.1/3.1.1 clients asking for a keepalive over max_keepalive (or none) when it is below 65535: refuse (CONNACK identifier rejected, as Mosquitto) or accept.",
-                expected: "refuse or accept",
-                valueName: "policy",
-                apply: { value, c in
-                    guard let policy = KeepAliveCapPolicy(rawValue: value.lowercased()) else { return false }
-                    c.broker.keepAliveCapV3 = policy
-                    return true
-                },
-                render: { $0.broker.keepAliveCapV3.rawValue }
-            ),
+            choice("keepalive_cap_v3", "3.1/3.1.1 clients asking for a keepalive over max_keepalive (or none) when it is below 65535: refuse (CONNACK identifier rejected, as Mosquitto) or accept.", \.broker.keepAliveCapV3),
             bool("validate_utf8_payloads", "Check payloads marked UTF-8 (Payload Format Indicator 1): invalid ones get 0x99 (QoS 0: DISCONNECT 0x99).", \.broker.validateUTF8Payloads),
             Setting(
                 key: "response_information",
@@ -142,19 +120,29 @@ struct Setting {
                 },
                 render: { $0.logLevel.rawValue }
             ),
-            Setting(
-                key: "log_format",
-                summary: "Log line format on standard error: text, or json (one object per line).",
-                expected: "text or json",
-                valueName: "format",
-                apply: { value, c in
-                    guard let format = LogFormat(rawValue: value.lowercased()) else { return false }
-                    c.logFormat = format
-                    return true
-                },
-                render: { $0.logFormat.rawValue }
-            ),
+            choice("log_format", "Log line format on standard error: text, or json (one object per line).", \.logFormat, valueName: "format"),
         ]
+    }
+
+    /// A setting whose values are the cases of a string enum ("drop or throttle").
+    private static func choice<Value: RawRepresentable & CaseIterable>(
+        _ key: String,
+        _ summary: String,
+        _ path: WritableKeyPath<EffectiveConfiguration, Value>,
+        valueName: String = "policy"
+    ) -> Setting where Value.RawValue == String {
+        Setting(
+            key: key,
+            summary: summary,
+            expected: Value.allCases.map(\.rawValue).joined(separator: " or "),
+            valueName: valueName,
+            apply: { value, c in
+                guard let chosen = Value(rawValue: value.lowercased()) else { return false }
+                c[keyPath: path] = chosen
+                return true
+            },
+            render: { $0[keyPath: path].rawValue }
+        )
     }
 
     private static func port(_ key: String, _ summary: String, _ path: WritableKeyPath<EffectiveConfiguration, Int>) -> Setting {

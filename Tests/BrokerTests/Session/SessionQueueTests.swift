@@ -24,6 +24,18 @@ struct SessionQueueTests {
         return Session(identity: ClientIdentity(info: info, counters: ConnectionCounters()), gauges: gauges, expiryInterval: 60, window: 10, maxQueued: maxQueued, flow: FlowLimits(configuration))
     }
 
+    /// A connected session whose socket takes nothing (its sink is not writable).
+    static func connected(maxQueued: Int, high: Int, low: Int, policy: OverloadPolicy = .drop) -> (Session, RecordingSink) {
+        let session = Self.session(maxQueued: maxQueued) {
+            $0.queueHighWater = high
+            $0.queueLowWater = low
+            $0.overloadPolicy = policy
+        }
+        let sink = RecordingSink(writable: false)
+        session.link = sink
+        return (session, sink)
+    }
+
     static func item(_ name: String, _ qos: QoS) -> QueuedMessage {
         QueuedMessage(message: Message(topic: name, payload: ByteBuffer(string: name), qos: qos, retain: false), qos: qos, retain: false, subscriptionIdentifiers: [])
     }
@@ -71,13 +83,7 @@ struct SessionQueueTests {
     @Test("connected: QoS 1/2 queue past max_queued without a drop, over the high-water mark they say so; QoS 0 there is dropped (policy drop) or queued (throttle)")
     func connectedQueue() {
         for policy in OverloadPolicy.allCases {
-            let session = Self.session(maxQueued: 2) {
-                $0.queueHighWater = 4
-                $0.queueLowWater = 2
-                $0.overloadPolicy = policy
-            }
-            let sink = RecordingSink(writable: false)
-            session.link = sink
+            let (session, _) = Self.connected(maxQueued: 2, high: 4, low: 2, policy: policy)
             let now = NIODeadline.now()
             var outcomes: [DeliveryOutcome] = []
             for i in 0..<6 { outcomes.append(session.deliver(Self.item("m\(i)", .atLeastOnce), now: now)) }
@@ -91,12 +97,7 @@ struct SessionQueueTests {
 
     @Test("holds: a publisher is held once per subscriber, let go at the low-water mark (resume sent once), and on going offline")
     func holdAndRelease() {
-        let session = Self.session(maxQueued: 3) {
-            $0.queueHighWater = 4
-            $0.queueLowWater = 2
-        }
-        let sink = RecordingSink(writable: false)
-        session.link = sink
+        let (session, sink) = Self.connected(maxQueued: 3, high: 4, low: 2)
         let publisher = RecordingSink()
         let now = NIODeadline.now()
         for i in 0..<6 { _ = session.deliver(Self.item("m\(i)", .atLeastOnce), now: now) }
@@ -121,12 +122,7 @@ struct SessionQueueTests {
 
     @Test("stall: holding with no message taken for the limit, counted from when holding began or the last progress")
     func stall() {
-        let session = Self.session(maxQueued: 3) {
-            $0.queueHighWater = 1
-            $0.queueLowWater = 0
-        }
-        let sink = RecordingSink(writable: false)
-        session.link = sink
+        let (session, sink) = Self.connected(maxQueued: 3, high: 1, low: 0)
         let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
         for i in 0..<3 { _ = session.deliver(Self.item("m\(i)", .atLeastOnce), now: start) }
         #expect(!session.hasStalled(now: start + .seconds(100), limit: .seconds(5)), "not holding anyone")
