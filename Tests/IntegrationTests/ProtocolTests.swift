@@ -456,4 +456,21 @@ struct ProtocolTests {
         #expect(h.broker.metrics.topicAliasBytesSaved.load == UInt64(201 * topic.utf8.count))
         await h.stop()
     }
+
+    @Test("a client that reads nothing and stops talking is closed after its keepalive even though the DISCONNECT cannot be written (bounded close)")
+    func closeBoundedWhenUnwritable() async throws {
+        let h = try await BrokerHarness.start()
+        let stuck = try TestClient(port: h.port, version: .v5, receiveBuffer: 4096)
+        _ = try stuck.connect("deaf", keepAlive: 1)
+        _ = try stuck.subscribe("flood")
+        let publisher = try TestClient(port: h.port, version: .v5)
+        _ = try publisher.connect("flooder")
+        let payload = String(repeating: "f", count: 8192)
+        for _ in 0..<400 { publisher.publish("flood", payload) }  // 3 MB the deaf client never reads
+        // Keepalive 1 s → closed at 1.5 s; the DISCONNECT stays unwritten, the close may not wait for it.
+        try eventually("the deaf client's socket to be closed", timeout: 10) { h.broker.metrics.socketsOpen.load == 1 }
+        #expect(h.broker.metrics.keepAliveTimeouts.load == 1)
+        await h.stop()
+        withExtendedLifetime(stuck) {}
+    }
 }

@@ -583,7 +583,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
 
     /// Closes gracefully once what is written has gone out, so that the client reads the
     /// DISCONNECT or CONNACK that says why: the write side is shut down (FIN) and what the
-    /// client still sends is read and discarded until it closes, for at most `lingerLimit`.
+    /// client still sends is read and discarded until it closes; `lingerLimit` after the start
+    /// the socket is closed in any case (also when the client reads nothing and the flush never
+    /// completes).
     /// Closing at once would make the kernel answer the client's next bytes with a reset, and
     /// a client still sending would see a broken pipe instead of the reason. At shutdown the
     /// socket is closed as soon as the reason is written.
@@ -603,8 +605,10 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             let outputClosed = channel.eventLoop.makePromise(of: Void.self)
             channel.close(mode: .output, promise: outputClosed)
             outputClosed.futureResult.whenFailure { _ in channel.close(promise: nil) }
-            channel.eventLoop.scheduleTask(in: Self.lingerLimit) { channel.close(promise: nil) }
         }
+        // The bound holds from now, whether or not the flush ever completes (a client that
+        // reads nothing never lets it): the socket is closed after `lingerLimit` at the latest.
+        channel.eventLoop.scheduleTask(in: Self.lingerLimit) { channel.close(promise: nil) }
         if let future = flushOutput() {
             future.whenComplete(linger)
         } else {
