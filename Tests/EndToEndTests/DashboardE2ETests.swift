@@ -96,6 +96,8 @@ struct DashboardE2ETests {
         await h.stop()
         let screen = try tui.waitFor(text: "UNREACHABLE")
         #expect(screen.contains("retry in") && screen.contains("survivor"), "the last data stays on screen")
+        // Backoff: with a 1 s interval the retries wait 1, 2, then 4 s.
+        try tui.waitFor(text: "retry in 4s")
         // `aviary watch` execs the dashboard from a thread that blocks signals: SIGTERM must
         // still reach it and restore the terminal.
         let pid = try #require(try tui.programPID())
@@ -182,6 +184,21 @@ struct DashboardE2ETests {
         #expect(try tui.display("#{alternate_on}") == "0", "the terminal is back")
         #expect(c.waitClosed(timeout: 10), "the broker stopped with the dashboard")
         #expect(throws: (any Error).self, "nothing listens on the MQTT port any more") { try TestClient(port: port!) }
+    }
+
+    @Test("a crash (SIGSEGV, SIGABRT) gives the terminal back: the crash handler leaves the alternate screen and shows the cursor", arguments: [SIGSEGV, SIGABRT])
+    func crashRestoresTerminal(signal: Int32) async throws {
+        let h = try await APIHarness.start()
+        let c = try TestClient(port: h.mqtt.port)
+        try c.connect("crash-check")
+        let tui = try TmuxDriver([Tools.aviary, "watch", "http://127.0.0.1:\(h.apiPort)"], cols: 120, rows: 20, env: ["SWIFT_BACKTRACE": "enable=no"])
+        try tui.waitFor(text: "crash-check")
+        #expect(try tui.display("#{alternate_on}") == "1")
+        kill(try #require(try tui.programPID()), signal)
+        try tui.waitFor(text: "[exit")
+        #expect(try tui.display("#{alternate_on}") == "0", "left the alternate screen")
+        #expect(try tui.display("#{cursor_flag}") == "1", "the cursor is shown again")
+        await h.stop()
     }
 
     @Test("when its terminal goes away without a signal (no SIGHUP: another session), the dashboard exits instead of spinning")
