@@ -173,7 +173,11 @@ struct ServeTests {
             }.filter { ($0["message"] as? String)?.hasPrefix("messages dropped") == true }
         }
         try eventually("the drop warning") { !dropWarnings().isEmpty }
-        usleep(300_000)
+        // A later marker in the log (a warning too: a protocol error from another client): once
+        // it is there, every drop before it has been logged, or not.
+        let marker = try TestClient(port: port)
+        marker.sendRaw([0xC0, 0x00])  // PINGREQ before CONNECT
+        try eventually("the marker's log line") { server.lines.contains { $0.contains("protocol error") } }
         let warnings = dropWarnings()
         #expect(warnings.count == 1, "4 drops, one warning")
         #expect(warnings.first?["level"] as? String == "warning")
@@ -208,21 +212,27 @@ struct ServeTests {
 
     /// A 5.0 subscriber with a tiny receive window that stops reading while a publisher floods it:
     /// the broker's DISCONNECT cannot be flushed, so a graceful shutdown waits (bounded).
-    static func stuckSubscriber(port: Int) throws -> (TestClient, Subprocess) {
+    static func stuckSubscriber(port: Int, apiPort: Int) throws -> (TestClient, Subprocess) {
         let stuck = try TestClient(port: port, version: .v5, receiveBuffer: 4096)
         try stuck.connect("stuck")
         _ = try stuck.subscribe("flood")
         let flood = try Subprocess([
             "sh", "-c", "head -c 16000000 /dev/zero | tr '\\0' a | fold -w 32768 | mosquitto_pub -p \(port) -t flood -l -q 0",
         ])
-        usleep(1_500_000)
+        // Until the broker holds bytes it cannot write to the stuck client (instead of a sleep).
+        try eventually("the stuck client's socket to be full", timeout: 15) {
+            let row = try Subprocess.run(["curl", "-s", "-u", "admin:public", "http://127.0.0.1:\(apiPort)/api/v4/clients/stuck"]).output
+            let json = try? JSONSerialization.jsonObject(with: Data(row.utf8)) as? [String: Any]
+            let client = (json?["data"] as? [[String: Any]])?.first
+            return ((client?["send_pend"] as? NSNumber)?.intValue ?? 0) > 0
+        }
         return (stuck, flood)
     }
 
     @Test("a subscriber that never reads holds shutdown only up to its bound; exit 0")
     func boundedShutdown() throws {
         let (server, port) = try AviaryBinary.serve()
-        let (stuck, flood) = try Self.stuckSubscriber(port: port)
+        let (stuck, flood) = try Self.stuckSubscriber(port: port, apiPort: try AviaryBinary.apiPort(server))
         let started = Date()
         server.signal(SIGTERM)
         #expect(server.wait(timeout: 15) == 0)
@@ -237,7 +247,7 @@ struct ServeTests {
     @Test("a second SIGTERM during a slow shutdown exits at once")
     func secondSignal() throws {
         let (server, port) = try AviaryBinary.serve()
-        let (stuck, flood) = try Self.stuckSubscriber(port: port)
+        let (stuck, flood) = try Self.stuckSubscriber(port: port, apiPort: try AviaryBinary.apiPort(server))
         server.signal(SIGTERM)
         #expect(server.wait(timeout: 1) == nil, "the first signal starts a shutdown that waits for the stuck client")
         let started = Date()
