@@ -475,4 +475,24 @@ struct ProtocolTests {
         await h.stop()
         withExtendedLifetime(stuck) {}
     }
+
+    @Test("UNSUBSCRIBE over TCP: 3.1.1 UNSUBACK has no codes; 5.0 gets 0x00 / 0x11 per filter; delivery stops (a marker shows nothing came before it)", arguments: [ProtocolVersion.v3_1_1, .v5])
+    func unsubscribeOverTCP(version: ProtocolVersion) async throws {
+        let h = try await BrokerHarness.start()
+        let sub = try TestClient(port: h.port, version: version)
+        _ = try sub.connect("unsub-\(version.rawValue)")
+        _ = try sub.subscribe("u/a")
+        _ = try sub.subscribe("u/marker", id: 2)
+        sub.send(.unsubscribe(UnsubscribePacket(packetId: 3, topicFilters: ["u/a", "never/held"])))
+        let ack = try sub.receive { if case .unsuback(let a) = $0 { a } else { nil } }
+        #expect(ack.packetId == 3)
+        #expect(ack.reasonCodes == (version == .v5 ? [.success, .noSubscriptionExisted] : []))
+        #expect(h.broker.subscriptions(clientId: "unsub-\(version.rawValue)").map(\.subscription.topicFilter) == ["u/marker"])
+        let pub = try TestClient(port: h.port)
+        _ = try pub.connect("unsub-pub-\(version.rawValue)")
+        pub.publish("u/a", "after unsubscribe")
+        pub.publish("u/marker", "marker")
+        #expect(try sub.receivePublish().text == "marker", "nothing on u/a before the marker")
+        await h.stop()
+    }
 }
