@@ -237,9 +237,9 @@ struct ServeTests {
         server.signal(SIGTERM)
         #expect(server.wait(timeout: 15) == 0)
         let elapsed = Date().timeIntervalSince(started)
-        // Its DISCONNECT cannot be written: the shutdown waits for it up to the close bound
-        // (MQTTConnectionHandler.lingerLimit, 2 s), not less, and not much more.
-        #expect(elapsed >= 1.8, "it waited for the stuck client: \(elapsed) s")
+        // Whether its DISCONNECT can still be written depends on how far the kernel's send buffer
+        // has grown (autotuning), so there is no honest lower bound; the upper one is the close
+        // bound (MQTTConnectionHandler.lingerLimit, 2 s) well inside the shutdown's own 10 s.
         #expect(elapsed < 11, "bounded: \(elapsed) s")
         withExtendedLifetime((stuck, flood)) {}
     }
