@@ -50,15 +50,13 @@ struct SecurityTests {
         // requests slower, never faster. Requests 2–4 follow fewer than 4 failures and are not
         // delayed (were they, all would take ≥ 0.25 s); the 5th waits 0.25 s, the 6th 0.5 s.
         #expect(took[4] >= 0.24 && took[5] >= 0.49, "then each waits longer: \(took)")
-        #expect(took[1..<4].min()! < 0.24, "the first failures are not delayed: \(took)")
+        // That the first failures wait nothing, the doubling, the cap and the reset are checked
+        // in simulated time (AuthThrottleTests); wall-clock upper bounds flake on a loaded machine.
         let started = Date()
         #expect(try await HTTP.request("GET", "\(h.base)/api/v4/clients").status == 200)
         #expect(Date().timeIntervalSince(started) >= 0.99, "a request from a throttled address waits before its credentials are checked")
         for _ in 1...2 { #expect(try await HTTP.request("GET", "\(h.base)/api/v4/clients", auth: "admin:guess").status == 401) }
-        let after = Date()
         #expect(try await HTTP.request("GET", "\(h.base)/api/v4/clients", auth: "admin:guess").status == 401)
-        // Without the reset this would be the 9th failure in a row and wait 2 s or more.
-        #expect(Date().timeIntervalSince(after) < 1.5, "a success reset the count: the third failure after it waits nothing, not 2 s")
         await h.stop()
     }
 
