@@ -9,7 +9,10 @@ import Glibc
 private func spawnAddCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
 
 /// A child process started with a clean signal mask (Swift Testing's worker threads block
-/// SIGTERM and friends, and children would inherit that), output going to a file.
+/// SIGTERM and friends, and children would inherit that), output going to a file, in a process
+/// group of its own: when the test lets go of it while it runs, the whole group is killed, so a
+/// `sh -c "… | mosquitto_pub …"` leaves no mosquitto_pub behind reconnecting to a port that a
+/// later test's broker may get.
 package final class Subprocess: @unchecked Sendable {
     package let pid: pid_t
     package let argv: [String]
@@ -43,7 +46,8 @@ package final class Subprocess: @unchecked Sendable {
         sigfillset(&all)
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         let envStrings = env.map { "\($0.key)=\($0.value)" }
@@ -61,7 +65,8 @@ package final class Subprocess: @unchecked Sendable {
 
     deinit {
         if status == nil {
-            Glibc.kill(pid, SIGKILL)
+            // Not reaped yet, so the group id is still this child's: the group, not a stranger.
+            Glibc.kill(-pid, SIGKILL)
             _ = wait(timeout: 2)
         }
         unlink(outPath)
