@@ -12,6 +12,7 @@ import AviaryLocks
 package final class APIHarness: Sendable {
     package let mqtt: BrokerHarness
     package let apiPort: Int
+    private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
     package var broker: Broker { mqtt.broker }
@@ -36,20 +37,30 @@ package final class APIHarness: Sendable {
         let task = Task(executorPreference: APIExecutor.shared) { try await group.run() }
         try await eventuallyAsync("the API to listen") { port.withLock { $0 } != nil }
         let mqtt = BrokerHarness(broker: application.broker, port: application.mqttPort)
-        return APIHarness(mqtt: mqtt, apiPort: port.withLock { $0 }!, task: task)
+        return APIHarness(mqtt: mqtt, apiPort: port.withLock { $0 }!, group: group, task: task)
     }
 
-    private init(mqtt: BrokerHarness, apiPort: Int, task: Task<Void, any Error>) {
+    private init(mqtt: BrokerHarness, apiPort: Int, group: ServiceGroup, task: Task<Void, any Error>) {
         self.mqtt = mqtt
         self.apiPort = apiPort
+        self.group = group
         self.task = task
     }
 
-    /// Stops the broker (2 s at most for clients to go), then the API.
+    /// Stops the broker (2 s at most for clients to go), then the API — gracefully: cancelling
+    /// the serving task while a just-accepted connection is still buffered traps in NIO
+    /// ("Deinited NIOAsyncWriter without calling finish()", apple/swift-nio#3481; seen once on
+    /// CI with a dashboard polling during the stop). Cancelled only if that takes over 10 s.
     package func stop() async {
         await mqtt.stop()
-        task.cancel()
+        await group.triggerGracefulShutdown()
+        let task = self.task
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(10))
+            task.cancel()
+        }
         _ = await task.result
+        watchdog.cancel()
     }
 }
 
