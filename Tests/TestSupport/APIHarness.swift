@@ -22,7 +22,7 @@ package final class APIHarness: Sendable {
     package static func start(_ configure: (inout BrokerConfiguration) -> Void = { _ in }) async throws -> APIHarness {
         var configuration = BrokerConfiguration()
         configuration.host = "127.0.0.1"
-        configuration.port = 0
+        configuration.port = HarnessPorts.next()  // never one an earlier test's broker had
         configuration.sysInterval = 0
         configure(&configuration)
         var api = ManagementConfiguration()

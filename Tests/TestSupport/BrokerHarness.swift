@@ -1,5 +1,6 @@
 import Broker
 import Foundation
+import Synchronization
 import Logging
 import NIOCore
 import NIOPosix
@@ -13,16 +14,23 @@ package final class BrokerHarness: Sendable {
         security: SecurityPolicy = .open,
         _ configure: (inout BrokerConfiguration) -> Void = { _ in }
     ) async throws -> BrokerHarness {
-        var configuration = BrokerConfiguration()
-        configuration.host = "127.0.0.1"
-        configuration.port = 0
-        configuration.sysInterval = 0
-        configure(&configuration)
         var logger = Logger(label: "test-broker")
         logger.logLevel = ProcessInfo.processInfo.environment["AVIARY_TEST_LOG"] != nil ? .debug : .critical
-        let broker = Broker(configuration: configuration, security: security, logger: logger)
-        let port = try await broker.start()
-        return BrokerHarness(broker: broker, port: port)
+        var attempt = 0
+        while true {
+            var configuration = BrokerConfiguration()
+            configuration.host = "127.0.0.1"
+            configuration.port = HarnessPorts.next()
+            configuration.sysInterval = 0
+            configure(&configuration)
+            let broker = Broker(configuration: configuration, security: security, logger: logger)
+            do {
+                let port = try await broker.start()
+                return BrokerHarness(broker: broker, port: port)
+            } catch where attempt < 20 {
+                attempt += 1  // taken by something else: the next one
+            }
+        }
     }
 
     package init(broker: Broker, port: Int) {
@@ -32,6 +40,18 @@ package final class BrokerHarness: Sendable {
 
     package func stop() async {
         await broker.shutdown(timeout: .seconds(2))
+    }
+}
+
+/// MQTT ports for in-process brokers: each harness of this test run gets a port no earlier one
+/// had, below the kernel's ephemeral range (32768+), so a client left over from an earlier test
+/// (mosquitto_sub/pub reconnect by themselves) can never reach a later test's broker and move its
+/// counters (it did: 25 stray anonymous CONNECTs in an auth test). Ports 20000–31999.
+package enum HarnessPorts {
+    private static let counter = Atomic<Int>(Int(getpid() % 4000) * 3)
+
+    package static func next() -> Int {
+        20_000 + counter.wrappingAdd(1, ordering: .relaxed).newValue % 12_000
     }
 }
 
