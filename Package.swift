@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // The lock the whole project uses: `Synchronization.Mutex`, or under ThreadSanitizer
@@ -47,6 +48,18 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        // What survives a restart: a journal the broker appends to under its lock and a writer
+        // thread that commits it to SQLite (GRDB, WAL, one fsync per batch). Knows no MQTT: the
+        // broker hands it encoded records.
+        .target(
+            name: "DurableStore",
+            dependencies: [
+                "AviaryLocks",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The broker core: sessions, routing, retained messages, connections, listeners,
         // authentication and ACLs. No HTTP, no metrics exporter.
         .target(
@@ -54,6 +67,7 @@ let package = Package(
             dependencies: [
                 "MQTTCodec",
                 "AviaryLocks",
+                "DurableStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -244,6 +258,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing aviary need, only when missing:
-# Debian packages (ncurses headers, Mosquitto and its clients, tmux, paho-mqtt for Python,
+# Debian packages (ncurses and SQLite headers, Mosquitto and its clients, tmux, paho-mqtt for Python,
 # openssl)
 # and schemathesis from PyPI.
 set -euo pipefail
@@ -8,7 +8,7 @@ set -euo pipefail
 need=()
 # (the mosquitto broker: tests check that files aviary writes work in it; systemd for
 # systemd-analyze, which checks contrib/aviary.service)
-for pkg in libncurses-dev mosquitto mosquitto-clients tmux python3-paho-mqtt pkg-config curl openssl systemd; do
+for pkg in libncurses-dev libsqlite3-dev mosquitto mosquitto-clients tmux python3-paho-mqtt pkg-config curl openssl systemd; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -463,3 +463,16 @@ extension Properties {
     }
 }
 
+
+extension Properties {
+    /// The wire form (length prefix included), as inside a packet: for keeping properties on
+    /// disk in the form the specification defines.
+    public func writeWireForm(to buffer: inout ByteBuffer) {
+        write(to: &buffer)
+    }
+
+    /// Reads what `writeWireForm` wrote, checked as properties of a packet of `context`.
+    public static func readWireForm(from buffer: inout ByteBuffer, context: PropertyContext) throws -> Properties {
+        try read(from: &buffer, context: context)
+    }
+}

@@ -35,6 +35,10 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("topic-alias-server"), help: .setting("topic_alias_server")) var topicAliasServer: String?
     @Option(name: .customLong("topic-alias-maximum"), help: .setting("topic_alias_maximum")) var topicAliasMaximum: String?
     @Option(name: .customLong("event-loops"), help: .setting("event_loops")) var eventLoops: String?
+    @Option(name: .customLong("persistence"), help: .setting("persistence")) var persistence: String?
+    @Option(name: .customLong("persistence-dir"), help: .setting("persistence_dir")) var persistenceDir: String?
+    @Option(name: .customLong("persistence-sync"), help: .setting("persistence_sync")) var persistenceSync: String?
+    @Option(name: .customLong("persistence-max-bytes"), help: .setting("persistence_max_bytes")) var persistenceMaxBytes: String?
     @Option(name: .customLong("connect-timeout"), help: .setting("connect_timeout")) var connectTimeout: String?
     @Option(name: .customLong("sys-interval"), help: .setting("sys_interval")) var sysInterval: String?
     @Option(name: .customLong("allow-anonymous"), help: .setting("allow_anonymous")) var allowAnonymous: String?
@@ -59,7 +63,9 @@ struct SettingsOptions: ParsableArguments {
             ("max_stall", maxStall), ("overload_policy", overloadPolicy), ("max_subscriptions", maxSubscriptions), ("max_topic_length", maxTopicLength),
             ("max_topic_levels", maxTopicLevels), ("max_session_expiry", maxSessionExpiry), ("max_keepalive", maxKeepalive),
             ("topic_alias_maximum", topicAliasMaximum), ("topic_alias_server", topicAliasServer), ("keepalive_cap_v3", keepaliveCapV3),
-            ("validate_utf8_payloads", validateUTF8Payloads), ("response_information", responseInformation), ("event_loops", eventLoops), ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
+            ("validate_utf8_payloads", validateUTF8Payloads), ("response_information", responseInformation), ("event_loops", eventLoops),
+            ("persistence", persistence), ("persistence_dir", persistenceDir), ("persistence_sync", persistenceSync),
+            ("persistence_max_bytes", persistenceMaxBytes), ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
             ("allow_anonymous", allowAnonymous), ("password_file", passwordFile), ("acl_file", aclFile),
             ("tls_cert", tlsCert), ("tls_key", tlsKey), ("mqtt_tls_port", mqttTLSPort), ("tls_ca", tlsCA),
             ("tls_verify_clients", tlsVerifyClients), ("api_tls", apiTLS), ("log_level", logLevel), ("log_format", logFormat),

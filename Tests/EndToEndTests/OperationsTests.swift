@@ -89,7 +89,11 @@ struct OperationsTests {
     static let sampleConfig = Tools.packageRoot.appendingPathComponent("contrib/aviary.conf").path
     static let unit = Tools.packageRoot.appendingPathComponent("contrib/aviary.service").path
 
-    @Test("contrib/aviary.conf loads, sets every setting, and its values are the defaults")
+    /// What the sample config (the one the systemd unit runs with) sets apart from the defaults:
+    /// a service keeps its state.
+    static let sampleConfigChoices = ["persistence": "on", "persistence_dir": "/var/lib/aviary"]
+
+    @Test("contrib/aviary.conf loads, sets every setting, and its values are the defaults but for durability, which it turns on")
     func sampleConfigLoads() throws {
         let fromFile = try ServeTests.printConfig(["--config", Self.sampleConfig])
         let defaults = try ServeTests.printConfig([])
@@ -97,7 +101,7 @@ struct OperationsTests {
         for (key, setting) in defaults {
             #expect(setting.source == "default")
             #expect(fromFile[key]?.source.hasPrefix("\(Self.sampleConfig) line ") == true, "\(key) is in the sample config")
-            #expect(fromFile[key]?.value == setting.value, "\(key): the sample shows the default")
+            #expect(fromFile[key]?.value == Self.sampleConfigChoices[key] ?? setting.value, "\(key): the sample shows the default")
         }
     }
 
@@ -118,7 +122,13 @@ struct OperationsTests {
         #expect(argv[configIndex + 1] == "/etc/aviary/aviary.conf")
         argv[configIndex + 1] = Self.sampleConfig
         // Flags beat the file: free loopback ports instead of 1883/8081.
-        let p = try Subprocess(argv + ["--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0"], environment: ["TERM": ""])
+        let state = NSTemporaryDirectory() + "aviary-unit-state-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        #expect(text.contains("StateDirectory=aviary"), "systemd gives the service /var/lib/aviary, the sample's persistence_dir")
+        let p = try Subprocess(
+            argv + ["--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--persistence-dir", state],
+            environment: ["TERM": ""]
+        )
         try eventually("the broker to listen") { p.output.contains("listening for MQTT") }
         try eventually("a JSON log line (the unit asks for --log-format json)") {
             p.lines.contains { $0.hasPrefix("{") && $0.contains("\"message\":\"MQTT listener started\"") }

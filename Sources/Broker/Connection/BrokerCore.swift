@@ -1,4 +1,5 @@
 import AviaryLocks
+import DurableStore
 import Logging
 import NIOCore
 import Synchronization
@@ -20,6 +21,17 @@ final class BrokerCore: Sendable {
     let loops: LoopConnectionsRegistry
     /// Refusals at capacity are logged at most every 10 s (they are counted one by one).
     let capacityLog = LogThrottle()
+    /// Store write failures are logged at most every 10 s (they are counted).
+    let storeFailureLog = LogThrottle()
+    /// The durable store and what start-up loaded from it, set once at start.
+    private let durable = Locked<(store: DurableStore?, recovery: RecoveryReport?)>((nil, nil))
+
+    var store: DurableStore? { durable.withLock { $0.store } }
+    var recovery: RecoveryReport? { durable.withLock { $0.recovery } }
+
+    func attach(_ store: DurableStore, recovery: RecoveryReport) {
+        durable.withLock { $0 = (store, recovery) }
+    }
 
     init(configuration: BrokerConfiguration, security: SecurityPolicy, logger: Logger) {
         self.configuration = configuration

@@ -18,6 +18,8 @@ final class LoopConnections {
     private let eventLoop: any EventLoop
     private var handlers: [ObjectIdentifier: MQTTConnectionHandler] = [:]
     private var pending: [ConnectionLink] = []
+    /// Connections with acknowledgements waiting for the durable store.
+    private var awaitingStore: [ObjectIdentifier: MQTTConnectionHandler] = [:]
 
     init(connectTimeout: TimeAmount, eventLoop: any EventLoop) {
         self.connectTimeout = connectTimeout
@@ -30,6 +32,22 @@ final class LoopConnections {
 
     func remove(_ handler: MQTTConnectionHandler) {
         handlers[ObjectIdentifier(handler)] = nil
+        awaitingStore[ObjectIdentifier(handler)] = nil
+    }
+
+    /// `handler` holds acknowledgements until the store has written what they acknowledge.
+    func awaitStore(_ handler: MQTTConnectionHandler) {
+        awaitingStore[ObjectIdentifier(handler)] = handler
+    }
+
+    func storeCaughtUp(_ handler: MQTTConnectionHandler) {
+        awaitingStore[ObjectIdentifier(handler)] = nil
+    }
+
+    /// The store wrote (or failed to write) a batch: the connections waiting for it go on.
+    func storeWritten() {
+        guard !awaitingStore.isEmpty else { return }
+        for handler in Array(awaitingStore.values) { handler.storeWritten() }
     }
 
     /// Fires the timers that are due; closing a connection removes it, so they are collected first.
@@ -89,6 +107,15 @@ final class LoopConnectionsRegistry: Sendable {
             }
             entries[key] = Entry(loop: loop, connections: bound, task: task)
             return bound
+        }
+    }
+
+    /// Tells every loop's connections that the store wrote a batch (from the store's thread).
+    func notifyStoreWritten() {
+        let all = entries.withLock { Array($0.values) }
+        for entry in all {
+            let connections = entry.connections
+            entry.loop.execute { connections.value.storeWritten() }
         }
     }
 

@@ -1,3 +1,5 @@
+import DequeModule
+import DurableStore
 import Logging
 import MQTTCodec
 import NIOCore
@@ -46,6 +48,10 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     private var readsPaused = false
     /// Acknowledgements owed to this publisher, waiting until no subscriber holds it back.
     private var heldAcks: [MQTTPacket] = []
+    /// The durable store, when persistence is on, and the acknowledgements waiting for it to
+    /// write what they acknowledge (each with its batch; 0 = only behind the ones before it).
+    private var store: DurableStore?
+    private var awaitingStore: Deque<(batch: UInt64, packet: MQTTPacket)> = []
     private var output = OutputBatch()
 
     init(core: BrokerCore, logger: Logger, now: NIODeadline) {
@@ -72,6 +78,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         }
         loop = core.loops.connections(on: context.eventLoop).value
         loop?.add(self)
+        store = core.store
         context.fireChannelActive()
     }
 
@@ -193,21 +200,29 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         case .puback(let ack):
             core.withState { $0.complete(ack.packetId, expecting: .awaitingPuback, key: key, sink: link, now: now) }
         case .pubrec(let ack):
-            let known = core.withState { $0.received(ack.packetId, reasonCode: ack.reasonCode, key: key, sink: link, now: now) }
+            let (known, mark) = core.withState { state in
+                (state.received(ack.packetId, reasonCode: ack.reasonCode, key: key, sink: link, now: now), state.store?.takeMark())
+            }
             if !(known && ack.reasonCode.isFailure) {
-                writePacket(.pubrel(AckPacket(packetId: ack.packetId, reasonCode: known ? .success : .packetIdentifierNotFound)))
+                // Durable: once PUBREL is out, the PUBLISH must never be sent again (section 4.3.3),
+                // so the step is stored first.
+                respond(.pubrel(AckPacket(packetId: ack.packetId, reasonCode: known ? .success : .packetIdentifierNotFound)), after: mark)
             }
         case .pubcomp(let ack):
             core.withState { $0.complete(ack.packetId, expecting: .awaitingPubcomp, key: key, sink: link, now: now) }
         case .pubrel(let ack):
-            let known = core.withState { $0.released(ack.packetId, key: key, sink: link) }
-            writePacket(.pubcomp(AckPacket(packetId: ack.packetId, reasonCode: known ? .success : .packetIdentifierNotFound)))
+            let (known, mark) = core.withState { ($0.released(ack.packetId, key: key, sink: link), $0.store?.takeMark()) }
+            respond(.pubcomp(AckPacket(packetId: ack.packetId, reasonCode: known ? .success : .packetIdentifierNotFound)), after: mark)
         case .subscribe(let subscribe):
-            guard let codes = try core.withState({ try $0.subscribe(subscribe, key: key, sink: link, now: now) }) else { return }
-            writePacket(.suback(SubAckPacket(packetId: subscribe.packetId, reasonCodes: codes)))
+            let (codes, mark) = try core.withState { state in
+                (try state.subscribe(subscribe, key: key, sink: link, now: now), state.store?.takeMark())
+            }
+            guard let codes else { return }
+            respond(.suback(SubAckPacket(packetId: subscribe.packetId, reasonCodes: codes)), after: mark)
         case .unsubscribe(let unsubscribe):
-            guard let codes = core.withState({ $0.unsubscribe(unsubscribe, key: key, sink: link) }) else { return }
-            writePacket(.unsuback(SubAckPacket(packetId: unsubscribe.packetId, reasonCodes: codes)))
+            let (codes, mark) = core.withState { ($0.unsubscribe(unsubscribe, key: key, sink: link), $0.store?.takeMark()) }
+            guard let codes else { return }
+            respond(.unsuback(SubAckPacket(packetId: unsubscribe.packetId, reasonCodes: codes)), after: mark)
         case .pingreq:
             writePacket(.pingresp)
         case .disconnect(let disconnect):
@@ -342,8 +357,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             case .atMostOnce: break
             case .atLeastOnce: writePacket(.puback(AckPacket(packetId: publish.packetId!, reasonCode: code)))
             case .exactlyOnce:
-                if !v5 { core.withState { $0.awaitRelease(publish.packetId!, key: key, sink: link) } }
-                writePacket(.pubrec(AckPacket(packetId: publish.packetId!, reasonCode: code)))
+                var mark: UInt64?
+                if !v5 { mark = core.withState { $0.awaitRelease(publish.packetId!, key: key, sink: link); return $0.store?.takeMark() } }
+                respond(.pubrec(AckPacket(packetId: publish.packetId!, reasonCode: code)), after: mark)
             }
             return
         }
@@ -354,10 +370,11 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             case .atMostOnce:
                 throw MQTTProtocolError(.payloadFormatInvalid, "payload format indicator says UTF-8, the payload is not")
             case .atLeastOnce:
-                acknowledge(.puback(AckPacket(packetId: publish.packetId!, reasonCode: v5 ? .payloadFormatInvalid : .success)), link: link)
+                respond(.puback(AckPacket(packetId: publish.packetId!, reasonCode: v5 ? .payloadFormatInvalid : .success)), after: nil)
             case .exactlyOnce:
-                if !v5 { core.withState { $0.awaitRelease(publish.packetId!, key: key, sink: link) } }
-                acknowledge(.pubrec(AckPacket(packetId: publish.packetId!, reasonCode: v5 ? .payloadFormatInvalid : .success)), link: link)
+                var mark: UInt64?
+                if !v5 { mark = core.withState { $0.awaitRelease(publish.packetId!, key: key, sink: link); return $0.store?.takeMark() } }
+                respond(.pubrec(AckPacket(packetId: publish.packetId!, reasonCode: v5 ? .payloadFormatInvalid : .success)), after: mark)
             }
             return
         }
@@ -368,12 +385,100 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             // Under `throttle`, a held-back QoS 0 publisher is not read until it is let go.
             if link.isHeld && core.configuration.overloadPolicy == .throttle { readsPaused = true }
         case .atLeastOnce:
-            let result = core.withState { $0.publish(message, key: key, sink: link, now: now) }
-            acknowledge(.puback(AckPacket(packetId: publish.packetId!, reasonCode: v5 ? result.reasonCode : .success)), link: link)
+            let (result, mark) = core.withState { ($0.publish(message, key: key, sink: link, now: now), $0.store?.takeMark()) }
+            respond(.puback(AckPacket(packetId: publish.packetId!, reasonCode: v5 ? result.reasonCode : .success)), after: mark)
         case .exactlyOnce:
             let id = publish.packetId!
-            let result = try core.withState { try $0.publishExactlyOnce(message, packetId: id, key: key, sink: link, now: now) }
-            acknowledge(.pubrec(AckPacket(packetId: id, reasonCode: v5 ? result?.reasonCode ?? .success : .success)), link: link)
+            let (result, mark) = try core.withState { state in
+                (try state.publishExactlyOnce(message, packetId: id, key: key, sink: link, now: now), state.store?.takeMark())
+            }
+            respond(.pubrec(AckPacket(packetId: id, reasonCode: v5 ? result?.reasonCode ?? .success : .success)), after: mark)
+        }
+    }
+
+    // MARK: - Durability
+
+    /// An acknowledgement of changes the durable store keeps (`mark`: their batch) goes out
+    /// once the batch is on disk; acknowledgements after it wait behind it, so all go out in
+    /// order. Without a store, or with nothing to wait for, it goes out now.
+    private func respond(_ packet: MQTTPacket, after mark: UInt64?) {
+        guard let store, mark != nil || !awaitingStore.isEmpty else {
+            send(packet)
+            return
+        }
+        awaitingStore.append((mark ?? 0, packet))
+        if awaitingStore.count == 1 { loop?.awaitStore(self) }
+        releaseStored(store)
+    }
+
+    /// The store wrote a batch (`LoopConnections`): what waited for it goes out.
+    func storeWritten() {
+        guard let store else { return }
+        releaseStored(store)
+        flushOutput()
+    }
+
+    private func releaseStored(_ store: DurableStore) {
+        while let (batch, packet) = awaitingStore.first {
+            let outcome: DurableStore.Outcome = batch == 0 ? .durable : store.outcome(of: batch)
+            if outcome == .pending { break }
+            awaitingStore.removeFirst()
+            if case .failed(let error) = outcome {
+                refuseUnstored(packet, error: error)
+                if machine.isClosing {
+                    awaitingStore.removeAll()
+                    break
+                }
+            } else {
+                send(packet)
+            }
+        }
+        if awaitingStore.isEmpty { loop?.storeCaughtUp(self) }
+    }
+
+    /// What could not be stored is not acknowledged as if it were: 5.0 hears 0x80 with the
+    /// reason; 3.x has no failure acknowledgement for PUBLISH, so its connection is closed
+    /// unacknowledged (the client sends the message again when it reconnects).
+    private func refuseUnstored(_ packet: MQTTPacket, error: String) {
+        core.metrics.storeRefusals.add()
+        var props = Properties()
+        props.reasonString = "the broker could not store this: \(error)"
+        switch packet {
+        case .puback(var ack), .pubrec(var ack):
+            guard version == .v5 else {
+                guard machine.close(.ungraceful, reason: "durable store failed: \(error)") else { return }
+                closeAfterFlush()
+                return
+            }
+            ack.reasonCode = .unspecifiedError
+            ack.properties = props
+            if case .puback = packet {
+                send(.puback(ack))
+            } else {
+                if let key, let link { core.withState { _ = $0.released(ack.packetId, key: key, sink: link) } }
+                send(.pubrec(ack))
+            }
+        case .suback(var suback):
+            suback.reasonCodes = suback.reasonCodes.map { _ in .unspecifiedError }
+            if version == .v5 { suback.properties = props }
+            send(.suback(suback))
+        case .unsuback(var unsuback) where version == .v5:
+            unsuback.reasonCodes = unsuback.reasonCodes.map { _ in .unspecifiedError }
+            unsuback.properties = props
+            send(.unsuback(unsuback))
+        default:
+            send(packet)
+        }
+    }
+
+    /// PUBACK and PUBREC go through flow control; the rest straight out.
+    private func send(_ packet: MQTTPacket) {
+        switch packet {
+        case .puback, .pubrec:
+            guard let link else { return }
+            acknowledge(packet, link: link)
+        default:
+            writePacket(packet)
         }
     }
 
@@ -595,6 +700,8 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         leaveBroker(now: context.eventLoop.now)
         readsPaused = false
         heldAcks.removeAll()
+        awaitingStore.removeAll()
+        loop?.storeCaughtUp(self)
         // At shutdown nobody waits for a client to finish: close once the reason is out.
         let shuttingDown = core.shuttingDown.load(ordering: .relaxed)
         let linger: @Sendable (Result<Void, any Error>) -> Void = { _ in

@@ -59,6 +59,17 @@ public struct BrokerConfiguration: Sendable, Hashable {
     /// group). One thread is Mosquitto's model: a message never crosses threads, which is the
     /// lowest latency at light load, at the price of peak throughput.
     public var eventLoops: Int = 0
+    /// Durability: sessions (with subscriptions, queued and in-flight QoS 1/2 messages,
+    /// incoming QoS 2 ids, delayed wills) and retained messages are kept in a store in
+    /// `persistenceDir` and survive a restart or a crash.
+    public var persistence = false
+    public var persistenceDir = "./aviary-data"
+    /// 0 (`always`): each acknowledgement of stored changes waits for the next fsync; else a
+    /// group commit every this many milliseconds, acknowledgements held until it is on disk.
+    public var persistenceSyncMilliseconds = 10
+    /// Most bytes the store may take on disk (0 = no cap); past it, what cannot be stored is
+    /// refused (5.0: reason 0x80) instead of acknowledged.
+    public var persistenceMaxBytes = 0
     /// Broker name reported in $SYS and the API.
     public var name: String = "aviary"
 
@@ -80,6 +91,7 @@ public struct BrokerConfiguration: Sendable, Hashable {
         public static let topicAliasMaximum = 0...65535
         public static let eventLoops = 0...1024
         public static let queueWater = 1...Int(Int32.max)
+        public static let persistenceSyncMilliseconds = 0...10_000
     }
 
     /// Throws a readable message naming the setting when a value is out of range.
@@ -107,6 +119,9 @@ public struct BrokerConfiguration: Sendable, Hashable {
         if queueLowWater >= queueHighWater {
             throw ConfigurationError(setting: "queue-low-water", expected: "a number below queue-high-water (\(queueHighWater))")
         }
+        try check(persistenceSyncMilliseconds, Bounds.persistenceSyncMilliseconds, "persistence-sync")
+        if persistenceMaxBytes < 0 { throw ConfigurationError(setting: "persistence-max-bytes", expected: "a number of bytes ≥ 0") }
+        if persistence && persistenceDir.isEmpty { throw ConfigurationError(setting: "persistence-dir", expected: "a directory") }
         if !(maxStall >= 0) { throw ConfigurationError(setting: "max-stall", expected: "a number of seconds ≥ 0") }
         if !(connectTimeout > 0) { throw ConfigurationError(setting: "connect-timeout", expected: "a number of seconds > 0") }
         if !(sysInterval >= 0) { throw ConfigurationError(setting: "sys-interval", expected: "a number of seconds ≥ 0") }

@@ -44,6 +44,10 @@ public final class BrokerMetrics: Sendable {
     public let acceptErrors = Counter()
     public let connectTimeouts = Counter()
     public let keepAliveTimeouts = Counter()
+    /// Durable store: batches that could not be written, and the acknowledgements refused
+    /// for them (5.0: 0x80; 3.x: the connection closed without the acknowledgement).
+    public let storeWriteFailures = Counter()
+    public let storeRefusals = Counter()
 
     public init() {}
 }

@@ -1,3 +1,4 @@
+import DurableStore
 import Logging
 import MQTTCodec
 import NIOCore
@@ -41,6 +42,7 @@ extension BrokerState {
             if let pending = session.pendingWill, pending.at <= now {
                 session.pendingWill = nil
                 publish(pending.message, now: now)
+                storeSession(session)
             }
             if let expiresAt = session.expiresAt, expiresAt <= now {
                 logger.debug("session expired", metadata: ["client.id": "\(session.clientId)"])

@@ -1,3 +1,4 @@
+import DurableStore
 import Logging
 import MQTTCodec
 import NIOCore
@@ -23,7 +24,10 @@ extension BrokerState {
     /// `publisher` (the connection it came from; nil for wills and $SYS).
     @discardableResult
     mutating func publish(_ message: Message, now: NIODeadline, from publisher: (any DeliverySink)? = nil) -> PublishResult {
-        if message.retain { retained.retain(message) }
+        if message.retain {
+            retained.retain(message)
+            storeRetained(message)
+        }
         // One entry per receiving session: overlapping subscriptions merge (highest QoS, every
         // subscription identifier), as section 3.3.4 allows.
         var targets: [ObjectIdentifier: (session: Session, item: QueuedMessage)] = [:]

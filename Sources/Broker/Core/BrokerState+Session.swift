@@ -1,3 +1,4 @@
+import DurableStore
 import MQTTCodec
 import NIOCore
 
@@ -28,7 +29,9 @@ extension BrokerState {
 
     /// PUBREL for an incoming QoS 2 message: whether the packet id was awaiting it.
     mutating func released(_ packetId: UInt16, key: SessionKey, sink: any DeliverySink) -> Bool {
-        sessions.session(key, sink: sink)?.incomingQoS2.remove(packetId) != nil
+        guard let session = sessions.session(key, sink: sink), session.incomingQoS2.remove(packetId) != nil else { return false }
+        if session.stored { store?.append(.deleteIncoming(clientId: session.clientId, packetId: packetId)) }
+        return true
     }
 
     /// The socket can take more: queued messages move to it.
@@ -55,13 +58,19 @@ extension BrokerState {
         }
         session.incomingQoS2.insert(packetId)
         let result = publish(message, now: now, from: sink)
-        if sink.version == .v5 && result.reasonCode.isFailure { session.incomingQoS2.remove(packetId) }
+        if sink.version == .v5 && result.reasonCode.isFailure {
+            session.incomingQoS2.remove(packetId)
+        } else if session.stored {
+            store?.append(.putIncoming(clientId: session.clientId, packetId: packetId))
+        }
         return result
     }
 
     /// A QoS 2 message that is not routed (ACL denial on 3.x) still waits for its PUBREL.
     mutating func awaitRelease(_ packetId: UInt16, key: SessionKey, sink: any DeliverySink) {
-        sessions.session(key, sink: sink)?.incomingQoS2.insert(packetId)
+        guard let session = sessions.session(key, sink: sink) else { return }
+        session.incomingQoS2.insert(packetId)
+        if session.stored { store?.append(.putIncoming(clientId: session.clientId, packetId: packetId)) }
     }
 
     /// DISCONNECT with a Session Expiry Interval. [MQTT-3.14.2-2] a session that CONNECT gave
@@ -72,5 +81,6 @@ extension BrokerState {
             throw MQTTProtocolError.protocolViolation("session expiry set at DISCONNECT after CONNECT had 0")
         }
         session.expiryInterval = expiry
+        storeSession(session)
     }
 }

@@ -1,3 +1,4 @@
+import DurableStore
 import Logging
 import MQTTCodec
 import NIOCore
@@ -56,6 +57,9 @@ extension BrokerState {
             }
             addToTree(filter, SubscriptionEntry(subscriber: session, options: subscription, identifier: identifier), replacing: existed)
             session.subscriptions[filter.raw] = SessionSubscription(filter: filter, options: subscription, identifier: identifier)
+            if session.stored {
+                store?.append(.putSubscription(clientId: session.clientId, filter: filter.raw, record: StoredRecord.subscription(subscription, identifier: identifier)))
+            }
             codes.append(ReasonCode(subscription.qos.rawValue))
             // Retained messages are not sent for shared subscriptions (section 4.8.2).
             let sendRetained =
@@ -94,6 +98,7 @@ extension BrokerState {
             guard let filter = try? TopicFilter(raw) else { return .topicFilterInvalid }
             guard session.subscriptions.removeValue(forKey: raw) != nil else { return .noSubscriptionExisted }
             removeFromTree(filter, session)
+            if session.stored { store?.append(.deleteSubscription(clientId: session.clientId, filter: raw)) }
             return .success
         }
     }

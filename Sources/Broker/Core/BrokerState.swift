@@ -1,3 +1,4 @@
+import DurableStore
 import Logging
 import MQTTCodec
 import NIOCore
@@ -44,6 +45,8 @@ struct BrokerState {
     let metrics: BrokerMetrics
     let logger: Logger
     let security: SecurityPolicy
+    /// The durable store, when persistence is on (set at start, before the first connection).
+    var store: DurableStore?
 
     init(
         configuration: BrokerConfiguration,
@@ -103,6 +106,7 @@ struct BrokerState {
         session.window = request.window
         session.clientMaximumPacketSize = request.clientMaximumPacketSize
         session.disconnectedAtMs = nil
+        storeSession(session)
         liveConnections += 1
         maxLiveConnections = max(maxLiveConnections, liveConnections)
         if present {
@@ -150,6 +154,7 @@ struct BrokerState {
             if let will, (will.properties.willDelayInterval ?? 0) == 0 || request == nil {
                 publish(Message(will: will, publisherId: session.clientId, now: now), now: now)
             }
+            storeSession(session)
             return
         case .ungraceful, .disconnectWithWill:
             if let will {
@@ -166,17 +171,19 @@ struct BrokerState {
         }
         if session.expiryInterval == 0 {
             endSession(session, now: now)
+            return
         } else if session.expiryInterval != UInt32.max {
             let at = now + .seconds(Int64(session.expiryInterval))
             session.expiresAt = at
             sessionDeadlines.schedule(session.key, at: at)
         }
+        storeSession(session)
     }
 
-    /// A new session for `identity`, created now.
-    func makeSession(_ identity: ClientIdentity, expiryInterval: UInt32, window: Int) -> Session {
+    /// A new session for `identity`, created now (or at `createdAtMs`, restored).
+    func makeSession(_ identity: ClientIdentity, expiryInterval: UInt32, window: Int, createdAtMs: Int64? = nil) -> Session {
         let gauges = SessionGauges(
-            createdAtMs: identity.info.connectedAtMs,
+            createdAtMs: createdAtMs ?? identity.info.connectedAtMs,
             maxSubscriptions: configuration.maxSubscriptions,
             maxAwaitingRel: configuration.receiveMaximum,
             maxMqueue: configuration.maxQueuedMessages
@@ -187,7 +194,8 @@ struct BrokerState {
             expiryInterval: expiryInterval,
             window: window,
             maxQueued: configuration.maxQueuedMessages,
-            flow: FlowLimits(configuration)
+            flow: FlowLimits(configuration),
+            store: store
         )
     }
 
@@ -200,6 +208,10 @@ struct BrokerState {
         session.subscriptions.removeAll()
         session.clearState()
         sessions.remove(session)
+        if session.stored {
+            session.stored = false
+            store?.append(.deleteSession(clientId: session.clientId))
+        }
         if let pending = session.pendingWill {
             session.pendingWill = nil
             publish(pending.message, now: now)

@@ -1,3 +1,4 @@
+import DurableStore
 import MQTTCodec
 import Logging
 import NIOCore
@@ -69,6 +70,7 @@ public final class Broker: Sendable {
     public func start() async throws -> Int {
         try configuration.validate()
         let core = self.core
+        if configuration.persistence { try openStore() }
         let channel = try await bootstrap(tls: nil).bind(host: configuration.host, port: configuration.port).get()
         let port = channel.localAddress?.port ?? configuration.port
         let timerLoop = group.next()
@@ -184,7 +186,54 @@ public final class Broker: Sendable {
         while core.metrics.socketsOpen.load > 0 && NIODeadline.now() < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
+        if let store = core.store {
+            // What the last connections changed is written before the directory is let go.
+            try? await NIOThreadPool.singleton.runIfActive { store.close() }
+            logger.info("durable store closed", metadata: ["persistence.dir": "\(store.directory)"])
+        }
         try? await ownedGroup?.shutdownGracefully()
+    }
+
+    /// Opens the durable store, rebuilds what it holds and starts its writer.
+    private func openStore() throws {
+        let core = self.core
+        let started = NIODeadline.now()
+        let sync: StoreSync = configuration.persistenceSyncMilliseconds == 0 ? .always : .interval(milliseconds: configuration.persistenceSyncMilliseconds)
+        let store = try DurableStore(directory: configuration.persistenceDir, sync: sync, maxBytes: Int64(configuration.persistenceMaxBytes))
+        for note in store.notes { logger.error("durable store: \(note)") }
+        var report = core.withState { state in
+            state.store = store
+            return state.restore(store.recover(), time: .current())
+        }
+        report.milliseconds = (NIODeadline.now() - started).nanoseconds / 1_000_000
+        core.attach(store, recovery: report)
+        let loops = core.loops
+        let logger = self.logger
+        store.start(
+            exclusively: { cut in core.withState { _ in cut() } },
+            batchWritten: { _ in loops.notifyStoreWritten() },
+            failed: { error in
+                core.metrics.storeWriteFailures.add()
+                guard core.storeFailureLog.due() else { return }
+                logger.error(
+                    "durable store: a batch could not be written; what it acknowledges is refused until writes succeed again",
+                    metadata: ["persistence.dir": "\(store.directory)", "error": "\(error)"]
+                )
+            }
+        )
+        logger.info(
+            "durable store loaded",
+            metadata: [
+                "persistence.dir": "\(store.directory)",
+                "persistence.sync": "\(configuration.persistenceSyncMilliseconds == 0 ? "always" : "\(configuration.persistenceSyncMilliseconds) ms")",
+                "sessions": "\(report.sessions)",
+                "subscriptions": "\(report.subscriptions)",
+                "messages": "\(report.messages)",
+                "retained": "\(report.retained)",
+                "skipped": "\(report.skipped)",
+                "duration.ms": "\(report.milliseconds)",
+            ]
+        )
     }
 
     // MARK: - Client table

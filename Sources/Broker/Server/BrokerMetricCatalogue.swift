@@ -1,3 +1,4 @@
+import DurableStore
 import MQTTCodec
 
 /// One figure of the broker, with every name it is published under: the single list that
@@ -98,6 +99,25 @@ extension Broker {
             .init(.gauge, UInt64(connectionLimit), help: "Most clients this broker accepts: max_connections or what the open-file limit allows.", prometheus: "aviary_connections_limit"),
             .init(.gauge, UInt64(uptimeSeconds), help: "Seconds since the broker started.", sys: "uptime", sysUnit: " seconds", prometheus: "aviary_uptime_seconds"),
         ]
+        if let store = core.store {
+            let stats = store.currentStatistics()
+            let recovery = core.recovery ?? RecoveryReport()
+            let average = stats.batches == 0 ? 0 : stats.totalBatchMicros / stats.batches
+            list += [
+                .init(.gauge, UInt64(max(0, stats.bytesOnDisk)), help: "Bytes of the durable store on disk (database and write-ahead log).", api: "store.bytes", prometheus: "aviary_store_bytes"),
+                .init(.counter, stats.batches, help: "Batches committed to the durable store; each commit is one fsync of its write-ahead log (synchronous = FULL).", api: "store.commits", prometheus: "aviary_store_commits_total"),
+                .init(.counter, stats.operations, help: "Changes written to the durable store (a put and delete of one message in one batch cancel out and are not written).", api: "store.operations", prometheus: "aviary_store_operations_total"),
+                .init(.gauge, stats.lastBatchMicros, help: "Microseconds the last batch took to write and fsync.", api: "store.batch_us.last", prometheus: "aviary_store_batch_last_microseconds"),
+                .init(.gauge, average, help: "Mean microseconds a batch takes to write and fsync, since start.", api: "store.batch_us.mean", prometheus: "aviary_store_batch_mean_microseconds"),
+                .init(.gauge, stats.maxBatchMicros, help: "Longest batch write and fsync since start, in microseconds.", api: "store.batch_us.max", prometheus: "aviary_store_batch_max_microseconds"),
+                .init(.counter, m.storeWriteFailures.load, help: "Batches the durable store could not write (disk full, persistence_max_bytes, I/O error).", api: "store.write_failures", prometheus: "aviary_store_write_failures_total"),
+                .init(.counter, m.storeRefusals.load, help: "Acknowledgements refused because what they acknowledge could not be stored (5.0: 0x80; 3.x: connection closed).", api: "store.refusals", prometheus: "aviary_store_refusals_total"),
+                .init(.gauge, UInt64(recovery.sessions), help: "Sessions restored from the durable store at start-up.", api: "store.recovered.sessions", prometheus: "aviary_store_recovered_sessions"),
+                .init(.gauge, UInt64(recovery.messages), help: "Queued and in-flight messages restored from the durable store at start-up.", api: "store.recovered.messages", prometheus: "aviary_store_recovered_messages"),
+                .init(.gauge, UInt64(recovery.retained), help: "Retained messages restored from the durable store at start-up.", api: "store.recovered.retained", prometheus: "aviary_store_recovered_retained"),
+                .init(.gauge, UInt64(max(0, recovery.milliseconds)), help: "Milliseconds start-up took to read the durable store and rebuild its state.", api: "store.recovery_ms", prometheus: "aviary_store_recovery_milliseconds"),
+            ]
+        }
         return list
     }
 }

@@ -1,5 +1,6 @@
 import MQTTCodec
 import AviaryLocks
+import DurableStore
 import DequeModule
 import NIOCore
 import Synchronization
@@ -10,13 +11,20 @@ struct QueuedMessage {
     var qos: QoS
     var retain: Bool
     var subscriptionIdentifiers: [UInt32]
+    /// Its id in the durable store; 0 while it is not stored.
+    var storeId: Int64 = 0
 }
 
 /// An outgoing QoS 1/2 PUBLISH not yet completely acknowledged.
 struct InflightMessage {
-    enum State { case awaitingPuback, awaitingPubrec, awaitingPubcomp }
+    enum State: UInt8 { case awaitingPuback = 1, awaitingPubrec, awaitingPubcomp }
     var publish: PublishPacket
     var state: State
+    /// Its id in the durable store; 0 while it is not stored.
+    var storeId: Int64 = 0
+    /// What it is stored as, for a session that starts being stored while it is in flight.
+    var message: Message
+    var subscriptionIdentifiers: [UInt32]
 }
 
 /// What became of a message handed to a session.
@@ -118,6 +126,11 @@ final class Session {
         didSet { gauges.awaitingRelCount.store(incomingQoS2.count, ordering: .relaxed) }
     }
     private var nextPacketId: UInt16 = 1
+    /// Packet ids of stored messages whose end (PUBACK, PUBCOMP) is not on disk yet, with the
+    /// batch that writes it: not given to a new message before, or after a crash the broker
+    /// could send PUBREL for the old message under an id the client holds for the new one.
+    private var retiring: [UInt16: UInt64] = [:]
+    private var retiringPruneAt = 256
 
     /// Outgoing in-flight maximum: the client's Receive Maximum capped by the configuration.
     var window: Int {
@@ -148,14 +161,20 @@ final class Session {
     }
     /// Wall-clock milliseconds when the session was created.
     var createdAtMs: Int64 { gauges.createdAtMs }
+    /// The durable store, when persistence is on.
+    let store: DurableStore?
+    /// Whether the store keeps this session (it has a non-zero expiry): then its QoS 1/2
+    /// messages, queued and in flight, are stored as they come and go.
+    var stored = false
 
-    init(identity: ClientIdentity, gauges: SessionGauges, expiryInterval: UInt32, window: Int, maxQueued: Int, flow: FlowLimits) {
+    init(identity: ClientIdentity, gauges: SessionGauges, expiryInterval: UInt32, window: Int, maxQueued: Int, flow: FlowLimits, store: DurableStore? = nil) {
         self.clientId = identity.info.clientId
         self.identity = identity
         self.gauges = gauges
         self.window = window
         self.maxQueued = maxQueued
         self.flow = flow
+        self.store = store
         gauges.expiry.store(expiryInterval, ordering: .relaxed)
         gauges.window.store(window, ordering: .relaxed)
     }
@@ -201,7 +220,12 @@ final class Session {
         if !holding.isEmpty && queue.count <= flow.lowWater { releaseHolds() }
     }
 
-    private func append(_ item: QueuedMessage) {
+    private func append(_ incoming: QueuedMessage) {
+        var item = incoming
+        if stored && item.qos != .atMostOnce && item.storeId == 0, let store {
+            item.storeId = store.newMessageId()
+            store.append(.putMessage(StoredMessage(id: item.storeId, clientId: clientId, record: Self.record(item))))
+        }
         queue.append(item)
         if item.qos == .atMostOnce { queuedQoS0 += 1 }
         heldBytes += item.message.payload.readableBytes
@@ -220,7 +244,7 @@ final class Session {
                 dropped += 1
                 return .dropped
             }
-            heldBytes -= queue.remove(at: index).message.payload.readableBytes
+            heldBytes -= queue.remove(at: index).message.payload.readableBytes  // QoS 0: never stored
             queuedQoS0 -= 1
             dropped += 1
         }
@@ -250,6 +274,7 @@ final class Session {
         }
         while queue.count > maxQueued {
             let item = queue.removeLast()
+            forget(item.storeId)
             heldBytes -= item.message.payload.readableBytes
             if item.qos == .atMostOnce { queuedQoS0 -= 1 }
             drops += 1
@@ -291,6 +316,7 @@ final class Session {
     @discardableResult
     private func send(_ item: QueuedMessage, over link: any DeliverySink, now: NIODeadline) -> Bool {
         if item.message.isExpired(at: now) {
+            forget(item.storeId)
             dropped += 1
             return false
         }
@@ -305,11 +331,28 @@ final class Session {
             now: now
         )
         if clientMaximumPacketSize != .max && MQTTPacket.publish(publish).encodedSize(version: link.version) > clientMaximumPacketSize {
+            forget(item.storeId)
             dropped += 1
             return false
         }
         if let packetId {
-            inflight[packetId] = InflightMessage(publish: publish, state: item.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec)
+            let state: InflightMessage.State = item.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec
+            var storeId = item.storeId
+            if let store {
+                if storeId != 0 {
+                    store.append(.updateMessage(id: storeId, packetId: packetId, state: state.rawValue))
+                } else if stored {
+                    storeId = store.newMessageId()
+                    store.append(.putMessage(StoredMessage(id: storeId, clientId: clientId, record: Self.record(item), packetId: packetId, state: state.rawValue)))
+                }
+            }
+            inflight[packetId] = InflightMessage(
+                publish: publish,
+                state: state,
+                storeId: storeId,
+                message: item.message,
+                subscriptionIdentifiers: item.subscriptionIdentifiers
+            )
             inflightOrder.append(packetId)
             heldBytes += publish.payload.readableBytes
         }
@@ -318,10 +361,18 @@ final class Session {
     }
 
     private func allocatePacketId() -> UInt16 {
+        var tried = 0
         while true {
             let id = nextPacketId
             nextPacketId = nextPacketId == .max ? 1 : nextPacketId + 1
-            if inflight[id] == nil { return id }
+            tried += 1
+            guard inflight[id] == nil else { continue }
+            if let batch = retiring[id] {
+                // Every id in use or retiring (a window of 65,535): the oldest is taken.
+                if tried < Int(UInt16.max), store?.outcome(of: batch) == .pending { continue }
+                retiring[id] = nil
+            }
+            return id
         }
     }
 
@@ -342,12 +393,22 @@ final class Session {
             removeInflight(packetId)  // 5.0: a failed PUBREC ends the exchange [MQTT-4.3.3-9]
         } else {
             inflight[packetId]?.state = .awaitingPubcomp
+            if entry.storeId != 0 {
+                store?.append(.updateMessage(id: entry.storeId, packetId: packetId, state: InflightMessage.State.awaitingPubcomp.rawValue))
+            }
         }
         return true
     }
 
     private func removeInflight(_ packetId: UInt16) {
         guard let removed = inflight.removeValue(forKey: packetId) else { return }
+        if removed.storeId != 0, let store {
+            retiring[packetId] = store.append(.deleteMessage(id: removed.storeId))
+            if retiring.count > retiringPruneAt {
+                retiring = retiring.filter { store.outcome(of: $0.value) == .pending }
+                retiringPruneAt = max(256, retiring.count * 2)
+            }
+        }
         heldBytes -= removed.publish.payload.readableBytes
         if inflightOrder.first == packetId {
             inflightOrder.removeFirst()
@@ -372,6 +433,54 @@ final class Session {
         }
     }
 
+    // MARK: - The durable store
+
+    /// A stored message left the session (done, dropped, expired).
+    private func forget(_ storeId: Int64) {
+        if storeId != 0 { store?.append(.deleteMessage(id: storeId)) }
+    }
+
+    private static func record(_ item: QueuedMessage) -> ByteBuffer {
+        StoredRecord.message(
+            item.message,
+            delivery: .init(qos: item.qos, retain: item.retain, subscriptionIdentifiers: item.subscriptionIdentifiers),
+            at: .current()
+        )
+    }
+
+    /// The session starts being stored (persistence on, a non-zero expiry): every QoS 1/2
+    /// message it holds is written too.
+    func storeMessages() {
+        guard let store else { return }
+        for index in queue.indices where queue[index].qos != .atMostOnce && queue[index].storeId == 0 {
+            queue[index].storeId = store.newMessageId()
+            store.append(.putMessage(StoredMessage(id: queue[index].storeId, clientId: clientId, record: Self.record(queue[index]))))
+        }
+        for id in inflightOrder {
+            guard var entry = inflight[id], entry.storeId == 0 else { continue }
+            entry.storeId = store.newMessageId()
+            let item = QueuedMessage(message: entry.message, qos: entry.publish.qos, retain: entry.publish.retain, subscriptionIdentifiers: entry.subscriptionIdentifiers)
+            store.append(.putMessage(StoredMessage(id: entry.storeId, clientId: clientId, record: Self.record(item), packetId: id, state: entry.state.rawValue)))
+            inflight[id] = entry
+        }
+    }
+
+    /// Recovery: a message that was queued when the broker stopped.
+    func restoreQueued(_ item: QueuedMessage) {
+        queue.append(item)
+        if item.qos == .atMostOnce { queuedQoS0 += 1 }
+        heldBytes += item.message.payload.readableBytes
+    }
+
+    /// Recovery: a message that was in flight, with its packet id and step; it is sent again
+    /// (DUP) when the client resumes the session.
+    func restoreInflight(_ item: QueuedMessage, packetId: UInt16, state: InflightMessage.State, now: NIODeadline) {
+        let publish = item.message.publishPacket(qos: item.qos, retain: item.retain, packetId: packetId, subscriptionIdentifiers: item.subscriptionIdentifiers, now: now)
+        inflight[packetId] = InflightMessage(publish: publish, state: state, storeId: item.storeId, message: item.message, subscriptionIdentifiers: item.subscriptionIdentifiers)
+        inflightOrder.append(packetId)
+        heldBytes += publish.payload.readableBytes
+    }
+
     /// Drops everything a clean start or the session's end discards.
     func clearState() {
         releaseHolds()
@@ -380,6 +489,7 @@ final class Session {
         queue.removeAll()
         queuedQoS0 = 0
         incomingQoS2.removeAll()
+        retiring.removeAll()
         heldBytes = 0
     }
 }

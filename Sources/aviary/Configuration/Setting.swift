@@ -97,6 +97,50 @@ struct Setting {
             bool("topic_alias_server", "Give topics aliases in PUBLISHes to 5.0 clients that accept them (Topic Alias Maximum > 0); off by default, as some client libraries do not resolve them.", \.broker.topicAliasServer),
             int("topic_alias_maximum", "Topic aliases accepted from each 5.0 client.", \.broker.topicAliasMaximum, BrokerConfiguration.Bounds.topicAliasMaximum),
             int("event_loops", "Threads serving MQTT connections (0 = one per CPU core; 1 = Mosquitto's single thread: lowest latency at light load, less peak throughput).", \.broker.eventLoops, BrokerConfiguration.Bounds.eventLoops),
+            Setting(
+                key: "persistence",
+                summary: "Keep sessions, subscriptions, QoS 1/2 messages and retained messages across restarts and crashes (in persistence_dir).",
+                expected: "on or off",
+                valueName: "on|off",
+                apply: { value, c in
+                    switch value.lowercased() {
+                    case "on", "true", "yes", "1": c.broker.persistence = true
+                    case "off", "false", "no", "0": c.broker.persistence = false
+                    default: return false
+                    }
+                    return true
+                },
+                render: { $0.broker.persistence ? "on" : "off" }
+            ),
+            Setting(
+                key: "persistence_dir",
+                summary: "Directory of the durable store (created if missing; one broker per directory).",
+                expected: "a directory path",
+                valueName: "path",
+                apply: { value, c in
+                    guard !value.isEmpty, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return false }
+                    c.broker.persistenceDir = value
+                    return true
+                },
+                render: { $0.broker.persistenceDir }
+            ),
+            Setting(
+                key: "persistence_sync",
+                summary: "always: each acknowledgement of stored changes waits for the next fsync; N: group commit every N milliseconds, acknowledgements held until the batch is on disk.",
+                expected: "always or a whole number of milliseconds from 1 to \(BrokerConfiguration.Bounds.persistenceSyncMilliseconds.upperBound)",
+                valueName: "always|ms",
+                apply: { value, c in
+                    if value.lowercased() == "always" {
+                        c.broker.persistenceSyncMilliseconds = 0
+                        return true
+                    }
+                    guard let n = Int(value), n >= 1, BrokerConfiguration.Bounds.persistenceSyncMilliseconds.contains(n) else { return false }
+                    c.broker.persistenceSyncMilliseconds = n
+                    return true
+                },
+                render: { $0.broker.persistenceSyncMilliseconds == 0 ? "always" : "\($0.broker.persistenceSyncMilliseconds)" }
+            ),
+            int("persistence_max_bytes", "Most bytes the durable store may take on disk (0 = no cap); past it, what cannot be stored is refused (5.0: 0x80), not acknowledged.", \.broker.persistenceMaxBytes, 0...Int(Int64.max), unit: "bytes"),
             seconds("connect_timeout", "Seconds a new socket may wait before sending CONNECT.", \.broker.connectTimeout, allowZero: false),
             seconds("sys_interval", "Seconds between $SYS publications (0 = off).", \.broker.sysInterval, allowZero: true),
             bool("allow_anonymous", "Accept clients without a user name (false is recommended with a password file).", \.security.allowAnonymous),

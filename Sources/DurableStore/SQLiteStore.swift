@@ -1,0 +1,208 @@
+import Foundation
+import GRDB
+import NIOCore
+
+/// The files of the store: one SQLite database in WAL mode (`aviary.db`, `aviary.db-wal`),
+/// written only by the store's writer thread. Every batch is one transaction, and with
+/// `synchronous = FULL` its commit is on disk (fsync of the WAL) when `apply` returns.
+/// Not `Sendable`: the writer thread owns it once it is open.
+final class SQLiteStore {
+    static let fileName = "aviary.db"
+    static let schemaVersion = 1
+
+    let path: String
+    private let queue: DatabaseQueue
+
+    /// What opening found worth a log line (a database moved aside as corrupt …).
+    private(set) var notes: [String] = []
+
+    /// Opens (or creates) the database in `directory`. A file SQLite cannot read as a database,
+    /// or one failing its integrity check, is renamed `aviary.db.corrupt-<time>` and a new
+    /// one started, with a note saying so; a torn WAL tail (a crash mid-commit) is cut by
+    /// SQLite itself, which ignores frames whose checksums do not match.
+    init(directory: String, maxBytes: Int64) throws {
+        let path = (directory as NSString).appendingPathComponent(Self.fileName)
+        self.path = path
+        do {
+            let opened = try Self.open(path: path, maxBytes: maxBytes)
+            let verdict = try opened.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") } ?? "no answer"
+            guard verdict == "ok" else { throw StoreError.corrupt(verdict) }
+            queue = opened
+        } catch {
+            guard Self.isCorruption(error) else { throw error }
+            let aside = path + ".corrupt-\(Int64(Date().timeIntervalSince1970))"
+            for suffix in ["", "-wal", "-shm"] {
+                try? FileManager.default.moveItem(atPath: path + suffix, toPath: aside + suffix)
+            }
+            notes.append("the store \(path) could not be read (\(error)); moved aside to \(aside), starting with an empty store")
+            queue = try Self.open(path: path, maxBytes: maxBytes)
+        }
+    }
+
+    private static func isCorruption(_ error: any Error) -> Bool {
+        if case StoreError.corrupt = error { return true }
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
+    }
+
+    private static func open(path: String, maxBytes: Int64) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.label = "aviary-store"
+        configuration.prepareDatabase { db in
+            // Durable commits: the WAL is synced at every commit (NORMAL would only sync at
+            // checkpoints, and a power cut could lose acknowledged messages).
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            if maxBytes > 0 {
+                let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+                try db.execute(sql: "PRAGMA max_page_count = \(max(16, maxBytes / pageSize))")
+            }
+        }
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        try queue.writeWithoutTransaction { db in
+            _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            try db.inTransaction {
+                try db.execute(
+                    sql: """
+                        CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;
+                        CREATE TABLE IF NOT EXISTS sessions(client_id TEXT PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID;
+                        CREATE TABLE IF NOT EXISTS subscriptions(
+                            client_id TEXT NOT NULL, filter TEXT NOT NULL, record BLOB NOT NULL,
+                            PRIMARY KEY (client_id, filter)) WITHOUT ROWID;
+                        CREATE TABLE IF NOT EXISTS messages(
+                            id INTEGER PRIMARY KEY, client_id TEXT NOT NULL, record BLOB NOT NULL,
+                            packet_id INTEGER, state INTEGER NOT NULL DEFAULT 0);
+                        CREATE INDEX IF NOT EXISTS messages_by_client ON messages(client_id);
+                        CREATE TABLE IF NOT EXISTS retained(topic TEXT PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID;
+                        CREATE TABLE IF NOT EXISTS incoming_qos2(
+                            client_id TEXT NOT NULL, packet_id INTEGER NOT NULL,
+                            PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID;
+                        """
+                )
+                let version = try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'schema'")
+                if let version, version != schemaVersion {
+                    throw StoreError.unsupportedSchema(version)
+                }
+                try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", arguments: [schemaVersion])
+                return .commit
+            }
+        }
+        return queue
+    }
+
+    /// Everything stored, in the order recovery needs it.
+    func load() throws -> RecoveredState {
+        try queue.read { db in
+            var state = RecoveredState()
+            state.lastWriteMs = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'last_write_ms'")
+            let sessions = try Row.fetchCursor(db, sql: "SELECT client_id, record FROM sessions")
+            while let row = try sessions.next() {
+                state.sessions.append((row[0], Self.buffer(row[1])))
+            }
+            let subscriptions = try Row.fetchCursor(db, sql: "SELECT client_id, filter, record FROM subscriptions")
+            while let row = try subscriptions.next() {
+                state.subscriptions.append((row[0], row[1], Self.buffer(row[2])))
+            }
+            let messages = try Row.fetchCursor(db, sql: "SELECT id, client_id, record, packet_id, state FROM messages ORDER BY id")
+            while let row = try messages.next() {
+                let packetId: Int64? = row[3]
+                state.messages.append(
+                    StoredMessage(id: row[0], clientId: row[1], record: Self.buffer(row[2]), packetId: packetId.map { UInt16(truncatingIfNeeded: $0) }, state: UInt8(truncatingIfNeeded: row[4] as Int64))
+                )
+            }
+            let retained = try Row.fetchCursor(db, sql: "SELECT topic, record FROM retained")
+            while let row = try retained.next() {
+                state.retained.append((row[0], Self.buffer(row[1])))
+            }
+            let incoming = try Row.fetchCursor(db, sql: "SELECT client_id, packet_id FROM incoming_qos2")
+            while let row = try incoming.next() {
+                state.incoming.append((row[0], UInt16(truncatingIfNeeded: row[1] as Int64)))
+            }
+            state.nextMessageId = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM messages") ?? 0) + 1
+            return state
+        }
+    }
+
+    private static func buffer(_ data: Data) -> ByteBuffer {
+        ByteBuffer(bytes: data)
+    }
+
+    private static func data(_ buffer: ByteBuffer) -> Data {
+        Data(buffer.readableBytesView)
+    }
+
+    /// Writes one batch as one transaction; on return it is on disk.
+    func apply(_ operations: [StoreOperation], nowMs: Int64) throws {
+        try queue.inDatabase { db in
+            try db.inTransaction(.immediate) {
+                for operation in operations { try Self.apply(operation, db) }
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('last_write_ms', ?)").execute(arguments: [nowMs])
+                return .commit
+            }
+        }
+    }
+
+    private static func apply(_ operation: StoreOperation, _ db: Database) throws {
+        switch operation {
+        case .putSession(let clientId, let record):
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO sessions(client_id, record) VALUES (?, ?)").execute(arguments: [clientId, data(record)])
+        case .deleteSession(let clientId):
+            for table in ["sessions", "subscriptions", "messages", "incoming_qos2"] {
+                try db.cachedStatement(sql: "DELETE FROM \(table) WHERE client_id = ?").execute(arguments: [clientId])
+            }
+        case .putSubscription(let clientId, let filter, let record):
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO subscriptions(client_id, filter, record) VALUES (?, ?, ?)")
+                .execute(arguments: [clientId, filter, data(record)])
+        case .deleteSubscription(let clientId, let filter):
+            try db.cachedStatement(sql: "DELETE FROM subscriptions WHERE client_id = ? AND filter = ?").execute(arguments: [clientId, filter])
+        case .putMessage(let message):
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO messages(id, client_id, record, packet_id, state) VALUES (?, ?, ?, ?, ?)")
+                .execute(arguments: [message.id, message.clientId, data(message.record), message.packetId.map { Int64($0) }, Int64(message.state)])
+        case .updateMessage(let id, let packetId, let state):
+            try db.cachedStatement(sql: "UPDATE messages SET packet_id = ?, state = ? WHERE id = ?").execute(arguments: [Int64(packetId), Int64(state), id])
+        case .deleteMessage(let id):
+            try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ?").execute(arguments: [id])
+        case .putRetained(let topic, let record):
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO retained(topic, record) VALUES (?, ?)").execute(arguments: [topic, data(record)])
+        case .deleteRetained(let topic):
+            try db.cachedStatement(sql: "DELETE FROM retained WHERE topic = ?").execute(arguments: [topic])
+        case .putIncoming(let clientId, let packetId):
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO incoming_qos2(client_id, packet_id) VALUES (?, ?)").execute(arguments: [clientId, Int64(packetId)])
+        case .deleteIncoming(let clientId, let packetId):
+            try db.cachedStatement(sql: "DELETE FROM incoming_qos2 WHERE client_id = ? AND packet_id = ?").execute(arguments: [clientId, Int64(packetId)])
+        }
+    }
+
+    /// Bytes of the database and its WAL on disk.
+    func sizeOnDisk() -> Int64 {
+        var total: Int64 = 0
+        for suffix in ["", "-wal"] {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path + suffix)
+            total += (attributes?[.size] as? NSNumber)?.int64Value ?? 0
+        }
+        return total
+    }
+
+    /// Folds the WAL back into the database (at a clean stop).
+    func checkpoint() {
+        try? queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+}
+
+/// Why the store cannot be used.
+public enum StoreError: Error, CustomStringConvertible, Sendable {
+    case corrupt(String)
+    case unsupportedSchema(Int)
+    case directory(String, String)
+    case locked(String)
+    case closed
+
+    public var description: String {
+        switch self {
+        case .corrupt(let detail): "integrity check failed: \(detail)"
+        case .unsupportedSchema(let version): "written by another aviary version (store schema \(version), this one reads \(SQLiteStore.schemaVersion))"
+        case .directory(let directory, let why): "persistence_dir \(directory) cannot be used: \(why)"
+        case .locked(let directory): "persistence_dir \(directory) is in use by another aviary (its lock file \(directory)/aviary.lock is held); stop that broker or choose another directory"
+        case .closed: "the store is closed"
+        }
+    }
+}

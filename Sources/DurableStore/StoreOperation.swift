@@ -1,0 +1,58 @@
+import NIOCore
+
+/// One change to what survives a restart. The broker encodes messages and sessions into
+/// opaque bytes (`ByteBuffer`, shared with the broker without a copy); the store only keys them.
+public enum StoreOperation: Sendable {
+    /// A session and everything the listing shows of it, as one blob, under its client id.
+    case putSession(clientId: String, record: ByteBuffer)
+    /// The session and its subscriptions, messages and incoming QoS 2 ids.
+    case deleteSession(clientId: String)
+    case putSubscription(clientId: String, filter: String, record: ByteBuffer)
+    case deleteSubscription(clientId: String, filter: String)
+    /// A QoS 1/2 message in a session's queue (or in flight), by its store id.
+    case putMessage(StoredMessage)
+    /// A message sent (packet id) or a step further in its QoS 2 exchange.
+    case updateMessage(id: Int64, packetId: UInt16, state: UInt8)
+    case deleteMessage(id: Int64)
+    case putRetained(topic: String, record: ByteBuffer)
+    case deleteRetained(topic: String)
+    /// An incoming QoS 2 packet id that got PUBREC and waits for PUBREL.
+    case putIncoming(clientId: String, packetId: UInt16)
+    case deleteIncoming(clientId: String, packetId: UInt16)
+}
+
+/// A message in one session's queue. `id` orders a session's messages (ascending = queue order).
+public struct StoredMessage: Sendable {
+    public var id: Int64
+    public var clientId: String
+    /// The message (topic, payload, properties, delivery QoS …), encoded by the broker.
+    public var record: ByteBuffer
+    /// Set once the message was sent: its packet id and the step of its QoS 1/2 exchange.
+    public var packetId: UInt16?
+    public var state: UInt8
+
+    public init(id: Int64, clientId: String, record: ByteBuffer, packetId: UInt16? = nil, state: UInt8 = 0) {
+        self.id = id
+        self.clientId = clientId
+        self.record = record
+        self.packetId = packetId
+        self.state = state
+    }
+}
+
+/// Everything the store held at start-up.
+public struct RecoveredState: Sendable {
+    public var sessions: [(clientId: String, record: ByteBuffer)] = []
+    public var subscriptions: [(clientId: String, filter: String, record: ByteBuffer)] = []
+    /// Ascending by id: each session's queue order.
+    public var messages: [StoredMessage] = []
+    public var retained: [(topic: String, record: ByteBuffer)] = []
+    public var incoming: [(clientId: String, packetId: UInt16)] = []
+    /// Wall-clock milliseconds of the last batch written before the stop (or crash): sessions
+    /// that were connected then count as disconnected from that moment.
+    public var lastWriteMs: Int64?
+    /// The next free message id.
+    public var nextMessageId: Int64 = 1
+
+    public init() {}
+}

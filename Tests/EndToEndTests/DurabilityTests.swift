@@ -1,0 +1,115 @@
+import Foundation
+import MQTTCodec
+import TestSupport
+import Testing
+
+/// `persistence on` with the real binary: SIGKILL at random moments with real clients
+/// (paho-mqtt), the directory's lock, a directory that cannot be used, a corrupt database and
+/// a torn write-ahead log.
+@Suite(.serialized)
+struct DurabilityTests {
+    static let script = Tools.packageRoot.appendingPathComponent("Tests/EndToEndTests/Scripts/crash_durability.py").path
+
+    static func directory() -> String {
+        NSTemporaryDirectory() + "aviary-store-\(UUID().uuidString.prefix(8))"
+    }
+
+    struct CrashRun: Sendable, CustomStringConvertible {
+        var qos: Int
+        var sync: String
+        var seed: Int
+        var description: String { "QoS \(qos), persistence_sync \(sync)" }
+    }
+
+    @Test(
+        "SIGKILL 20 times under a QoS 1/2 stream to a persistent subscriber that is offline half the time: every acknowledged message arrives (QoS 2: exactly once, publisher a raw client that keeps to section 4.3.3); retained and subscriptions survive",
+        .enabled(if: Tools.python != nil, "paho-mqtt is not installed"),
+        arguments: [CrashRun(qos: 1, sync: "10", seed: 11), CrashRun(qos: 2, sync: "always", seed: 12), CrashRun(qos: 2, sync: "10", seed: 13)]
+    )
+    func crashes(run: CrashRun) throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = HarnessPorts.next()
+        let r = try Subprocess.run(
+            [Tools.python!, Self.script, "--aviary", Tools.aviary, "--dir", dir, "--port", "\(port)", "--qos", "\(run.qos)",
+             "--kills", "20", "--sync", run.sync, "--seed", "\(run.seed)"],
+            timeout: 180
+        )
+        #expect(r.code == 0, "\(r.output)")
+        let line = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("{") })
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let acked = (result["acked"] as? Int) ?? 0
+        #expect(acked >= 200, "enough traffic across the kills: \(line)")
+        #expect(result["unacked_at_end"] as? Int == 0, "the publisher's last messages were acknowledged after the last restart: \(line)")
+        #expect(result["missing"] as? Int == 0, "no acknowledged message lost: \(line)")
+        if run.qos == 2 { #expect(result["duplicates"] as? Int == 0, "exactly once: \(line)") }
+        #expect(result["retained"] as? [String] == ["kept"], "the retained message survived: \(line)")
+        #expect(result["kills"] as? Int == 20)
+    }
+
+    @Test("a second broker on the same persistence_dir is refused, naming the directory and its lock file")
+    func lockFile() throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (first, _) = try AviaryBinary.serve(["--persistence", "on", "--persistence-dir", dir])
+        let r = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--persistence", "on", "--persistence-dir", dir])
+        #expect(r.code == 1, "\(r.output)")
+        #expect(r.output.contains("persistence_dir \(dir) is in use by another aviary"), "\(r.output)")
+        #expect(r.output.contains("\(dir)/aviary.lock"), "\(r.output)")
+        #expect(!r.output.contains("listening"))
+        first.signal(SIGTERM)
+        #expect(first.wait(timeout: 15) == 0)
+        // Let go at exit: the directory can be used again.
+        let (again, _) = try AviaryBinary.serve(["--persistence", "on", "--persistence-dir", dir])
+        again.signal(SIGTERM)
+        #expect(again.wait(timeout: 15) == 0)
+    }
+
+    @Test("a persistence_dir that cannot be created is a clear error at start-up, before any port opens")
+    func unusableDirectory() throws {
+        let r = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--persistence", "on", "--persistence-dir", "/proc/aviary-store"])
+        #expect(r.code == 1, "\(r.output)")
+        #expect(r.output.contains("persistence_dir /proc/aviary-store cannot be used"), "\(r.output)")
+        #expect(!r.output.contains("listening"))
+    }
+
+    @Test("a database that is not one is moved aside with a log line and the broker starts empty; garbage after the last commit of the WAL (a torn tail) is ignored and what was committed stays")
+    func corruption() throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A torn tail: a retained message committed, the broker killed, garbage appended to the WAL.
+        let (p, port) = try AviaryBinary.serve(["--persistence", "on", "--persistence-dir", dir])
+        let setter = try TestClient(port: port, version: .v3_1_1)
+        try setter.connect("setter")
+        setter.publish("kept/topic", "before the crash", qos: .atLeastOnce, id: 1, retain: true)
+        _ = try setter.receive { if case .puback = $0 { true } else { nil } }
+        p.signal(SIGKILL)
+        _ = p.wait(timeout: 10)
+        let wal = dir + "/aviary.db-wal"
+        let handle = try #require(FileHandle(forWritingAtPath: wal))
+        handle.seekToEndOfFile()
+        handle.write(Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }))
+        handle.closeFile()
+        let (restarted, port2) = try AviaryBinary.serve(["--persistence", "on", "--persistence-dir", dir, "--log-level", "info"])
+        let reader = try TestClient(port: port2, version: .v3_1_1)
+        try reader.connect("reader")
+        try reader.subscribe("kept/#", qos: .atLeastOnce)
+        #expect(try reader.receivePublish().text == "before the crash")
+        try eventually("the load to be logged") { restarted.output.contains("durable store loaded") }
+        #expect(restarted.output.contains("retained=1"), "\(restarted.output)")
+        restarted.signal(SIGTERM)
+        #expect(restarted.wait(timeout: 15) == 0)
+
+        // Not a database at all.
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: dir + "/aviary.db"))
+        try? FileManager.default.removeItem(atPath: wal)
+        try? FileManager.default.removeItem(atPath: dir + "/aviary.db-shm")
+        let (fresh, _) = try AviaryBinary.serve(["--persistence", "on", "--persistence-dir", dir])
+        try eventually("the corrupt database to be reported") { fresh.output.contains("moved aside to") }
+        #expect(fresh.output.contains("starting with an empty store"), "\(fresh.output)")
+        let aside = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("aviary.db.corrupt-") }
+        #expect(!aside.isEmpty, "the unreadable file is kept for inspection")
+        fresh.signal(SIGTERM)
+        #expect(fresh.wait(timeout: 15) == 0)
+    }
+}
