@@ -1,5 +1,5 @@
 # Convenience targets; the README's Quick start uses the scripts directly.
-.PHONY: run test build fuzz sanitize bench
+.PHONY: run test build fuzz sanitize bench crash
 FUZZ_SECONDS ?= 300
 run:
 	scripts/run
@@ -17,3 +17,9 @@ sanitize:
 BENCH_PAIRS ?= 3
 bench:
 	scripts/bench.sh $(BENCH_PAIRS)
+# the durability crash test, longer than CI's 20 kills: make crash CRASH_KILLS=200 (QoS 1 paho, then QoS 2)
+CRASH_KILLS ?= 200
+crash:
+	swift build --product aviary
+	for qos in 1 2; do d=$$(mktemp -d); python3 Tests/EndToEndTests/Scripts/crash_durability.py --aviary .build/debug/aviary \
+		--dir $$d --port 22883 --qos $$qos --kills $(CRASH_KILLS) --seed $$RANDOM || exit 1; echo; rm -rf $$d; done

@@ -48,6 +48,22 @@ persistence false
 CONF
 defaults=0
 
+# The durability parts: the same limits as the first conf, with persistence on both sides.
+# Mosquitto writes its database only every autosave_interval (1800 s) and at shutdown, so it
+# acknowledges before anything is on disk; aviary acknowledges once the batch is fsynced.
+cat > "$work/mosquitto-durable.conf" <<CONF
+listener 18883 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $work/mosquitto-store/
+max_queued_messages 1000000
+max_inflight_messages 100
+max_connections -1
+CONF
+durable=0
+durable_sync=10
+keep_store=0
+
 baseline=${BENCH_BASELINE:-}
 other=mosquitto
 [ -n "$baseline" ] && other=baseline
@@ -61,14 +77,22 @@ start_broker() {  # $1 = aviary|mosquitto|baseline; sets pid and port
         queues=(--max-queued-messages 1000000 --max-inflight 100 --overload-policy throttle)
         [ "$defaults" = 1 ] && queues=(--max-stall "${max_stall:-30}")
         [ "$1" = aviary1 ] && queues+=(--event-loops 1)
+        if [ "$durable" = 1 ]; then
+            [ "$keep_store" = 1 ] || rm -rf "$work/store"
+            queues+=(--persistence on --persistence-dir "$work/store" --persistence-sync "$durable_sync")
+        fi
         $broker_bin serve --mqtt-host 127.0.0.1 --mqtt-port $port --api-port 18885 --log-level error --sys-interval 0 \
             "${queues[@]}" > "$work/broker.out" 2>&1 &
         pid=$!
-        for _ in $(seq 100); do grep -q "management API on" "$work/broker.out" && break; sleep 0.1; done
+        for _ in $(seq 300); do grep -q "management API on" "$work/broker.out" && break; sleep 0.1; done
     else
         port=18883
         conf=$work/mosquitto.conf
         [ "$defaults" = 1 ] && conf=$work/mosquitto-defaults.conf
+        if [ "$durable" = 1 ]; then
+            conf=$work/mosquitto-durable.conf
+            rm -rf "$work/mosquitto-store"; mkdir -p "$work/mosquitto-store"
+        fi
         "$mosquitto_bin" -c "$conf" > "$work/broker.out" 2>&1 &
         pid=$!
         for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
@@ -138,6 +162,40 @@ run "overload fanin qos1 (defaults)" fanin --qos 1 --publishers 8 --messages $((
 run "overload fanin qos0 (defaults)" fanin --qos 0 --publishers 8 --messages $((m / 8))
 run "overload pairs qos0 (defaults)" pairs --qos 0 --publishers 8 --messages $((m / 8))
 defaults=0
+
+# Durability: every client keeps its session (--persistent-sessions), so what is queued for the
+# subscribers is stored. aviary persistence on (group commit 10 ms, then always) against
+# Mosquitto persistence true, same queue and in-flight limits.
+durable=1
+run "durable fanin qos1" fanin --qos 1 --publishers 8 --messages $((m / 8)) --persistent-sessions
+run "durable pairs qos1" pairs --qos 1 --publishers 8 --messages $((m / 8)) --persistent-sessions
+durable_sync=always
+run "durable(always) pairs qos1" pairs --qos 1 --publishers 8 --messages $((m / 8)) --persistent-sessions
+run "durable(always) latency qos1 10k/s" latency --qos 1 --rate 10000 --duration $lat --persistent-sessions
+durable=0 durable_sync=10
+
+# Recovery: persistent sessions subscribed to one topic, each with the same queued messages,
+# written by the broker itself; then SIGKILL and a restart on the same directory. The time is
+# the broker's own ("durable store loaded … duration.ms"), from opening the store to serving.
+recovery() {  # $1 = sessions, $2 = messages per session
+    durable=1
+    start_broker aviary
+    fill=$(python3 scripts/bench/recovery_sessions.py "$port" "$1" "$2")
+    kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
+    bytes=$(du -sb "$work/store" | cut -f1)
+    keep_store=1
+    t0=$(date +%s.%N)
+    start_broker aviary
+    t1=$(date +%s.%N)
+    loaded=$(grep -o 'duration.ms=[0-9]*' "$work/broker.out" | head -1 | cut -d= -f2)
+    rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+    stop_broker
+    keep_store=0 durable=0
+    echo "{\"label\":\"recovery\",\"fill\":$fill,\"store_bytes\":$bytes,\"load_ms\":${loaded:-null},\"start_to_api_s\":$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}'),\"rss_kib\":$rss}" | tee "$work/recovery.json"
+}
+if selected recovery; then
+    if [ "$quick" = 1 ]; then recovery 10000 10; else recovery 100000 10; fi
+fi
 
 # A stuck subscriber (subscribes at QoS 1, never reads) and the publisher feeding it, next to
 # 10 healthy QoS 1 pairs on other topics: the pairs' msgs/s against the same pairs alone, and

@@ -44,6 +44,9 @@ public struct BenchOptions: Sendable {
     public var inflight = 64
     /// SO_SNDBUF of every client socket, in bytes; 0 leaves it to the kernel.
     public var sendBuffer = 65536
+    /// Clients ask for sessions that outlive their connection (3.1.1: clean session 0; 5.0:
+    /// Session Expiry Interval 3600), so a broker with durability stores what is queued for them.
+    public var persistentSessions = false
     /// Upper bound of the whole run, in seconds.
     public var timeout = 120.0
     /// Prefix of client ids and topics, so that runs do not meet.
@@ -219,7 +222,8 @@ public enum LoadGenerator {
                 channel.eventLoop.makeCompletedFuture {
                     var subscriptions: [Subscription] = []
                     if case .subscriber(let filter) = role { subscriptions = [Subscription(topicFilter: filter, qos: o.qos)] }
-                    let connect = ConnectPacket(version: o.version, clientId: id, cleanStart: true, keepAlive: 300)
+                    var connect = ConnectPacket(version: o.version, clientId: id, cleanStart: !o.persistentSessions, keepAlive: 300)
+                    if o.persistentSessions && o.version == .v5 { connect.properties.sessionExpiryInterval = 3600 }
                     let behaviour = BenchClient(options: o, role: role, counters: counters, ready: ready)
                     try channel.pipeline.syncOperations.addHandler(
                         MQTTClientHandler(connect: connect, subscriptions: subscriptions, behaviour: behaviour)

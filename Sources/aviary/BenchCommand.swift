@@ -32,6 +32,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("connections"), help: "Connections to open (conns).") var connections = 1_000
     @Option(name: .customLong("inflight"), help: "Unacknowledged QoS 1/2 messages per publisher.") var inflight = 64
     @Option(name: .customLong("timeout"), help: "Upper bound of the whole run in seconds.") var timeout = 120.0
+    @Flag(name: .customLong("persistent-sessions"), help: "Clients keep their sessions (3.1.1 clean session 0, 5.0 expiry 3600 s): with durability on, what is queued for subscribers is stored.") var persistentSessions = false
     @Option(name: .customLong("send-buffer"), help: "SO_SNDBUF of each client socket in bytes, so that a publisher's messages wait in the broker, not in the generator's kernel buffer (0 = the kernel's autotuning).") var sendBuffer = 65536
 
     func validate() throws {
@@ -62,6 +63,7 @@ struct BenchCommand: AsyncParsableCommand {
         o.inflight = inflight
         o.timeout = timeout
         o.sendBuffer = sendBuffer
+        o.persistentSessions = persistentSessions
         o.prefix = "bench-\(UInt32.random(in: 0...UInt32.max))"
         let result = try await LoadGenerator.run(o)
         print(result.json)

@@ -30,6 +30,7 @@ ap.add_argument("--sync", default="10")
 ap.add_argument("--seed", type=int, default=1)
 ap.add_argument("--log", default="/dev/null")
 ap.add_argument("--publisher", choices=["paho", "raw"], default=None)
+ap.add_argument("--pause", type=float, default=0.003, help="seconds between messages (bounds the load the test puts on the machine)")
 args = ap.parse_args()
 if args.publisher is None:
     args.publisher = "raw" if args.qos == 2 else "paho"
@@ -228,6 +229,7 @@ class RawPublisher:
                     with lock:
                         acked.add(self.pending[1])
                     self.pending = None
+                    time.sleep(args.pause)
             except OSError:
                 self.close()
                 self.connect()
@@ -249,7 +251,7 @@ def publisher():
     while not stop_publishing.is_set():
         with lock:
             outstanding = len(mids)
-        if outstanding >= 50:
+        if outstanding >= 20:
             time.sleep(0.002)
             continue
         if n >= 60000:
@@ -263,7 +265,7 @@ def publisher():
                 acked.add(n)
             else:
                 mids[info.mid] = n
-        time.sleep(0.001)
+        time.sleep(args.pause)
 
 
 def subscriber_turns():
