@@ -7,28 +7,13 @@ messages to rec/all, each queued for every offline session (SESSIONS x MESSAGES 
 all). Prints one JSON line with the counts and the seconds each step took.
 Usage: recovery_sessions.py PORT SESSIONS MESSAGES [PARALLEL]
 """
-import json, selectors, socket, sys, time
+import json, os, selectors, socket, sys, time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from mqttwire import packet, string  # noqa: E402
 
 port, sessions, messages = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 parallel = int(sys.argv[4]) if len(sys.argv) > 4 else 500
-
-
-def remaining(n):
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def packet(first, body):
-    return bytes([first]) + remaining(len(body)) + body
-
-
-def string(text):
-    data = text.encode()
-    return len(data).to_bytes(2, "big") + data
 
 
 def session_bytes(i):

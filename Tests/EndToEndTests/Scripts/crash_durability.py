@@ -18,7 +18,12 @@ JSON object; exit 0 means the run completed (the caller judges the figures).
 import argparse, faulthandler, json, random, signal, socket, subprocess, sys, threading, time
 faulthandler.register(signal.SIGUSR1, all_threads=True)
 
+import os
+
 import paho.mqtt.client as mqtt
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts", "lib"))
+from mqttwire import packet, string  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--aviary", required=True)
@@ -121,24 +126,6 @@ setter.publish("crash/retained", b"kept", qos=1, retain=True).wait_for_publish(1
 setter.disconnect()
 setter.loop_stop()
 
-def remaining_length(n):
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def packet(first, body):
-    return bytes([first]) + remaining_length(len(body)) + body
-
-
-def mqtt_string(text):
-    data = text.encode()
-    return len(data).to_bytes(2, "big") + data
-
-
 class RawPublisher:
     """MQTT 3.1.1, clean session 0, one QoS 2 message at a time, resending by the book after a
     reconnect: PUBLISH with DUP until PUBREC, then only PUBREL until PUBCOMP."""
@@ -154,7 +141,7 @@ class RawPublisher:
             try:
                 self.sock = socket.create_connection(("127.0.0.1", args.port), timeout=2)
                 self.buffer = b""
-                body = mqtt_string("MQTT") + bytes([4, 0x00]) + (10).to_bytes(2, "big") + mqtt_string("crash-pub")
+                body = string("MQTT") + bytes([4, 0x00]) + (10).to_bytes(2, "big") + string("crash-pub")
                 self.sock.sendall(packet(0x10, body))
                 first, body = self.read()
                 if first >> 4 == 2 and body[1] == 0:
@@ -195,7 +182,7 @@ class RawPublisher:
 
     def send_publish(self, dup):
         mid, n, _ = self.pending
-        body = mqtt_string(TOPIC) + mid.to_bytes(2, "big") + str(n).encode()
+        body = string(TOPIC) + mid.to_bytes(2, "big") + str(n).encode()
         self.sock.sendall(packet(0x34 | (0x08 if dup else 0), body))
 
     def resend(self):
