@@ -187,11 +187,16 @@ recovery() {  # $1 = sessions, $2 = messages per session
     t0=$(date +%s.%N)
     start_broker aviary
     t1=$(date +%s.%N)
-    loaded=$(grep -o 'duration.ms=[0-9]*' "$work/broker.out" | head -1 | cut -d= -f2)
+    loaded=$(curl -s -u admin:public http://127.0.0.1:18885/api/v4/metrics | python3 -c '
+import json, sys
+body = json.load(sys.stdin)
+rows = body if isinstance(body, list) else body.get("data", [body])
+metrics = rows[0].get("metrics", rows[0])
+print(json.dumps({k: metrics[k] for k in ("store.recovery_ms", "store.recovered.sessions", "store.recovered.messages", "store.bytes")}))')
     rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
     stop_broker
     keep_store=0 durable=0
-    echo "{\"label\":\"recovery\",\"fill\":$fill,\"store_bytes\":$bytes,\"load_ms\":${loaded:-null},\"start_to_api_s\":$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}'),\"rss_kib\":$rss}" | tee "$work/recovery.json"
+    echo "{\"label\":\"recovery\",\"fill\":$fill,\"store_bytes\":$bytes,\"loaded\":$loaded,\"start_to_api_s\":$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}'),\"rss_kib\":$rss}" | tee "$work/recovery.json"
 }
 if selected recovery; then
     if [ "$quick" = 1 ]; then recovery 10000 10; else recovery 100000 10; fi
@@ -279,7 +284,7 @@ if selected flood; then
     for broker in aviary $other; do flood $broker $attempts; done
 fi
 
-python3 scripts/bench/table.py "$results"
+[ -s "$results" ] && python3 scripts/bench/table.py "$results"
 if [ "$quick" != 1 ] && selected observer; then
     echo; echo "== the observer effect: 100,000 sessions and a dashboard's poll against none"
     scripts/bench/observer.sh 100000 10 "$pairs"

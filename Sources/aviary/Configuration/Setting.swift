@@ -126,7 +126,7 @@ struct Setting {
             ),
             Setting(
                 key: "persistence_sync",
-                summary: "always: each acknowledgement of stored changes waits for the next fsync; N: group commit every N milliseconds, acknowledgements held until the batch is on disk.",
+                summary: "always: write a batch as soon as there is something to write (what arrives during its fsync is the next batch); N: group commit every N milliseconds. Acknowledgements wait for their batch either way.",
                 expected: "always or a whole number of milliseconds from 1 to \(BrokerConfiguration.Bounds.persistenceSyncMilliseconds.upperBound)",
                 valueName: "always|ms",
                 apply: { value, c in
