@@ -61,7 +61,7 @@ max_inflight_messages 100
 max_connections -1
 CONF
 durable=0
-durable_sync=10
+durable_sync=always
 keep_store=0
 
 baseline=${BENCH_BASELINE:-}
@@ -164,15 +164,15 @@ run "overload pairs qos0 (defaults)" pairs --qos 0 --publishers 8 --messages $((
 defaults=0
 
 # Durability: every client keeps its session (--persistent-sessions), so what is queued for the
-# subscribers is stored. aviary persistence on (group commit 10 ms, then always) against
-# Mosquitto persistence true, same queue and in-flight limits.
-durable=1
+# subscribers is stored. aviary persistence on (persistence_sync always, the default; then a
+# 10 ms group commit) against Mosquitto persistence true, same queue and in-flight limits.
+durable=1 durable_sync=always
 run "durable fanin qos1" fanin --qos 1 --publishers 8 --messages $((m / 8)) --persistent-sessions
 run "durable pairs qos1" pairs --qos 1 --publishers 8 --messages $((m / 8)) --persistent-sessions
-durable_sync=always
-run "durable(always) pairs qos1" pairs --qos 1 --publishers 8 --messages $((m / 8)) --persistent-sessions
-run "durable(always) latency qos1 10k/s" latency --qos 1 --rate 10000 --duration $lat --persistent-sessions
-durable=0 durable_sync=10
+run "durable latency qos1 10k/s" latency --qos 1 --rate 10000 --duration $lat --persistent-sessions
+durable_sync=10
+run "durable(10ms) pairs qos1" pairs --qos 1 --publishers 8 --messages $((m / 8)) --persistent-sessions
+durable=0 durable_sync=always
 
 # Recovery: persistent sessions subscribed to one topic, each with the same queued messages,
 # written by the broker itself; then SIGKILL and a restart on the same directory. The time is

@@ -62,6 +62,9 @@ public final class DurableStore: Sendable {
     private let committed = Atomic<UInt64>(0)
     /// Batches that could not be written, by number (the last few hundred).
     private let failures = Locked([UInt64: String]())
+    /// Whether any batch ever failed: until one does, `outcome(of:)` takes no lock.
+    private let anyFailure = Atomic<Bool>(false)
+    private let lastSizeCheck = Atomic<UInt64>(0)
     private let statistics = Locked(Statistics())
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
@@ -156,13 +159,13 @@ public final class DurableStore: Sendable {
     public func append(_ operation: StoreOperation) -> UInt64 {
         let (signal, batch) = journal.withLock { journal -> (Bool, UInt64) in
             switch operation {
-            case .deleteMessage(let id):
+            case .deleteMessage(_, let id):
                 if let index = journal.puts.removeValue(forKey: id) {
                     // Put and delete in one batch: neither reaches the disk.
                     journal.operations[index] = nil
                     return (false, journal.openBatch)
                 }
-            case .updateMessage(let id, let packetId, let state):
+            case .updateMessage(_, let id, let packetId, let state):
                 if let index = journal.puts[id], case .putMessage(var message)? = journal.operations[index] {
                     message.packetId = packetId
                     message.state = state
@@ -197,7 +200,7 @@ public final class DurableStore: Sendable {
     /// Whether batch `batch` is on disk.
     public func outcome(of batch: UInt64) -> Outcome {
         guard committed.load(ordering: .acquiring) >= batch else { return .pending }
-        if let failure = failures.withLock({ $0[batch] }) { return .failed(failure) }
+        if anyFailure.load(ordering: .relaxed), let failure = failures.withLock({ $0[batch] }) { return .failed(failure) }
         return .durable
     }
 
@@ -254,6 +257,7 @@ public final class DurableStore: Sendable {
             try database.value.apply(operations, nowMs: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
         } catch {
             let message = "\(error)"
+            anyFailure.store(true, ordering: .relaxed)
             failures.withLock { failures in
                 failures[batch] = message
                 if failures.count > 512, let oldest = failures.keys.min() { failures[oldest] = nil }
@@ -262,15 +266,21 @@ public final class DurableStore: Sendable {
             onFailure.withLock { $0 }?(message)
             return false
         }
-        let micros = (DispatchTime.now().uptimeNanoseconds - start) / 1000
-        let size = database.value.sizeOnDisk()
+        let now = DispatchTime.now().uptimeNanoseconds
+        let micros = (now - start) / 1000
+        // Two stat() calls: at most once a second, not per batch.
+        var size: Int64?
+        if now - lastSizeCheck.load(ordering: .relaxed) >= 1_000_000_000 {
+            lastSizeCheck.store(now, ordering: .relaxed)
+            size = database.value.sizeOnDisk()
+        }
         statistics.withLock { stats in
             stats.batches += 1
             stats.operations += UInt64(operations.count)
             stats.lastBatchMicros = micros
             stats.maxBatchMicros = max(stats.maxBatchMicros, micros)
             stats.totalBatchMicros += micros
-            stats.bytesOnDisk = size
+            if let size { stats.bytesOnDisk = size }
         }
         return true
     }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import NIOCore
 
 /// The files of the store: one SQLite database in WAL mode (`aviary.db`, `aviary.db-wal`),
@@ -69,9 +70,9 @@ final class SQLiteStore {
                             client_id TEXT NOT NULL, filter TEXT NOT NULL, record BLOB NOT NULL,
                             PRIMARY KEY (client_id, filter)) WITHOUT ROWID;
                         CREATE TABLE IF NOT EXISTS messages(
-                            id INTEGER PRIMARY KEY, client_id TEXT NOT NULL, record BLOB NOT NULL,
-                            packet_id INTEGER, state INTEGER NOT NULL DEFAULT 0);
-                        CREATE INDEX IF NOT EXISTS messages_by_client ON messages(client_id);
+                            client_id TEXT NOT NULL, id INTEGER NOT NULL, record BLOB NOT NULL,
+                            packet_id INTEGER, state INTEGER NOT NULL DEFAULT 0,
+                            PRIMARY KEY (client_id, id)) WITHOUT ROWID;
                         CREATE TABLE IF NOT EXISTS retained(topic TEXT PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID;
                         CREATE TABLE IF NOT EXISTS incoming_qos2(
                             client_id TEXT NOT NULL, packet_id INTEGER NOT NULL,
@@ -102,13 +103,18 @@ final class SQLiteStore {
             while let row = try subscriptions.next() {
                 state.subscriptions.append((row[0], row[1], Self.buffer(row[2])))
             }
-            let messages = try Row.fetchCursor(db, sql: "SELECT id, client_id, record, packet_id, state FROM messages ORDER BY id")
+            // In primary-key order: each session's messages together, in queue order.
+            var maxId: Int64 = 0
+            let messages = try Row.fetchCursor(db, sql: "SELECT id, client_id, record, packet_id, state FROM messages")
             while let row = try messages.next() {
+                let id: Int64 = row[0]
                 let packetId: Int64? = row[3]
+                maxId = max(maxId, id)
                 state.messages.append(
-                    StoredMessage(id: row[0], clientId: row[1], record: Self.buffer(row[2]), packetId: packetId.map { UInt16(truncatingIfNeeded: $0) }, state: UInt8(truncatingIfNeeded: row[4] as Int64))
+                    RecoveredMessage(id: id, clientId: row[1], record: Self.buffer(row[2]), packetId: packetId.map { UInt16(truncatingIfNeeded: $0) }, state: UInt8(truncatingIfNeeded: row[4] as Int64))
                 )
             }
+            state.nextMessageId = maxId + 1
             let retained = try Row.fetchCursor(db, sql: "SELECT topic, record FROM retained")
             while let row = try retained.next() {
                 state.retained.append((row[0], Self.buffer(row[1])))
@@ -117,7 +123,6 @@ final class SQLiteStore {
             while let row = try incoming.next() {
                 state.incoming.append((row[0], UInt16(truncatingIfNeeded: row[1] as Int64)))
             }
-            state.nextMessageId = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM messages") ?? 0) + 1
             return state
         }
     }
@@ -134,7 +139,16 @@ final class SQLiteStore {
     func apply(_ operations: [StoreOperation], nowMs: Int64) throws {
         try queue.inDatabase { db in
             try db.inTransaction(.immediate) {
-                for operation in operations { try Self.apply(operation, db) }
+                var messages: MessageStatements?
+                for operation in operations {
+                    switch operation {
+                    case .putMessage, .updateMessage, .deleteMessage:
+                        if messages == nil { messages = try MessageStatements(db) }
+                        try messages!.apply(operation, db)
+                    default:
+                        try Self.apply(operation, db)
+                    }
+                }
                 try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('last_write_ms', ?)").execute(arguments: [nowMs])
                 return .commit
             }
@@ -154,13 +168,8 @@ final class SQLiteStore {
                 .execute(arguments: [clientId, filter, data(record)])
         case .deleteSubscription(let clientId, let filter):
             try db.cachedStatement(sql: "DELETE FROM subscriptions WHERE client_id = ? AND filter = ?").execute(arguments: [clientId, filter])
-        case .putMessage(let message):
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO messages(id, client_id, record, packet_id, state) VALUES (?, ?, ?, ?, ?)")
-                .execute(arguments: [message.id, message.clientId, data(message.record), message.packetId.map { Int64($0) }, Int64(message.state)])
-        case .updateMessage(let id, let packetId, let state):
-            try db.cachedStatement(sql: "UPDATE messages SET packet_id = ?, state = ? WHERE id = ?").execute(arguments: [Int64(packetId), Int64(state), id])
-        case .deleteMessage(let id):
-            try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ?").execute(arguments: [id])
+        case .putMessage, .updateMessage, .deleteMessage:
+            try MessageStatements(db).apply(operation, db)
         case .putRetained(let topic, let record):
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO retained(topic, record) VALUES (?, ?)").execute(arguments: [topic, data(record)])
         case .deleteRetained(let topic):
@@ -185,6 +194,66 @@ final class SQLiteStore {
     /// Folds the WAL back into the database (at a clean stop).
     func checkpoint() {
         try? queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+}
+
+/// The three statements of the hot path (a message queued, sent, done), prepared once per
+/// batch and bound through SQLite's C API: no argument arrays, no blob copied into `Data`.
+private struct MessageStatements {
+    let put: SQLiteStatement
+    let update: SQLiteStatement
+    let delete: SQLiteStatement
+
+    init(_ db: Database) throws {
+        put = try db.cachedStatement(sql: "INSERT OR REPLACE INTO messages(client_id, id, record, packet_id, state) VALUES (?, ?, ?, ?, ?)").sqliteStatement
+        update = try db.cachedStatement(sql: "UPDATE messages SET packet_id = ?, state = ? WHERE client_id = ? AND id = ?").sqliteStatement
+        delete = try db.cachedStatement(sql: "DELETE FROM messages WHERE client_id = ? AND id = ?").sqliteStatement
+    }
+
+    /// SQLite copies what is bound with this destructor (SQLITE_TRANSIENT, a C macro).
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    func apply(_ operation: StoreOperation, _ db: Database) throws {
+        switch operation {
+        case .putMessage(let message):
+            bind(message.clientId, 1, put)
+            sqlite3_bind_int64(put, 2, message.id)
+            let record = message.record.encoded()
+            _ = record.withUnsafeReadableBytes { bytes in
+                sqlite3_bind_blob(put, 3, bytes.baseAddress, Int32(bytes.count), Self.transient)
+            }
+            if let packetId = message.packetId {
+                sqlite3_bind_int64(put, 4, Int64(packetId))
+            } else {
+                sqlite3_bind_null(put, 4)
+            }
+            sqlite3_bind_int64(put, 5, Int64(message.state))
+            try run(put, db)
+        case .updateMessage(let clientId, let id, let packetId, let state):
+            sqlite3_bind_int64(update, 1, Int64(packetId))
+            sqlite3_bind_int64(update, 2, Int64(state))
+            bind(clientId, 3, update)
+            sqlite3_bind_int64(update, 4, id)
+            try run(update, db)
+        case .deleteMessage(let clientId, let id):
+            bind(clientId, 1, delete)
+            sqlite3_bind_int64(delete, 2, id)
+            try run(delete, db)
+        default:
+            preconditionFailure("not a message operation")
+        }
+    }
+
+    private func bind(_ text: String, _ index: Int32, _ statement: SQLiteStatement) {
+        _ = text.withCString { sqlite3_bind_text(statement, index, $0, -1, Self.transient) }
+    }
+
+    private func run(_ statement: SQLiteStatement, _ db: Database) throws {
+        let code = sqlite3_step(statement)
+        sqlite3_reset(statement)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+        }
     }
 }
 

@@ -1,7 +1,18 @@
 import NIOCore
 
-/// One change to what survives a restart. The broker encodes messages and sessions into
-/// opaque bytes (`ByteBuffer`, shared with the broker without a copy); the store only keys them.
+/// What the broker hands the store to keep: encoded by the writer thread, off the broker's
+/// lock, and only if its batch still holds it (a message delivered and acknowledged within one
+/// batch is never encoded at all).
+public protocol StoreRecord: Sendable {
+    func encoded() -> ByteBuffer
+}
+
+extension ByteBuffer: StoreRecord {
+    public func encoded() -> ByteBuffer { self }
+}
+
+/// One change to what survives a restart. The broker's records are opaque to the store, which
+/// only keys them.
 public enum StoreOperation: Sendable {
     /// A session and everything the listing shows of it, as one blob, under its client id.
     case putSession(clientId: String, record: ByteBuffer)
@@ -12,8 +23,8 @@ public enum StoreOperation: Sendable {
     /// A QoS 1/2 message in a session's queue (or in flight), by its store id.
     case putMessage(StoredMessage)
     /// A message sent (packet id) or a step further in its QoS 2 exchange.
-    case updateMessage(id: Int64, packetId: UInt16, state: UInt8)
-    case deleteMessage(id: Int64)
+    case updateMessage(clientId: String, id: Int64, packetId: UInt16, state: UInt8)
+    case deleteMessage(clientId: String, id: Int64)
     case putRetained(topic: String, record: ByteBuffer)
     case deleteRetained(topic: String)
     /// An incoming QoS 2 packet id that got PUBREC and waits for PUBREL.
@@ -25,13 +36,13 @@ public enum StoreOperation: Sendable {
 public struct StoredMessage: Sendable {
     public var id: Int64
     public var clientId: String
-    /// The message (topic, payload, properties, delivery QoS …), encoded by the broker.
-    public var record: ByteBuffer
+    /// The message (topic, payload, properties, delivery QoS …) as the broker encodes it.
+    public var record: any StoreRecord
     /// Set once the message was sent: its packet id and the step of its QoS 1/2 exchange.
     public var packetId: UInt16?
     public var state: UInt8
 
-    public init(id: Int64, clientId: String, record: ByteBuffer, packetId: UInt16? = nil, state: UInt8 = 0) {
+    public init(id: Int64, clientId: String, record: any StoreRecord, packetId: UInt16? = nil, state: UInt8 = 0) {
         self.id = id
         self.clientId = clientId
         self.record = record
@@ -40,12 +51,21 @@ public struct StoredMessage: Sendable {
     }
 }
 
+/// A stored message as read back at start-up.
+public struct RecoveredMessage: Sendable {
+    public var id: Int64
+    public var clientId: String
+    public var record: ByteBuffer
+    public var packetId: UInt16?
+    public var state: UInt8
+}
+
 /// Everything the store held at start-up.
 public struct RecoveredState: Sendable {
     public var sessions: [(clientId: String, record: ByteBuffer)] = []
     public var subscriptions: [(clientId: String, filter: String, record: ByteBuffer)] = []
-    /// Ascending by id: each session's queue order.
-    public var messages: [StoredMessage] = []
+    /// Each session's messages together, ascending by id (its queue order).
+    public var messages: [RecoveredMessage] = []
     public var retained: [(topic: String, record: ByteBuffer)] = []
     public var incoming: [(clientId: String, packetId: UInt16)] = []
     /// Wall-clock milliseconds of the last batch written before the stop (or crash): sessions

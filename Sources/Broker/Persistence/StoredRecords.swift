@@ -1,3 +1,4 @@
+import DurableStore
 import MQTTCodec
 import NIOCore
 
@@ -27,10 +28,21 @@ enum StoredRecord {
 
     /// How a message reaches one session: the QoS and RETAIN it is sent with, and the
     /// subscription identifiers of the subscriptions it matched.
-    struct Delivery {
+    struct Delivery: Sendable {
         var qos: QoS
         var retain: Bool
         var subscriptionIdentifiers: [UInt32]
+    }
+
+    /// A message for one session's queue, as the store gets it: encoded on the store's thread
+    /// when its batch is written (never, when it was delivered and acknowledged within it).
+    struct QueuedRecord: StoreRecord {
+        let message: Message
+        let delivery: Delivery
+
+        func encoded() -> ByteBuffer {
+            StoredRecord.message(message, delivery: delivery, at: .current())
+        }
     }
 
     struct DecodingError: Error, CustomStringConvertible {

@@ -340,7 +340,7 @@ final class Session {
             var storeId = item.storeId
             if let store {
                 if storeId != 0 {
-                    store.append(.updateMessage(id: storeId, packetId: packetId, state: state.rawValue))
+                    store.append(.updateMessage(clientId: clientId, id: storeId, packetId: packetId, state: state.rawValue))
                 } else if stored {
                     storeId = store.newMessageId()
                     store.append(.putMessage(StoredMessage(id: storeId, clientId: clientId, record: Self.record(item), packetId: packetId, state: state.rawValue)))
@@ -394,7 +394,7 @@ final class Session {
         } else {
             inflight[packetId]?.state = .awaitingPubcomp
             if entry.storeId != 0 {
-                store?.append(.updateMessage(id: entry.storeId, packetId: packetId, state: InflightMessage.State.awaitingPubcomp.rawValue))
+                store?.append(.updateMessage(clientId: clientId, id: entry.storeId, packetId: packetId, state: InflightMessage.State.awaitingPubcomp.rawValue))
             }
         }
         return true
@@ -403,7 +403,7 @@ final class Session {
     private func removeInflight(_ packetId: UInt16) {
         guard let removed = inflight.removeValue(forKey: packetId) else { return }
         if removed.storeId != 0, let store {
-            retiring[packetId] = store.append(.deleteMessage(id: removed.storeId))
+            retiring[packetId] = store.append(.deleteMessage(clientId: clientId, id: removed.storeId))
             if retiring.count > retiringPruneAt {
                 retiring = retiring.filter { store.outcome(of: $0.value) == .pending }
                 retiringPruneAt = max(256, retiring.count * 2)
@@ -437,14 +437,13 @@ final class Session {
 
     /// A stored message left the session (done, dropped, expired).
     private func forget(_ storeId: Int64) {
-        if storeId != 0 { store?.append(.deleteMessage(id: storeId)) }
+        if storeId != 0 { store?.append(.deleteMessage(clientId: clientId, id: storeId)) }
     }
 
-    private static func record(_ item: QueuedMessage) -> ByteBuffer {
-        StoredRecord.message(
-            item.message,
-            delivery: .init(qos: item.qos, retain: item.retain, subscriptionIdentifiers: item.subscriptionIdentifiers),
-            at: .current()
+    private static func record(_ item: QueuedMessage) -> StoredRecord.QueuedRecord {
+        StoredRecord.QueuedRecord(
+            message: item.message,
+            delivery: .init(qos: item.qos, retain: item.retain, subscriptionIdentifiers: item.subscriptionIdentifiers)
         )
     }
 
