@@ -64,7 +64,6 @@ public final class DurableStore: Sendable {
     private let failures = Locked([UInt64: String]())
     /// Whether any batch ever failed: until one does, `outcome(of:)` takes no lock.
     private let anyFailure = Atomic<Bool>(false)
-    private let lastSizeCheck = Atomic<UInt64>(0)
     private let statistics = Locked(Statistics())
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
@@ -77,6 +76,7 @@ public final class DurableStore: Sendable {
     /// What `open` loaded, handed out once by `recover()`.
     private let loaded: Locked<RecoveredState?>
     public let notes: [String]
+    private let databasePath: String
 
     /// Opens the store in `directory` (created if missing), taking its lock file so that a
     /// second broker cannot use the same directory, and reads what it holds. Errors name the
@@ -117,7 +117,7 @@ public final class DurableStore: Sendable {
         notes = store.notes
         nextId = Atomic(state.nextMessageId)
         loaded = Locked(state)
-        statistics.withLock { $0.bytesOnDisk = store.sizeOnDisk() }
+        databasePath = store.path
     }
 
     /// What the store held when it was opened (once; later calls get an empty state).
@@ -206,8 +206,11 @@ public final class DurableStore: Sendable {
 
     public var lastWrittenBatch: UInt64 { committed.load(ordering: .acquiring) }
 
+    /// The figures so far; the size on disk is read now (not by the writer, per batch).
     public func currentStatistics() -> Statistics {
-        statistics.withLock { $0 }
+        var figures = statistics.withLock { $0 }
+        figures.bytesOnDisk = SQLiteStore.sizeOnDisk(path: databasePath)
+        return figures
     }
 
     // MARK: - The writer thread
@@ -246,7 +249,6 @@ public final class DurableStore: Sendable {
             if stopping { break }
         }
         database.value.checkpoint()
-        statistics.withLock { $0.bytesOnDisk = database.value.sizeOnDisk() }
         finished.signal()
     }
 
@@ -266,21 +268,13 @@ public final class DurableStore: Sendable {
             onFailure.withLock { $0 }?(message)
             return false
         }
-        let now = DispatchTime.now().uptimeNanoseconds
-        let micros = (now - start) / 1000
-        // Two stat() calls: at most once a second, not per batch.
-        var size: Int64?
-        if now - lastSizeCheck.load(ordering: .relaxed) >= 1_000_000_000 {
-            lastSizeCheck.store(now, ordering: .relaxed)
-            size = database.value.sizeOnDisk()
-        }
+        let micros = (DispatchTime.now().uptimeNanoseconds - start) / 1000
         statistics.withLock { stats in
             stats.batches += 1
             stats.operations += UInt64(operations.count)
             stats.lastBatchMicros = micros
             stats.maxBatchMicros = max(stats.maxBatchMicros, micros)
             stats.totalBatchMicros += micros
-            if let size { stats.bytesOnDisk = size }
         }
         return true
     }

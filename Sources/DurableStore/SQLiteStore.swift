@@ -181,8 +181,8 @@ final class SQLiteStore {
         }
     }
 
-    /// Bytes of the database and its WAL on disk.
-    func sizeOnDisk() -> Int64 {
+    /// Bytes of the database at `path` and its WAL on disk (two `stat` calls, any thread).
+    static func sizeOnDisk(path: String) -> Int64 {
         var total: Int64 = 0
         for suffix in ["", "-wal"] {
             let attributes = try? FileManager.default.attributesOfItem(atPath: path + suffix)

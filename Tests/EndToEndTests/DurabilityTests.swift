@@ -93,6 +93,16 @@ struct DurabilityTests {
         #expect(refused.properties.reasonString?.contains("could not store") == true, "\(refused)")
         #expect(accepted >= 5, "messages before the cap were acknowledged: \(accepted)")
         try eventually("the failure to be logged") { p.output.contains("a batch could not be written") }
+        // /metrics: the store's size, commits (one fsync each), batch times, failures and refusals.
+        let metrics = try Subprocess.run(["curl", "-s", "-u", "admin:public", "http://127.0.0.1:\(try AviaryBinary.apiPort(p))/metrics"]).output
+        func value(_ name: String) -> Double? {
+            metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+        }
+        #expect((value("aviary_store_commits_total") ?? 0) >= Double(accepted), "\(metrics)")
+        #expect((value("aviary_store_bytes") ?? 0) > 100_000)
+        #expect((value("aviary_store_batch_max_microseconds") ?? 0) > 0)
+        #expect((value("aviary_store_write_failures_total") ?? 0) >= 1)
+        #expect((value("aviary_store_refusals_total") ?? 0) >= 1)
         p.signal(SIGTERM)
         #expect(p.wait(timeout: 15) == 0)
     }
