@@ -81,7 +81,9 @@ start_broker() {  # $1 = aviary|mosquitto|baseline; sets pid and port
             [ "$keep_store" = 1 ] || rm -rf "$work/store"
             queues+=(--persistence on --persistence-dir "$work/store" --persistence-sync "$durable_sync")
         fi
-        $broker_bin serve --mqtt-host 127.0.0.1 --mqtt-port $port --api-port 18885 --log-level error --sys-interval 0 \
+        # No WebSocket listener (an earlier build given as BENCH_BASELINE may not know the flag).
+        ws=(); "$broker_bin" serve --help 2>/dev/null | grep -q -- --ws-port && ws=(--ws-port off)
+        $broker_bin serve --mqtt-host 127.0.0.1 --mqtt-port $port --api-port 18885 "${ws[@]}" --log-level error --sys-interval 0 \
             "${queues[@]}" > "$work/broker.out" 2>&1 &
         pid=$!
         for _ in $(seq 300); do grep -q "management API on" "$work/broker.out" && break; sleep 0.1; done

@@ -47,7 +47,7 @@ t send-keys -t main Escape Escape; sleep 1.2; t send-keys -t main g d; wait_for 
 shot main disconnect.png
 t send-keys -t main n q
 # The unreachable banner: a headless broker with a few clients, watched, then stopped.
-"$bin" serve --mqtt-host 127.0.0.1 --mqtt-port 0 --api-port 0 --log-level error --sys-interval 0 > "$work/serve.out" 2>&1 &
+"$bin" serve --mqtt-host 127.0.0.1 --mqtt-port 0 --api-port 0 --ws-port off --log-level error --sys-interval 0 > "$work/serve.out" 2>&1 &
 serve=$!
 for _ in $(seq 100); do grep -q "management API on" "$work/serve.out" && break; sleep 0.1; done
 mqtt=$(grep "listening for MQTT" "$work/serve.out" | sed 's/.*://'); api=$(grep "management API on" "$work/serve.out" | sed 's/.*://')

@@ -18,12 +18,16 @@ public struct AviaryApplication: Sendable {
     public let broker: Broker
     public let mqttPort: Int
     public let tlsPort: Int?
+    public let webSocketPort: Int?
+    public let secureWebSocketPort: Int?
     public let services: [any Service]
 
     /// The bound ports, once the API listens.
     public struct Ports: Sendable {
         public let mqtt: Int
         public let tls: Int?
+        public let webSocket: Int?
+        public let secureWebSocket: Int?
         public let api: Int
     }
 
@@ -42,6 +46,8 @@ public struct AviaryApplication: Sendable {
         let port: Int
         do {
             port = try await broker.start()
+        } catch let error as PersistenceError {
+            throw ListenerError(description: error.description)
         } catch {
             throw ListenerError(description: "cannot listen for MQTT on \(configuration.host):\(configuration.port): \(error)")
         }
@@ -54,10 +60,31 @@ public struct AviaryApplication: Sendable {
                 throw ListenerError(description: "cannot listen for MQTT over TLS on \(configuration.host):\(mqttTLS.port): \(error)")
             }
         }
-        let mqttPorts = (port, tlsPort)
-        let app = try buildManagementApplication(broker: broker, configuration: api, logger: logger, tls: apiTLS) { channel in
-            await onRunning(Ports(mqtt: mqttPorts.0, tls: mqttPorts.1, api: channel.localAddress?.port ?? api.port))
+        var webSocketPort: Int?
+        var secureWebSocketPort: Int?
+        do {
+            if let wsPort = configuration.webSocketPort {
+                webSocketPort = try await broker.startWebSocket(host: configuration.host, port: wsPort, path: configuration.webSocketPath)
+            }
+            if let mqttTLS, let wssPort = configuration.secureWebSocketPort {
+                secureWebSocketPort = try await broker.startWebSocket(host: configuration.host, port: wssPort, path: configuration.webSocketPath, tls: mqttTLS.configuration)
+            }
+        } catch {
+            await broker.shutdown()
+            let which = webSocketPort == nil ? "ws_port \(configuration.webSocketPort ?? 0)" : "wss_port \(configuration.secureWebSocketPort ?? 0)"
+            throw ListenerError(description: "cannot listen for MQTT over WebSockets on \(configuration.host) (\(which)): \(error)")
         }
-        return AviaryApplication(broker: broker, mqttPort: port, tlsPort: tlsPort, services: [app, BrokerService(broker: broker)])
+        let bound = Ports(mqtt: port, tls: tlsPort, webSocket: webSocketPort, secureWebSocket: secureWebSocketPort, api: 0)
+        let app = try buildManagementApplication(broker: broker, configuration: api, logger: logger, tls: apiTLS) { channel in
+            await onRunning(Ports(mqtt: bound.mqtt, tls: bound.tls, webSocket: bound.webSocket, secureWebSocket: bound.secureWebSocket, api: channel.localAddress?.port ?? api.port))
+        }
+        return AviaryApplication(
+            broker: broker,
+            mqttPort: port,
+            tlsPort: tlsPort,
+            webSocketPort: webSocketPort,
+            secureWebSocketPort: secureWebSocketPort,
+            services: [app, BrokerService(broker: broker)]
+        )
     }
 }

@@ -48,6 +48,9 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("tls-key"), help: .setting("tls_key")) var tlsKey: String?
     @Option(name: .customLong("mqtt-tls-port"), help: .setting("mqtt_tls_port")) var mqttTLSPort: String?
     @Option(name: .customLong("tls-ca"), help: .setting("tls_ca")) var tlsCA: String?
+    @Option(name: .customLong("ws-port"), help: .setting("ws_port")) var wsPort: String?
+    @Option(name: .customLong("ws-path"), help: .setting("ws_path")) var wsPath: String?
+    @Option(name: .customLong("wss-port"), help: .setting("wss_port")) var wssPort: String?
     @Option(name: .customLong("tls-verify-clients"), help: .setting("tls_verify_clients")) var tlsVerifyClients: String?
     @Option(name: .customLong("api-tls"), help: .setting("api_tls")) var apiTLS: String?
     @Option(name: .customLong("log-level"), help: .setting("log_level")) var logLevel: String?
@@ -68,6 +71,7 @@ struct SettingsOptions: ParsableArguments {
             ("persistence_max_bytes", persistenceMaxBytes), ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
             ("allow_anonymous", allowAnonymous), ("password_file", passwordFile), ("acl_file", aclFile),
             ("tls_cert", tlsCert), ("tls_key", tlsKey), ("mqtt_tls_port", mqttTLSPort), ("tls_ca", tlsCA),
+            ("ws_port", wsPort), ("ws_path", wsPath), ("wss_port", wssPort),
             ("tls_verify_clients", tlsVerifyClients), ("api_tls", apiTLS), ("log_level", logLevel), ("log_format", logFormat),
         ]
     }

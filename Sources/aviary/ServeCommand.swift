@@ -52,11 +52,14 @@ struct ServeCommand: AsyncParsableCommand {
         let api = configuration.api
         let apiScheme = configuration.tls.api ? "https" : "http"
         let host = configuration.broker.host
+        let path = configuration.broker.webSocketPath
         // Readiness is announced once the service group runs (its signal handlers are in place),
         // so a script that waits for these lines can send SIGTERM right after and get a clean stop.
         let application = try await resolved.buildApplication(security: security, tls: tls, logger: logger) { ports in
             print("aviary \(AviaryVersion.current) listening for MQTT on \(host):\(ports.mqtt)")
             if let tlsPort = ports.tls { print("listening for MQTT over TLS on \(host):\(tlsPort)") }
+            if let wsPort = ports.webSocket { print("listening for MQTT over WebSockets on ws://\(host):\(wsPort)\(path)") }
+            if let wssPort = ports.secureWebSocket { print("listening for MQTT over secure WebSockets on wss://\(host):\(wssPort)\(path)") }
             print("management API on \(apiScheme)://\(api.host):\(ports.api)")
             fflush(nil)  // a pipe or file is block-buffered: scripts wait for these lines
         }

@@ -90,7 +90,11 @@ struct DashboardE2ETests {
         try wrong.send("q")
         try wrong.waitFor(text: "[exit 0]")
         let c = try TestClient(port: h.mqtt.port)
-        try c.connect("survivor")
+        // A persistent session: the stop closes connections before the API goes, and a poll in
+        // between must still list the client (offline), or the last screen would not show it.
+        var expiry = Properties()
+        expiry.sessionExpiryInterval = 3600
+        try c.connect("survivor", cleanStart: false, properties: expiry)
         let tui = try TmuxDriver([Tools.aviary, "watch", "http://127.0.0.1:\(h.apiPort)"], cols: 120, rows: 20)
         try tui.waitFor(text: "survivor")
         await h.stop()
@@ -157,7 +161,7 @@ struct DashboardE2ETests {
     func runModeEnds(how: String) async throws {
         let log = NSTemporaryDirectory() + "aviary-run-\(UUID().uuidString.prefix(6)).log"
         defer { unlink(log) }
-        let tui = try TmuxDriver([Tools.aviary, "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--log-file", log], cols: 120, rows: 20)
+        let tui = try TmuxDriver([Tools.aviary, "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off", "--log-file", log], cols: 120, rows: 20)
         try tui.waitFor(text: "CLIENT ID")
         var port: Int?
         try eventually("the broker's port in the log") {
@@ -231,7 +235,7 @@ struct DashboardE2ETests {
         let log = NSTemporaryDirectory() + "aviary-e2e-\(UUID().uuidString.prefix(6)).log"
         defer { unlink(log) }
         let tui = try TmuxDriver(
-            [Tools.aviary, "--demo", "--mqtt-port", "0", "--api-port", "0", "--log-file", log],
+            [Tools.aviary, "--demo", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off", "--log-file", log],
             cols: 160,
             rows: 30,
             env: ["NO_COLOR": "1"]

@@ -126,7 +126,7 @@ struct OperationsTests {
         defer { try? FileManager.default.removeItem(atPath: state) }
         #expect(text.contains("StateDirectory=aviary"), "systemd gives the service /var/lib/aviary, the sample's persistence_dir")
         let p = try Subprocess(
-            argv + ["--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--persistence-dir", state],
+            argv + ["--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "0", "--persistence-dir", state],
             environment: ["TERM": ""]
         )
         try eventually("the broker to listen") { p.output.contains("listening for MQTT") }
@@ -174,7 +174,7 @@ struct OperationsTests {
         #expect(!aviary.output.contains("ncurses"), "\(aviary.output)")
         let dashboard = URL(fileURLWithPath: Tools.aviary).deletingLastPathComponent().appendingPathComponent("aviary-dashboard").path
         #expect(try Subprocess.run(["ldd", dashboard]).output.contains("libncursesw"))
-        let p = try Subprocess(["env", "-u", "TERM", Tools.aviary, "serve", "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0"])
+        let p = try Subprocess(["env", "-u", "TERM", Tools.aviary, "serve", "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off"])
         try eventually("serve to listen without a terminal") { p.output.contains("listening for MQTT") }
         p.signal(SIGTERM)
         #expect(p.wait(timeout: 15) == 0, "\(p.output)")

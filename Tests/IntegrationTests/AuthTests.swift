@@ -260,12 +260,12 @@ struct AuthTests {
     func badSecurityFiles() throws {
         let passwords = try temporaryFile("ok:$7$101$c2FsdA==$\(String(repeating: "A", count: 86))==\nbroken line\n", suffix: ".passwd")
         defer { unlink(passwords) }
-        let p = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--password-file", passwords])
+        let p = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off", "--password-file", passwords])
         #expect(p.code == 1)
         #expect(p.output.contains("password_file (flag --password-file)") && p.output.contains("\(passwords) line 2"), "\(p.output)")
         let acl = try temporaryFile("user bob\ntopic readwrite bob/#\ntopic rw x\n", suffix: ".acl")
         defer { unlink(acl) }
-        let a = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0"], environment: ["AVIARY_ACL_FILE": acl])
+        let a = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off"], environment: ["AVIARY_ACL_FILE": acl])
         #expect(a.code == 1)
         #expect(a.output.contains("acl_file (environment variable AVIARY_ACL_FILE)") && a.output.contains("\(acl) line 3"), "\(a.output)")
         #expect(a.output.contains("expected read, write, readwrite or deny, got 'rw'"))

@@ -131,7 +131,7 @@ struct TLSTests {
             (["--tls-cert", "\(dir)/server.pem", "--tls-key", "\(dir)/server.key", "--tls-verify-clients", "true"], "needs tls_ca"),
         ]
         for (args, message) in cases {
-            let r = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--mqtt-tls-port", "0"] + args)
+            let r = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--mqtt-tls-port", "0", "--ws-port", "off", "--wss-port", "off"] + args)
             #expect(r.code == 1, "\(args)")
             #expect(r.output.contains(message), "\(args): \(r.output)")
             #expect(!r.output.contains("listening"))

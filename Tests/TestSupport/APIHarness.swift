@@ -24,6 +24,8 @@ package final class APIHarness: Sendable {
         configuration.host = "127.0.0.1"
         configuration.port = HarnessPorts.next()  // never one an earlier test's broker had
         configuration.sysInterval = 0
+        configuration.webSocketPort = nil  // a test that wants one asks for port 0
+        configuration.secureWebSocketPort = nil
         configure(&configuration)
         var api = ManagementConfiguration()
         api.port = 0

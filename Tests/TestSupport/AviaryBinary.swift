@@ -10,7 +10,8 @@ package enum AviaryBinary {
         defaults: Bool = true,
         launcher: [String] = []
     ) throws -> (Subprocess, Int) {
-        let base = defaults ? ["--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--log-level", "warning"] : []
+        // No WebSocket listeners unless a test asks (8083/8084 would clash between parallel tests).
+        let base = defaults ? ["--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off", "--wss-port", "off", "--log-level", "warning"] : []
         let p = try Subprocess(launcher + [Tools.aviary, "serve"] + base + extra, environment: environment)
         var port: Int?
         try eventually("the bound port to be printed") {

@@ -9,7 +9,7 @@ swift build -c release --product aviary 2>&1 | grep -E "error|Compiling Broker" 
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(10000 100000)
 for n in "${sizes[@]}"; do
     log=$(mktemp)
-    .build/release/aviary serve --mqtt-host 127.0.0.1 --mqtt-port 0 --api-port 0 --log-level error \
+    .build/release/aviary serve --mqtt-host 127.0.0.1 --mqtt-port 0 --api-port 0 --ws-port off --log-level error \
         --sys-interval 0 --simulate-clients "$n" >"$log" 2>&1 &
     pid=$!
     for _ in $(seq 100); do grep -q "management API on" "$log" && break; sleep 0.1; done

@@ -8,7 +8,7 @@ n=${1:-10000}
 swift build -c release --product aviary 2>&1 | grep -E "error" || true
 bin=.build/release/aviary
 log=$(mktemp)
-$bin serve --mqtt-host 127.0.0.1 --mqtt-port 0 --api-port 0 --log-level error --sys-interval 0 > "$log" 2>&1 &
+$bin serve --mqtt-host 127.0.0.1 --mqtt-port 0 --api-port 0 --ws-port off --log-level error --sys-interval 0 > "$log" 2>&1 &
 pid=$!
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 100); do grep -q "management API on" "$log" && break; sleep 0.1; done

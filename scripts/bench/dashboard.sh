@@ -11,7 +11,7 @@ bin=.build/release/aviary
 work=$(mktemp -d); sock=$work/tmux.sock
 cleanup() { tmux -S "$sock" kill-server 2>/dev/null || true; kill "${clients:-}" "${serve:-}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-$bin serve --mqtt-host 127.0.0.1 --mqtt-port 0 --api-port 0 --log-level error --sys-interval 0 > "$work/serve.out" 2>&1 &
+$bin serve --mqtt-host 127.0.0.1 --mqtt-port 0 --api-port 0 --ws-port off --log-level error --sys-interval 0 > "$work/serve.out" 2>&1 &
 serve=$!
 for _ in $(seq 100); do grep -q "management API on" "$work/serve.out" && break; sleep 0.1; done
 mqtt=$(grep "listening for MQTT" "$work/serve.out" | sed 's/.*://'); api=$(grep "management API on" "$work/serve.out" | sed 's/.*://')

@@ -26,7 +26,7 @@ while True:
 PY
 }
 run() {  # $1 = simulated sessions (0 = none, no poller); prints one JSON line
-    .build/release/aviary serve --mqtt-host 127.0.0.1 --mqtt-port 0 --api-port 0 --log-level error \
+    .build/release/aviary serve --mqtt-host 127.0.0.1 --mqtt-port 0 --api-port 0 --ws-port off --log-level error \
         --sys-interval 0 --simulate-clients "$1" > "$work/broker.out" 2>&1 &
     local pid=$!
     for _ in $(seq 200); do grep -q "management API on" "$work/broker.out" && break; sleep 0.1; done

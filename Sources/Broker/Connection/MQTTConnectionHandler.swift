@@ -65,6 +65,8 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // Added to a connection that is already open (after a WebSocket upgrade): it starts now.
+        if context.channel.isActive { activate(context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -72,6 +74,12 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        activate(context: context)
+        context.fireChannelActive()
+    }
+
+    private func activate(context: ChannelHandlerContext) {
+        guard loop == nil else { return }
         core.metrics.connectionsAccepted.add()
         if let address = context.channel.remoteAddress {
             peer = (address.ipAddress ?? "?", address.port ?? 0)
@@ -79,7 +87,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         loop = core.loops.connections(on: context.eventLoop).value
         loop?.add(self)
         store = core.store
-        context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -59,6 +59,12 @@ public struct BrokerConfiguration: Sendable, Hashable {
     /// group). One thread is Mosquitto's model: a message never crosses threads, which is the
     /// lowest latency at light load, at the price of peak throughput.
     public var eventLoops: Int = 0
+    /// MQTT over WebSockets (`ws://host:port/path`, subprotocol `mqtt`): the port (0 = a free
+    /// one, nil = no listener), the path, and with TLS certificates the `wss://` port (nil = none).
+    /// Started by `AviaryApplication` (serve, run), not by `Broker.start()`.
+    public var webSocketPort: Int? = 8083
+    public var webSocketPath = "/mqtt"
+    public var secureWebSocketPort: Int? = 8084
     /// Durability: sessions (with subscriptions, queued and in-flight QoS 1/2 messages,
     /// incoming QoS 2 ids, delayed wills) and retained messages are kept in a store in
     /// `persistenceDir` and survive a restart or a crash.
@@ -124,6 +130,9 @@ public struct BrokerConfiguration: Sendable, Hashable {
         }
         try check(persistenceSyncMilliseconds, Bounds.persistenceSyncMilliseconds, "persistence-sync")
         if persistenceMaxBytes < 0 { throw ConfigurationError(setting: "persistence-max-bytes", expected: "a number of bytes ≥ 0") }
+        if let webSocketPort { try check(webSocketPort, Bounds.port, "ws-port") }
+        if let secureWebSocketPort { try check(secureWebSocketPort, Bounds.port, "wss-port") }
+        if !webSocketPath.hasPrefix("/") { throw ConfigurationError(setting: "ws-path", expected: "a path starting with /") }
         if persistence && persistenceDir.isEmpty { throw ConfigurationError(setting: "persistence-dir", expected: "a directory") }
         if !(maxStall >= 0) { throw ConfigurationError(setting: "max-stall", expected: "a number of seconds ≥ 0") }
         if !(connectTimeout > 0) { throw ConfigurationError(setting: "connect-timeout", expected: "a number of seconds > 0") }

@@ -8,6 +8,11 @@ import Synchronization
 
 import AviaryLocks
 
+/// The durable store cannot be opened (directory unusable or in use, database unreadable).
+public struct PersistenceError: Error, CustomStringConvertible {
+    public let description: String
+}
+
 /// The version reported by `aviary --version`, $SYS and the management API.
 public enum AviaryVersion {
     public static let current = "0.1.0"
@@ -25,6 +30,7 @@ public final class Broker: Sendable {
     private struct Runtime {
         var serverChannel: (any Channel)?
         var tlsChannel: (any Channel)?
+        var webSocketChannels: [any Channel] = []
         var timer: RepeatedTask?
     }
 
@@ -129,9 +135,26 @@ public final class Broker: Sendable {
         return bound
     }
 
-    private func bootstrap(tls: NIOSSLContext?) -> ServerBootstrap {
+    /// Opens an MQTT-over-WebSockets listener (`ws://host:port/path`, or `wss://` with `tls`);
+    /// returns its port. Its clients are the same clients as on TCP: same table, counters (of
+    /// MQTT bytes, not frame bytes), limits, ACLs and kick.
+    @discardableResult
+    public func startWebSocket(host: String, port: Int, path: String, tls: TLSConfiguration? = nil) async throws -> Int {
+        let context = try tls.map { try NIOSSLContext(configuration: $0) }
+        let channel = try await bootstrap(tls: context, webSocketPath: path).bind(host: host, port: port).get()
+        runtime.withLock { $0.webSocketChannels.append(channel) }
+        let bound = channel.localAddress?.port ?? port
+        logger.info(
+            "MQTT over WebSockets listener started",
+            metadata: ["listener.host": "\(host)", "listener.port": "\(bound)", "listener.path": "\(path)", "listener.tls": "\(tls != nil)"]
+        )
+        return bound
+    }
+
+    private func bootstrap(tls: NIOSSLContext?, webSocketPath: String? = nil) -> ServerBootstrap {
         let core = self.core
         let logger = self.logger
+        let configuration = self.configuration
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -153,7 +176,19 @@ public final class Broker: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(core: core, logger: logger, now: channel.eventLoop.now))
+                    guard let webSocketPath else {
+                        try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(core: core, logger: logger, now: channel.eventLoop.now))
+                        return
+                    }
+                    // A frame carries at most a packet and a bit (or parts of packets).
+                    try WebSocketListener.configure(
+                        channel,
+                        path: webSocketPath,
+                        maxFrameSize: configuration.maxPacketSize + 1024,
+                        connectTimeout: .nanoseconds(Int64(configuration.connectTimeout * 1e9))
+                    ) { upgraded in
+                        try upgraded.pipeline.syncOperations.addHandler(MQTTConnectionHandler(core: core, logger: logger, now: upgraded.eventLoop.now))
+                    }
                 }
             }
     }
@@ -168,18 +203,20 @@ public final class Broker: Sendable {
     /// A second call returns at once.
     public func shutdown(timeout: TimeAmount = .seconds(5)) async {
         guard !core.shuttingDown.exchange(true, ordering: .relaxed) else { return }
-        let (channel, tlsChannel, timer) = runtime.withLock { rt in
+        let (channel, tlsChannel, webSocketChannels, timer) = runtime.withLock { rt in
             defer {
                 rt.serverChannel = nil
                 rt.tlsChannel = nil
+                rt.webSocketChannels = []
                 rt.timer = nil
             }
-            return (rt.serverChannel, rt.tlsChannel, rt.timer)
+            return (rt.serverChannel, rt.tlsChannel, rt.webSocketChannels, rt.timer)
         }
         timer?.cancel()
         core.loops.cancelAll()
         try? await channel?.close()
         try? await tlsChannel?.close()
+        for listener in webSocketChannels { try? await listener.close() }
         let now = NIODeadline.now()
         core.withState { $0.closeAll(now: now) }
         let deadline = NIODeadline.now() + timeout
@@ -199,7 +236,12 @@ public final class Broker: Sendable {
         let core = self.core
         let started = NIODeadline.now()
         let sync: StoreSync = configuration.persistenceSyncMilliseconds == 0 ? .always : .interval(milliseconds: configuration.persistenceSyncMilliseconds)
-        let store = try DurableStore(directory: configuration.persistenceDir, sync: sync, maxBytes: Int64(configuration.persistenceMaxBytes))
+        let store: DurableStore
+        do {
+            store = try DurableStore(directory: configuration.persistenceDir, sync: sync, maxBytes: Int64(configuration.persistenceMaxBytes))
+        } catch {
+            throw PersistenceError(description: "\(error)")
+        }
         for note in store.notes { logger.error("durable store: \(note)") }
         var report = core.withState { state in
             state.store = store

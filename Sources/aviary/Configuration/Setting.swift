@@ -149,6 +149,22 @@ struct Setting {
             path("tls_cert", "PEM certificate (chain) of the TLS listeners; with tls_key it opens MQTT over TLS on mqtt_tls_port.", \.tls.cert),
             path("tls_key", "PEM private key for tls_cert.", \.tls.key),
             port("mqtt_tls_port", "MQTT over TLS port (only with tls_cert and tls_key); 0 picks a free port and prints it.", \.tls.mqttPort),
+            optionalPort("ws_port", "MQTT over WebSockets port (ws://, subprotocol mqtt, on mqtt_host); 0 picks a free port and prints it; off = no listener.", \.broker.webSocketPort),
+            Setting(
+                key: "ws_path",
+                summary: "HTTP path of the WebSocket listeners.",
+                expected: "a path starting with / (e.g. /mqtt)",
+                valueName: "path",
+                apply: { value, c in
+                    guard value.hasPrefix("/"), !value.contains(" "), !value.contains("?"),
+                        !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+                    else { return false }
+                    c.broker.webSocketPath = value
+                    return true
+                },
+                render: { $0.broker.webSocketPath }
+            ),
+            optionalPort("wss_port", "MQTT over secure WebSockets port (wss://, only with tls_cert and tls_key); 0 picks a free port; off = none.", \.broker.secureWebSocketPort),
             path("tls_ca", "PEM CA certificates that client certificates must chain to (with tls_verify_clients).", \.tls.ca),
             bool("tls_verify_clients", "Require a client certificate signed by tls_ca on the TLS listeners.", \.tls.verifyClients),
             bool("api_tls", "Serve the management API over HTTPS with tls_cert and tls_key.", \.tls.api),
@@ -308,6 +324,25 @@ struct Setting {
                 return true
             },
             render: { $0[keyPath: keyPath] ?? "none" }
+        )
+    }
+
+    private static func optionalPort(_ key: String, _ summary: String, _ path: WritableKeyPath<EffectiveConfiguration, Int?>) -> Setting {
+        Setting(
+            key: key,
+            summary: summary,
+            expected: "a port number from 0 to 65535, or off",
+            valueName: "port|off",
+            apply: { value, c in
+                if value.lowercased() == "off" {
+                    c[keyPath: path] = nil
+                    return true
+                }
+                guard let n = Int(value), BrokerConfiguration.Bounds.port.contains(n) else { return false }
+                c[keyPath: path] = n
+                return true
+            },
+            render: { $0[keyPath: path].map { "\($0)" } ?? "off" }
         )
     }
 

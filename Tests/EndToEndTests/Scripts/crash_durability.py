@@ -62,7 +62,7 @@ def broker_up(timeout=15.0):
 def start_broker():
     started = time.time()
     p = subprocess.Popen(
-        [args.aviary, "serve", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(args.port), "--api-port", "0",
+        [args.aviary, "serve", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(args.port), "--api-port", "0", "--ws-port", "off",
          "--log-level", "warning", "--sys-interval", "0", "--max-queued-messages", "1000000",
          "--persistence", "on", "--persistence-dir", args.dir, "--persistence-sync", args.sync],
         stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
