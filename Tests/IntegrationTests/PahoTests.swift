@@ -17,8 +17,9 @@ struct PahoTests {
     )
     func scenario(name: String) async throws {
         let python = try #require(Tools.python, "no Python with paho-mqtt: run the README's test command, which installs it")
-        let h = try await BrokerHarness.start()
-        let r = try Subprocess.run([python, Self.script, "\(h.port)", name], timeout: 30)
+        let h = try await APIHarness.start()
+        // Awaited: a blocked thread of the two-thread concurrency pool would stall other suites.
+        let r = try await Subprocess.runAsync([python, Self.script, "\(h.mqtt.port)", name, "--api=\(h.base)"], timeout: 30)
         #expect(r.code == 0, "\(r.output)")
         #expect(r.output.contains("OK \(name)"), "\(r.output)")
         await h.stop()
@@ -29,7 +30,7 @@ struct PahoTests {
         let python = try #require(Tools.python, "no Python with paho-mqtt: run the README's test command, which installs it")
         let h = try await BrokerHarness.start()
         let script = Tools.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/flow_fanin.py").path
-        let r = try Subprocess.run([python, script, "\(h.port)", "8", "500", "0.0005"], timeout: 90)
+        let r = try await Subprocess.runAsync([python, script, "\(h.port)", "8", "500", "0.0005"], timeout: 90)
         #expect(r.code == 0, "\(r.output)")
         let line = r.output.split(separator: "\n").map(String.init).last { $0.hasPrefix("{") } ?? "{}"
         let result = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]

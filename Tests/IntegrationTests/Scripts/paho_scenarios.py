@@ -1,12 +1,18 @@
 """Scenarios run with Eclipse paho-mqtt (1.6 from Debian or 2.x from PyPI) against a broker.
 
-Usage: paho_scenarios.py PORT SCENARIO...   Prints "OK name" or "FAIL name: why" per scenario.
+Usage: paho_scenarios.py PORT SCENARIO... [--api=URL]   Prints "OK name" or "FAIL name: why" per
+scenario. With the broker's management API, scenarios wait for broker state (a client offline)
+instead of sleeping.
 """
+import base64
+import json
 import queue
 import socket
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -14,6 +20,28 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 PORT = int(sys.argv[1])
+API = next((a.split("=", 1)[1] for a in sys.argv[2:] if a.startswith("--api=")), None)
+
+
+def wait_offline(cid, timeout=5.0):
+    """Waits until the broker's API lists `cid` as offline, or not at all."""
+    if API is None:
+        raise AssertionError("this scenario needs --api=URL")
+    request = urllib.request.Request(
+        f"{API}/api/v4/clients/{cid}", headers={"Authorization": "Basic " + base64.b64encode(b"admin:public").decode()})
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                rows = json.load(response).get("data", [])
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return
+            raise
+        if not rows or not rows[0].get("connected", False):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{cid} still listed as connected after {timeout} s")
 V2 = hasattr(mqtt, "CallbackAPIVersion")
 NAMES = {mqtt.MQTTv31: "3.1", mqtt.MQTTv311: "3.1.1", mqtt.MQTTv5: "5.0"}
 
@@ -213,7 +241,7 @@ def will_cancelled_by_reconnect():
     cp.SessionExpiryInterval = 60
     victim = Client("wc-victim", mqtt.MQTTv5, clean=False, props=cp, will=("wc/victim", b"never", 1, wp))
     victim.drop()
-    time.sleep(0.5)
+    wait_offline("wc-victim")  # the drop seen: the delayed will is pending, not a takeover
     back = Client("wc-victim", mqtt.MQTTv5, clean=False, props=cp)
     listener.nothing(2.5)
     back.stop()
@@ -223,7 +251,7 @@ def persistent_session():
     s = Client("ps-sub", mqtt.MQTTv311, clean=False)
     s.sub("ps/t", 1)
     s.stop()
-    time.sleep(0.2)
+    wait_offline("ps-sub")  # offline: what follows is queued, not sent to the closing connection
     p = Client("ps-pub", mqtt.MQTTv311)
     for n in range(3):
         p.pub("ps/t", f"offline {n}".encode(), 1)
@@ -250,7 +278,7 @@ SCENARIOS = {f.__name__: f for f in [
 
 if __name__ == "__main__":
     failed = 0
-    for name in sys.argv[2:]:
+    for name in (a for a in sys.argv[2:] if not a.startswith("--")):
         try:
             SCENARIOS[name]()
             print(f"OK {name}", flush=True)
