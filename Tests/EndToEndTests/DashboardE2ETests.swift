@@ -111,7 +111,7 @@ struct DashboardE2ETests {
         #expect(try tui.display("#{alternate_on}") == "0")
     }
 
-    @Test("keys through a real terminal: < sorts by id, End/g/PgDn/j/k and Enter pick rows, F1 help, p pauses, + slows the poll, F10 quits")
+    @Test("keys through a real terminal: < sorts by id, End/g/PgDn/j/k and the mouse wheel move, Enter picks rows, F1 help, p pauses, + slows the poll, F10 quits")
     func keysInTmux() async throws {
         let h = try await APIHarness.start()
         let clients = try (0..<30).map { i -> TestClient in
@@ -142,6 +142,14 @@ struct DashboardE2ETests {
         #expect(try detail(after: "k") == "02")
         #expect(try detail(after: "NPage") != "02", "PgDn moves a page")
         #expect(try detail(after: "Home") == "00")
+        // The mouse wheel, as the terminal reports it (X10 encoding: ESC [ M, button 64 + 32 up /
+        // 65 + 32 down, column and row + 33), typed into the pane.
+        let wheelDown = "\u{1B}[Ma+&", wheelUp = "\u{1B}[M`+&"
+        try tui.type(wheelDown)
+        try tui.type(wheelDown)
+        #expect(try detail() == "02", "two notches down")
+        try tui.type(wheelUp)
+        #expect(try detail() == "01", "one notch up")
         try tui.send("F1")
         try tui.waitFor("help") { $0.contains("Keys") && $0.contains("this help") }
         try tui.send("Escape")
