@@ -134,8 +134,9 @@ run "latency qos0 10k/s" latency --qos 0 --rate 10000 --duration $lat
 run "latency qos1 10k/s" latency --qos 1 --rate 10000 --duration $lat
 # The same at 10,000 msg/s with the lean C client (scripts/bench/lean: epoll, no allocation),
 # whose own floor is measured first against a stub broker that only relays (--relay).
-lean_latency() {  # $1 = label, $2 = QoS
+lean_latency() {  # $1 = label, $2 = QoS, $3 = "persistent" for persistent client sessions
     label=$1
+    extra=(); [ -n "${3:-}" ] && extra=(64 "$3")
     selected "$label" || return 0
     lean=$(scripts/bench/lean/build.sh)
     "$lean" --relay 18899 > /dev/null & relay=$!
@@ -146,7 +147,7 @@ lean_latency() {  # $1 = label, $2 = QoS
     for i in $(seq "$pairs"); do
         for broker in aviary aviary1 $other; do
             start_broker "$broker"
-            line=$("$lean" "$port" 10000 "$lat" "$2")
+            line=$("$lean" "$port" 10000 "$lat" "$2" "${extra[@]}")
             stop_broker
             echo "{\"label\":\"$label\",\"broker\":\"$broker\",\"run\":$i,\"lean\":$line}" | tee -a "$results"
         done
@@ -172,6 +173,7 @@ durable=1 durable_sync=always
 run "durable fanin qos1" fanin --qos 1 --publishers 8 --messages $((m / 8)) --persistent-sessions
 run "durable pairs qos1" pairs --qos 1 --publishers 8 --messages $((m / 8)) --persistent-sessions
 run "durable latency qos1 10k/s" latency --qos 1 --rate 10000 --duration $lat --persistent-sessions
+lean_latency "durable lean latency qos1 10k/s" 1 persistent
 durable_sync=10
 run "durable(10ms) pairs qos1" pairs --qos 1 --publishers 8 --messages $((m / 8)) --persistent-sessions
 durable=0 durable_sync=always

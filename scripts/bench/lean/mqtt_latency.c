@@ -87,12 +87,16 @@ static size_t put_string(uint8_t *p, const char *s) {
     return n + 2;
 }
 
+// 1: clean session (the default); 0 with the "persistent" argument: the broker keeps the
+// sessions, so a broker with durability stores what is queued and in flight.
+static int clean_session = 1;
+
 static void mqtt_connect(int fd, const char *id) {
     uint8_t b[128], body[128];
     size_t n = 0;
     n += put_string(body + n, "MQTT");
     body[n++] = 4;      // 3.1.1
-    body[n++] = 2;      // clean session
+    body[n++] = clean_session ? 2 : 0;
     body[n++] = 0;
     body[n++] = 60;     // keepalive
     n += put_string(body + n, id);
@@ -323,10 +327,11 @@ static int run_relay(int port) {
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--relay") == 0) return run_relay(atoi(argv[2]));
     if (argc < 5) {
-        fprintf(stderr, "usage: mqtt_latency PORT RATE SECONDS QOS(0|1) [PAYLOAD_BYTES 8-100] | --relay PORT\n");
+        fprintf(stderr, "usage: mqtt_latency PORT RATE SECONDS QOS(0|1) [PAYLOAD_BYTES 8-100 [persistent]] | --relay PORT\n");
         return 2;
     }
     int size = argc > 5 ? atoi(argv[5]) : 64;
+    if (argc > 6 && strcmp(argv[6], "persistent") == 0) clean_session = 0;
     if (size < 8 || size > 100) { fprintf(stderr, "payload: 8 to 100 bytes\n"); return 2; }
     return run_client(atoi(argv[1]), atoi(argv[2]), atof(argv[3]), atoi(argv[4]), size);
 }
