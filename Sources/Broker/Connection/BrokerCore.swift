@@ -60,4 +60,14 @@ final class BrokerCore: Sendable {
     func withState<R: Sendable>(_ body: (inout sending BrokerState) throws -> R) rethrows -> R {
         try state.withLock { try body(&$0) }
     }
+
+    /// `withState`, and the durable store's batch holding what `body` changed (nil: nothing to
+    /// wait for): an acknowledgement of those changes goes out once that batch is on disk.
+    @inline(__always)
+    func withStateMarked<R: Sendable>(_ body: (inout sending BrokerState) throws -> R) rethrows -> (R, batch: UInt64?) {
+        try state.withLock { state in
+            let result = try body(&state)
+            return (result, state.store?.takeMark())
+        }
+    }
 }

@@ -207,9 +207,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         case .puback(let ack):
             core.withState { $0.complete(ack.packetId, expecting: .awaitingPuback, key: key, sink: link, now: now) }
         case .pubrec(let ack):
-            let (known, mark) = core.withState { state in
-                (state.received(ack.packetId, reasonCode: ack.reasonCode, key: key, sink: link, now: now), state.store?.takeMark())
-            }
+            let (known, mark) = core.withStateMarked { $0.received(ack.packetId, reasonCode: ack.reasonCode, key: key, sink: link, now: now) }
             if !(known && ack.reasonCode.isFailure) {
                 // Durable: once PUBREL is out, the PUBLISH must never be sent again (section 4.3.3),
                 // so the step is stored first.
@@ -218,16 +216,14 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         case .pubcomp(let ack):
             core.withState { $0.complete(ack.packetId, expecting: .awaitingPubcomp, key: key, sink: link, now: now) }
         case .pubrel(let ack):
-            let (known, mark) = core.withState { ($0.released(ack.packetId, key: key, sink: link), $0.store?.takeMark()) }
+            let (known, mark) = core.withStateMarked { $0.released(ack.packetId, key: key, sink: link) }
             respond(.pubcomp(AckPacket(packetId: ack.packetId, reasonCode: known ? .success : .packetIdentifierNotFound)), after: mark)
         case .subscribe(let subscribe):
-            let (codes, mark) = try core.withState { state in
-                (try state.subscribe(subscribe, key: key, sink: link, now: now), state.store?.takeMark())
-            }
+            let (codes, mark) = try core.withStateMarked { try $0.subscribe(subscribe, key: key, sink: link, now: now) }
             guard let codes else { return }
             respond(.suback(SubAckPacket(packetId: subscribe.packetId, reasonCodes: codes)), after: mark)
         case .unsubscribe(let unsubscribe):
-            let (codes, mark) = core.withState { ($0.unsubscribe(unsubscribe, key: key, sink: link), $0.store?.takeMark()) }
+            let (codes, mark) = core.withStateMarked { $0.unsubscribe(unsubscribe, key: key, sink: link) }
             guard let codes else { return }
             respond(.unsuback(SubAckPacket(packetId: unsubscribe.packetId, reasonCodes: codes)), after: mark)
         case .pingreq:
@@ -365,7 +361,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             case .atLeastOnce: writePacket(.puback(AckPacket(packetId: publish.packetId!, reasonCode: code)))
             case .exactlyOnce:
                 var mark: UInt64?
-                if !v5 { mark = core.withState { $0.awaitRelease(publish.packetId!, key: key, sink: link); return $0.store?.takeMark() } }
+                if !v5 { mark = core.withStateMarked { $0.awaitRelease(publish.packetId!, key: key, sink: link) }.batch }
                 respond(.pubrec(AckPacket(packetId: publish.packetId!, reasonCode: code)), after: mark)
             }
             return
@@ -380,7 +376,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
                 respond(.puback(AckPacket(packetId: publish.packetId!, reasonCode: v5 ? .payloadFormatInvalid : .success)), after: nil)
             case .exactlyOnce:
                 var mark: UInt64?
-                if !v5 { mark = core.withState { $0.awaitRelease(publish.packetId!, key: key, sink: link); return $0.store?.takeMark() } }
+                if !v5 { mark = core.withStateMarked { $0.awaitRelease(publish.packetId!, key: key, sink: link) }.batch }
                 respond(.pubrec(AckPacket(packetId: publish.packetId!, reasonCode: v5 ? .payloadFormatInvalid : .success)), after: mark)
             }
             return
@@ -392,13 +388,11 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             // Under `throttle`, a held-back QoS 0 publisher is not read until it is let go.
             if link.isHeld && core.configuration.overloadPolicy == .throttle { readsPaused = true }
         case .atLeastOnce:
-            let (result, mark) = core.withState { ($0.publish(message, key: key, sink: link, now: now), $0.store?.takeMark()) }
+            let (result, mark) = core.withStateMarked { $0.publish(message, key: key, sink: link, now: now) }
             respond(.puback(AckPacket(packetId: publish.packetId!, reasonCode: v5 ? result.reasonCode : .success)), after: mark)
         case .exactlyOnce:
             let id = publish.packetId!
-            let (result, mark) = try core.withState { state in
-                (try state.publishExactlyOnce(message, packetId: id, key: key, sink: link, now: now), state.store?.takeMark())
-            }
+            let (result, mark) = try core.withStateMarked { try $0.publishExactlyOnce(message, packetId: id, key: key, sink: link, now: now) }
             respond(.pubrec(AckPacket(packetId: id, reasonCode: v5 ? result?.reasonCode ?? .success : .success)), after: mark)
         }
     }

@@ -22,9 +22,18 @@ struct InflightMessage {
     var state: State
     /// Its id in the durable store; 0 while it is not stored.
     var storeId: Int64 = 0
-    /// What it is stored as, for a session that starts being stored while it is in flight.
-    var message: Message
-    var subscriptionIdentifiers: [UInt32]
+
+    /// The message and its delivery, read back from the PUBLISH (for a session that starts
+    /// being stored while this is in flight): the expiry is what remained when it was sent.
+    func queued(now: NIODeadline) -> QueuedMessage {
+        var properties = publish.properties
+        let identifiers = properties.subscriptionIdentifiers
+        properties.subscriptionIdentifiers = []
+        let expiresAt = properties.messageExpiryInterval.map { now + .seconds(Int64($0)) }
+        properties.messageExpiryInterval = nil
+        let message = Message(topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, properties: properties, expiresAt: expiresAt)
+        return QueuedMessage(message: message, qos: publish.qos, retain: publish.retain, subscriptionIdentifiers: identifiers)
+    }
 }
 
 /// What became of a message handed to a session.
@@ -346,13 +355,7 @@ final class Session {
                     store.append(.putMessage(StoredMessage(id: storeId, clientId: clientId, record: Self.record(item), packetId: packetId, state: state.rawValue)))
                 }
             }
-            inflight[packetId] = InflightMessage(
-                publish: publish,
-                state: state,
-                storeId: storeId,
-                message: item.message,
-                subscriptionIdentifiers: item.subscriptionIdentifiers
-            )
+            inflight[packetId] = InflightMessage(publish: publish, state: state, storeId: storeId)
             inflightOrder.append(packetId)
             heldBytes += publish.payload.readableBytes
         }
@@ -458,8 +461,7 @@ final class Session {
         for id in inflightOrder {
             guard var entry = inflight[id], entry.storeId == 0 else { continue }
             entry.storeId = store.newMessageId()
-            let item = QueuedMessage(message: entry.message, qos: entry.publish.qos, retain: entry.publish.retain, subscriptionIdentifiers: entry.subscriptionIdentifiers)
-            store.append(.putMessage(StoredMessage(id: entry.storeId, clientId: clientId, record: Self.record(item), packetId: id, state: entry.state.rawValue)))
+            store.append(.putMessage(StoredMessage(id: entry.storeId, clientId: clientId, record: Self.record(entry.queued(now: .now())), packetId: id, state: entry.state.rawValue)))
             inflight[id] = entry
         }
     }
@@ -475,7 +477,7 @@ final class Session {
     /// (DUP) when the client resumes the session.
     func restoreInflight(_ item: QueuedMessage, packetId: UInt16, state: InflightMessage.State, now: NIODeadline) {
         let publish = item.message.publishPacket(qos: item.qos, retain: item.retain, packetId: packetId, subscriptionIdentifiers: item.subscriptionIdentifiers, now: now)
-        inflight[packetId] = InflightMessage(publish: publish, state: state, storeId: item.storeId, message: item.message, subscriptionIdentifiers: item.subscriptionIdentifiers)
+        inflight[packetId] = InflightMessage(publish: publish, state: state, storeId: item.storeId)
         inflightOrder.append(packetId)
         heldBytes += publish.payload.readableBytes
     }
