@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Broker", targets: ["Broker"]),
         .library(name: "BrokerManagement", targets: ["BrokerManagement"]),
         .library(name: "MQTTClient", targets: ["MQTTClient"]),
+        .library(name: "Bridge", targets: ["Bridge"]),
         .library(name: "TUI", targets: ["TUI"]),
     ],
     dependencies: [
@@ -108,6 +109,21 @@ let package = Package(
         // OpenAPI document, becomes a string constant of BrokerManagement.
         .executableTarget(name: "embed-file", path: "Sources/embed-file"),
         .plugin(name: "EmbedFile", capability: .buildTool(), dependencies: ["embed-file"]),
+        // Bridges to an upstream broker or cluster: each an MQTT client of the upstream and of
+        // this broker (over a socket pair), passing messages and acknowledgements through.
+        .target(
+            name: "Bridge",
+            dependencies: [
+                "Broker",
+                "MQTTCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // An MQTT client on SwiftNIO: the load generator (`aviary bench`) and the demo traffic.
         .target(
             name: "MQTTClient",
@@ -142,6 +158,7 @@ let package = Package(
             name: "aviary",
             dependencies: [
                 "Broker",
+                "Bridge",
                 "BrokerManagement",
                 "MQTTClient",
                 "MQTTCodec",
@@ -179,6 +196,7 @@ let package = Package(
             name: "BrokerTests",
             dependencies: [
                 "Broker",
+                "Bridge",
                 "AviaryLocks",
                 "MQTTCodec",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -47,7 +47,7 @@ struct ClientJSON {
             o.field("connected", c.connected)
             o.field("ip_address", info.peerAddress)
             o.field("port", info.peerPort)
-            o.field("is_bridge", false)
+            o.field("is_bridge", info.bridge != nil)
             o.field("zone", ManagementAPI.zone)
             o.field("expiry_interval", Int64(c.expiryInterval))
             o.field("connected_at", localTime(ms: info.connectedAtMs))
@@ -84,6 +84,19 @@ struct ClientJSON {
             o.field("held_back", c.heldBy > 0)
             o.field("held_acks", c.heldAcks)
             o.field("holding_publishers", c.holdingPublishers)
+            // aviary: the local side of a bridge of this broker
+            if let bridge = info.bridge {
+                let status = bridge.snapshot
+                o.field("bridge_name", bridge.name)
+                o.field("bridge_state", status.state.rawValue)
+                o.field("bridge_upstream", status.address)
+                if let error = status.lastError { o.field("bridge_error", error) }
+                o.field("bridge_state_since_ms", status.sinceMs)
+                o.field("bridge_connects", status.connects)
+                o.field("bridge_failures", status.failures)
+                o.field("bridge_forwarded_out", bridge.forwardedOut)
+                o.field("bridge_forwarded_in", bridge.forwardedIn)
+            }
         }
     }
 
@@ -98,7 +111,7 @@ struct ClientJSON {
             o.field("proto_name", info.protocolVersion.protocolName)
             o.field("proto_ver", Int(info.protocolVersion.rawValue))
             o.field("keepalive", Int(info.keepAlive))
-            o.field("is_bridge", false)
+            o.field("is_bridge", info.bridge != nil)
             o.field("peercert", "nossl")
             o.field("conn_mod", "aviary_connection")
             o.field("connected_at", localTime(ms: info.connectedAtMs))

@@ -72,7 +72,7 @@ extension MQTTPacket {
         switch self {
         case .connect(let c):
             buffer.writeMQTTString(c.version.protocolName)
-            buffer.writeInteger(c.version.rawValue)
+            buffer.writeInteger(c.version.rawValue | (c.isBridge && c.version != .v5 ? 0x80 : 0))
             var flags: UInt8 = c.cleanStart ? 0x02 : 0
             if let will = c.will {
                 flags |= 0x04 | will.qos.rawValue << 3 | (will.retain ? 0x20 : 0)

@@ -49,6 +49,10 @@ public struct ConnectPacket: Hashable, Sendable {
     public var password: ByteBuffer?
     public var will: Will?
     public var properties: Properties
+    /// 3.1/3.1.1: the top bit of the protocol level, set by a bridge (Mosquitto's
+    /// `try_private`): the server does not send a bridge's own messages back to it and keeps
+    /// their retain flag. 5.0 bridges say the same with No Local and Retain As Published.
+    public var isBridge: Bool
 
     public init(
         version: ProtocolVersion,
@@ -58,8 +62,10 @@ public struct ConnectPacket: Hashable, Sendable {
         username: String? = nil,
         password: ByteBuffer? = nil,
         will: Will? = nil,
-        properties: Properties = .none
+        properties: Properties = .none,
+        isBridge: Bool = false
     ) {
+        self.isBridge = isBridge
         self.version = version
         self.clientId = clientId
         self.cleanStart = cleanStart

@@ -179,7 +179,9 @@ public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
         let name = try body.readMQTTString(what: "protocol name")
         guard let level = body.readInteger(as: UInt8.self) else { throw MQTTProtocolError.malformed("truncated CONNECT") }
         let parsed: ProtocolVersion
-        switch (name, level) {
+        // 3.1/3.1.1 bridges set the level's top bit (0x83, 0x84), as Mosquitto's do.
+        let isBridge = level & 0x80 != 0 && level & 0x7F != 5
+        switch (name, level & (isBridge ? 0x7F : 0xFF)) {
         case ("MQIsdp", 3): parsed = .v3_1
         case ("MQTT", 4): parsed = .v3_1_1
         case ("MQTT", 5): parsed = .v5
@@ -228,7 +230,8 @@ public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
             username: username,
             password: password,
             will: will,
-            properties: props
+            properties: props,
+            isBridge: isBridge
         )
     }
 

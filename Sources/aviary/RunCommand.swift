@@ -74,7 +74,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         let port = application.mqttPort
         let api = configuration.api
-        let group = ServiceGroup(configuration: .init(services: application.services.map { .init(service: $0) }, logger: logger))
+        let group = ServiceGroup(configuration: .init(services: try resolved.services(of: application, logger: logger).map { .init(service: $0) }, logger: logger))
         let running = Task { try await group.run() }
         for _ in 0..<100 where apiPort.withLock({ $0 }) == nil {
             if running.isCancelled { break }

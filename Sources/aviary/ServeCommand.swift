@@ -65,7 +65,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if simulateClients > 0 { application.broker.addSimulatedClients(simulateClients) }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: application.services.map { .init(service: $0) },
+            services: try resolved.services(of: application, logger: logger).map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

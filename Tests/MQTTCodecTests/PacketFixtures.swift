@@ -114,6 +114,12 @@ enum PacketFixtures {
                         )
                     )
                 ),
+                // A 3.x bridge's level has its top bit set (0x83, 0x84); 5.0 has no such bit.
+                .init(
+                    name: "CONNECT bridge",
+                    version: version,
+                    packet: .connect(ConnectPacket(version: version, clientId: "edge", cleanStart: false, isBridge: !v5))
+                ),
                 .init(name: "CONNACK", version: version, packet: .connack(ConnAckPacket(sessionPresent: true, properties: p(.connack)))),
                 .init(
                     name: "CONNACK refused",

@@ -53,10 +53,17 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     private var store: DurableStore?
     private var awaitingStore: Deque<(batch: UInt64, packet: MQTTPacket)> = []
     private var output = OutputBatch()
+    /// The local side of one of this broker's bridges: trusted (no password, no ACL), shown in
+    /// the client table with the bridge's state.
+    private let bridge: BridgeStatus?
+    /// A 3.x client that said it is a bridge (protocol level 0x83/0x84): its subscriptions get
+    /// No Local and Retain As Published, as a 5.0 bridge asks for them.
+    private var isBridgeClient = false
 
-    init(core: BrokerCore, logger: Logger, now: NIODeadline) {
+    init(core: BrokerCore, logger: Logger, now: NIODeadline, bridge: BridgeStatus? = nil) {
         self.core = core
         self.logger = logger
+        self.bridge = bridge
         self.machine = ConnectionStateMachine(now: now)
         self.processor = NIOSingleStepByteToMessageProcessor(MQTTPacketDecoder(maximumPacketSize: core.configuration.maxPacketSize))
     }
@@ -81,7 +88,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     private func activate(context: ChannelHandlerContext) {
         guard loop == nil else { return }
         core.metrics.connectionsAccepted.add()
-        if let address = context.channel.remoteAddress {
+        if let bridge {
+            peer = ("bridge:\(bridge.name)", 0)
+        } else if let address = context.channel.remoteAddress {
             peer = (address.ipAddress ?? "?", address.port ?? 0)
         }
         loop = core.loops.connections(on: context.eventLoop).value
@@ -218,7 +227,13 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         case .pubrel(let ack):
             let (known, mark) = core.withStateMarked { $0.released(ack.packetId, key: key, sink: link) }
             respond(.pubcomp(AckPacket(packetId: ack.packetId, reasonCode: known ? .success : .packetIdentifierNotFound)), after: mark)
-        case .subscribe(let subscribe):
+        case .subscribe(var subscribe):
+            if isBridgeClient {
+                for index in subscribe.subscriptions.indices {
+                    subscribe.subscriptions[index].noLocal = true
+                    subscribe.subscriptions[index].retainAsPublished = true
+                }
+            }
             let (codes, mark) = try core.withStateMarked { try $0.subscribe(subscribe, key: key, sink: link, now: now) }
             guard let codes else { return }
             respond(.suback(SubAckPacket(packetId: subscribe.packetId, reasonCodes: codes)), after: mark)
@@ -247,10 +262,11 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     private func handleConnect(_ connect: ConnectPacket, now: NIODeadline, authenticated: (user: String, serverFinal: String)? = nil) throws {
         guard let context else { return }
         connectVersion = connect.version
+        isBridgeClient = connect.isBridge
         let verdict = try ConnectNegotiation.negotiate(
             connect,
             configuration: core.configuration,
-            security: core.security,
+            security: bridge == nil ? core.security : .open,
             shuttingDown: core.shuttingDown.load(ordering: .relaxed),
             authenticatedUser: authenticated?.user
         )
@@ -292,6 +308,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         )
         info.willTopic = connect.will?.topic
         info.willPayload = connect.will.map { Array($0.payload.readableBytesView) }
+        info.bridge = bridge
         let request = ConnectRequest(
             packet: connect,
             clientId: accepted.clientId,
@@ -348,7 +365,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         core.metrics.messagesReceived.add()
         core.metrics.messagesReceivedByQoS[Int(publish.qos.rawValue)].add()
         let v5 = version == .v5
-        guard core.security.canPublish(publish.topic, username: username, clientId: clientId) else {
+        guard bridge != nil || core.security.canPublish(publish.topic, username: username, clientId: clientId) else {
             // Dropped; 5.0 hears why in the acknowledgement, 3.x gets a normal one (as in Mosquitto).
             core.security.denials.add()
             if lastDenialLog.map({ now - $0 >= .seconds(10) }) ?? true {

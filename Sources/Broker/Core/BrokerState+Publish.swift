@@ -50,7 +50,7 @@ extension BrokerState {
         let security = self.security
         let checkReads = security.checksTopics
         func mayReceive(_ session: Session) -> Bool {
-            guard checkReads else { return true }
+            guard checkReads, session.info.bridge == nil else { return true }
             if security.canReceive(message.topic, username: session.info.username, clientId: session.clientId) { return true }
             security.denials.add()
             return false

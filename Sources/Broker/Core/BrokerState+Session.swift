@@ -34,6 +34,16 @@ extension BrokerState {
         return true
     }
 
+    /// Forgets every incoming QoS 2 packet id `clientId`'s session awaits PUBREL for (a bridge
+    /// whose upstream lost its session: those ids will be used for new messages).
+    mutating func forgetIncomingQoS2(clientId: String) {
+        guard let session = sessions[clientId], !session.incomingQoS2.isEmpty else { return }
+        if session.stored {
+            for packetId in session.incomingQoS2 { store?.append(.deleteIncoming(clientId: session.clientId, packetId: packetId)) }
+        }
+        session.incomingQoS2.removeAll()
+    }
+
     /// The socket can take more: queued messages move to it.
     mutating func pump(key: SessionKey, sink: any DeliverySink, now: NIODeadline) {
         sessions.session(key, sink: sink)?.pump(now: now)

@@ -26,7 +26,7 @@ extension BrokerState {
                 continue
             }
             let identity = session.identity.info
-            if !security.canSubscribe(filter.filter, username: identity.username, clientId: session.clientId) {
+            if identity.bridge == nil && !security.canSubscribe(filter.filter, username: identity.username, clientId: session.clientId) {
                 security.denials.add()
                 metrics.subscriptionsRefused.add()
                 logger.warning(

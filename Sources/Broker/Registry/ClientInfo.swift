@@ -14,6 +14,8 @@ public struct ClientInfo: Sendable, Hashable {
     public var disconnectedAtMs: Int64?
     public var willTopic: String?
     public var willPayload: [UInt8]?
+    /// Set on the connection a bridge of this broker keeps to it (its local side).
+    public var bridge: BridgeStatus?
 
     public init(
         clientId: String,

@@ -26,6 +26,7 @@ public final class Broker: Sendable {
     /// The group made for `event_loops` (shut down with the broker); nil on a shared group.
     private let ownedGroup: MultiThreadedEventLoopGroup?
     private let runtime = Locked(Runtime())
+    let bridgeList = Locked<[BridgeStatus]>([])
 
     private struct Runtime {
         var serverChannel: (any Channel)?
@@ -63,6 +64,9 @@ public final class Broker: Sendable {
             self.group = MultiThreadedEventLoopGroup.singleton
         }
     }
+
+    /// The event loops serving the MQTT connections (bridges run on them too).
+    public var eventLoopGroup: any EventLoopGroup { group }
 
     /// How many event loops serve the MQTT connections.
     public var eventLoopCount: Int {

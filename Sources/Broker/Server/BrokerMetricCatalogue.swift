@@ -118,6 +118,21 @@ extension Broker {
                 .init(.gauge, UInt64(max(0, recovery.milliseconds)), help: "Milliseconds start-up took to read the durable store and rebuild its state.", api: "store.recovery_ms", prometheus: "aviary_store_recovery_milliseconds"),
             ]
         }
+        for bridge in bridges {
+            let status = bridge.snapshot
+            let row = registry.row(clientId: bridge.localClientId)
+            let name = bridge.name
+            let labels = [("bridge", name)]
+            list += [
+                .init(.gauge, status.state == .connected ? 1 : 0, help: "1 while the bridge is connected to its upstream.", api: "bridges.\(name).connected", sys: "connection/\(name)/state", prometheus: "aviary_bridge_connected", labels: labels),
+                .init(.counter, bridge.forwardedOut, help: "Messages a bridge sent to its upstream.", api: "bridges.\(name).forwarded_out", prometheus: "aviary_bridge_forwarded_out_total", labels: labels),
+                .init(.counter, bridge.forwardedIn, help: "Messages a bridge received from its upstream.", api: "bridges.\(name).forwarded_in", prometheus: "aviary_bridge_forwarded_in_total", labels: labels),
+                .init(.counter, status.connects, help: "Connections a bridge made to its upstream.", api: "bridges.\(name).connects", prometheus: "aviary_bridge_connects_total", labels: labels),
+                .init(.counter, status.failures, help: "Failed attempts and lost connections of a bridge.", api: "bridges.\(name).failures", prometheus: "aviary_bridge_failures_total", labels: labels),
+                .init(.gauge, UInt64(row?.mqueueLen ?? 0), help: "Messages queued for a bridge's upstream (its local session's queue).", api: "bridges.\(name).queued", prometheus: "aviary_bridge_queued", labels: labels),
+                .init(.counter, row?.mqueueDropped ?? 0, help: "Messages for a bridge's upstream dropped from its full queue (max_queued_messages) or as too large for the upstream.", api: "bridges.\(name).dropped", prometheus: "aviary_bridge_dropped_total", labels: labels),
+            ]
+        }
         return list
     }
 }

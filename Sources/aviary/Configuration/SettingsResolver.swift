@@ -1,7 +1,9 @@
+import Bridge
 import Broker
 import BrokerManagement
 import Configuration
 import Foundation
+import MQTTCodec
 import Synchronization
 
 import AviaryLocks
@@ -35,6 +37,8 @@ struct ResolvedSettings {
     var configuration = EffectiveConfiguration()
     var sources: [String: SettingSource] = [:]
     var configFile: String?
+    /// The `connection` blocks of the config file, with the line each starts on.
+    var bridges: [(configuration: BridgeConfiguration, line: Int)] = []
     /// Reads the password and ACL files named by the settings; an error names the setting, its
     /// source, the file and the line.
     func makeSecurityPolicy() throws(SettingsError) -> SecurityPolicy {
@@ -60,7 +64,41 @@ struct ResolvedSettings {
             let padded = assignment.count < 40 ? assignment.padding(toLength: 40, withPad: " ", startingAt: 0) : assignment
             lines.append(padded + "  # " + (sources[setting.key] ?? .defaultValue).description)
         }
+        for (bridge, line) in bridges {
+            lines.append("")
+            lines.append("connection = \(bridge.name)".padding(toLength: 40, withPad: " ", startingAt: 0) + "  # \(configFile ?? "config file") line \(line)")
+            lines += Self.render(bridge)
+        }
         return lines.joined(separator: "\n")
+    }
+
+    /// A bridge as the lines of its block, every setting shown (defaults too); no password.
+    static func render(_ bridge: BridgeConfiguration) -> [String] {
+        func word(_ text: String) -> String { text.isEmpty ? "\"\"" : text }
+        let versions: [ProtocolVersion: String] = [.v3_1: "mqttv31", .v3_1_1: "mqttv311", .v5: "mqttv50"]
+        var lines = [
+            "address = \(bridge.addresses.map(\.description).joined(separator: " "))",
+            "bridge_protocol_version = \(versions[bridge.version]!)",
+            "remote_clientid = \(bridge.remoteClientId)",
+            "local_clientid = \(bridge.localClientId)",
+            "cleansession = \(bridge.cleanSession)",
+            "session_expiry = \(bridge.sessionExpiry == .max ? "never" : "\(bridge.sessionExpiry)")",
+            "keepalive_interval = \(bridge.keepAlive)",
+            "try_private = \(bridge.tryPrivate)",
+            "restart_timeout = \(bridge.restartBase.formatted()) \(bridge.restartCap.formatted())",
+        ]
+        if let user = bridge.username { lines.append("remote_username = \(user)") }
+        if bridge.password != nil { lines.append("remote_password = ********") }
+        if let tls = bridge.tls {
+            lines.append("bridge_cafile = \(tls.caFile)")
+            if let cert = tls.certFile { lines.append("bridge_certfile = \(cert)") }
+            if let key = tls.keyFile { lines.append("bridge_keyfile = \(key)") }
+            lines.append("bridge_insecure = \(tls.insecure)")
+        }
+        for topic in bridge.topics {
+            lines.append("topic = \(word(topic.pattern)) \(topic.direction.rawValue) \(topic.qos.rawValue) \(word(topic.localPrefix)) \(word(topic.remotePrefix))")
+        }
+        return lines
     }
 }
 
@@ -92,9 +130,17 @@ enum SettingsResolver {
         var file: ConfigFile?
         if let path = flags["config"] ?? environment["AVIARY_CONFIG"] {
             guard !path.isEmpty else { throw SettingsError("--config / AVIARY_CONFIG: expected the path of a config file") }
-            let loaded = try ConfigFile(path: path, knownKeys: Set(settings.map(\.key)))
+            let loaded = try ConfigFile(path: path, knownKeys: Set(settings.map(\.key)), bridgeKeys: Set(BridgeConfiguration.keys))
             file = loaded
             resolved.configFile = path
+            resolved.bridges = try loaded.bridges.map { block throws(SettingsError) in (try bridge(block, path: path), block.line) }
+            var localIds: [String: String] = [:]
+            for (bridge, line) in resolved.bridges {
+                if let other = localIds[bridge.localClientId] {
+                    throw SettingsError("\(path) line \(line): connection '\(bridge.name)' has the local_clientid '\(bridge.localClientId)' of connection '\(other)'")
+                }
+                localIds[bridge.localClientId] = bridge.name
+            }
             providers.append(ConfigFileProvider(file: loaded))
         }
 
@@ -120,6 +166,24 @@ enum SettingsResolver {
         try checkAPIExposure(resolved)
         try checkWaterMarks(resolved)
         return resolved
+    }
+
+    /// A `connection` block as a bridge; a bad line is named with what was expected.
+    static func bridge(_ block: ConfigFile.BridgeBlock, path: String) throws(SettingsError) -> BridgeConfiguration {
+        var bridge = BridgeConfiguration(name: block.name)
+        for (key, entry) in block.entries {
+            do {
+                try bridge.set(key, entry.value)
+            } catch {
+                throw SettingsError("\(path) line \(entry.line): \(key): \(error)")
+            }
+        }
+        do {
+            try bridge.validate()
+        } catch {
+            throw SettingsError("\(path) line \(block.line): \(error)")
+        }
+        return bridge
     }
 
     /// The low-water mark must be below the high-water mark, wherever each came from.

@@ -1,7 +1,9 @@
+import Bridge
 import Broker
 import BrokerManagement
 import Logging
 import NIOSSL
+import ServiceLifecycle
 
 extension ResolvedSettings {
     /// The server TLS configuration from tls_cert / tls_key / tls_ca / tls_verify_clients, or nil
@@ -71,6 +73,17 @@ extension ResolvedSettings {
             )
         } catch let error as ListenerError {
             throw SettingsError(error.description)
+        }
+    }
+
+    /// The services to run: the application's, then the bridges of the config file (stopped
+    /// first at shutdown, so they leave both sides with DISCONNECT while the broker still runs).
+    func services(of application: AviaryApplication, logger: Logger) throws -> [any Service] {
+        guard !bridges.isEmpty else { return application.services }
+        do {
+            return application.services + [try BridgeService(configurations: bridges.map(\.configuration), broker: application.broker, logger: logger)]
+        } catch {
+            throw SettingsError("\(configFile ?? "config file"): \(error)")
         }
     }
 }
