@@ -39,6 +39,41 @@ struct ServeTests {
         #expect(settings["api_password"]?.source == "environment variable AVIARY_API_PASSWORD")
     }
 
+    @Test("--print-config shows each bridge's block with every setting (defaults too), its line, and no password")
+    func bridgesPrinted() throws {
+        let file = try temporaryFile(
+            """
+            mqtt_port = 2001
+            # the edge's bridges
+            connection = hq
+            address = hq-1.example.net:1883, [::1]:8883 hq-3.example.net
+            bridge_protocol_version = mqttv50
+            remote_username = edge
+            remote_password = s3cret
+            topic = sensors/# out 1 "" site1/
+            topic = "" in 2 cmd/site1 hq/cmd/site1
+
+            connection = backup
+            address = 10.0.0.9
+            topic = # both 0
+
+            """
+        )
+        defer { unlink(file) }
+        let r = try Subprocess.run([Tools.aviary, "serve", "--config", file, "--print-config"])
+        #expect(r.code == 0, "\(r.output)")
+        let blocks = r.output.components(separatedBy: "\n\n").dropFirst().map { $0.split(separator: "\n").map(String.init) }
+        #expect(blocks.count == 2, "\(r.output)")
+        let hq = try #require(blocks.first)
+        #expect(hq.first?.hasPrefix("connection = hq") == true && hq.first?.hasSuffix("# \(file) line 3") == true, "\(hq)")
+        #expect(hq.contains("address = hq-1.example.net:1883 [::1]:8883 hq-3.example.net:1883"), "\(hq)")
+        #expect(hq.contains("bridge_protocol_version = mqttv50") && hq.contains("cleansession = false") && hq.contains("restart_timeout = 1 30"), "\(hq)")
+        #expect(hq.contains("remote_password = ********") && !r.output.contains("s3cret"), "the password is not printed")
+        #expect(hq.contains("topic = sensors/# out 1 \"\" site1/") && hq.contains("topic = \"\" in 2 cmd/site1 hq/cmd/site1"), "\(hq)")
+        let backup = try #require(blocks.last)
+        #expect(backup.contains("address = 10.0.0.9:1883") && backup.contains("topic = # both 0 \"\" \"\"") && backup.contains("bridge_protocol_version = mqttv311"), "\(backup)")
+    }
+
     @Test("precedence in a running broker: credentials and the connection limit come from the right source")
     func precedenceLive() async throws {
         let file = try temporaryFile(
@@ -87,6 +122,28 @@ struct ServeTests {
             BadInput(file: "log_level info\n", expected: ["line 1", "expected 'key = value'"]),
             BadInput(file: "log_level = info\nlog_level = debug\n", expected: ["line 2", "already set on line 1"]),
             BadInput(args: ["--config", "/nonexistent/aviary.conf"], expected: ["cannot read config file /nonexistent/aviary.conf"]),
+            // Bridges: each bad line is named with what was expected.
+            BadInput(file: "connection = up\naddress = 127.0.0.1:99999\ntopic = a/# out 1\n", expected: ["line 2", "address", "port from 1 to 65535"]),
+            BadInput(file: "connection = up\naddress = h:1883\ntopic = a/# sideways 1\n", expected: ["line 3", "topic", "direction must be in, out or both, got 'sideways'"]),
+            BadInput(file: "connection = up\naddress = h:1883\ntopic = a/#/b out 1\n", expected: ["line 3", "'a/#/b' is not a valid topic filter"]),
+            BadInput(file: "connection = up\naddress = h:1883\ntopic = a/+x out 1\n", expected: ["line 3", "'a/+x' is not a valid topic filter"]),
+            BadInput(file: "connection = up\naddress = h:1883\ntopic = # out 1 a/+/ b/\n", expected: ["line 3", "local prefix 'a/+/' may not hold wildcards"]),
+            BadInput(file: "connection = up\naddress = h:1883\ntopic = a/# out 3\n", expected: ["line 3", "QoS must be 0, 1 or 2"]),
+            BadInput(file: "connection = up\naddres = h:1883\n", expected: ["line 2", "unknown bridge setting 'addres'", "did you mean 'address'"]),
+            BadInput(file: "connection = up\naddress = h:1883\ntopic = a/#\nmqtt_port = 1\n", expected: ["line 4", "'mqtt_port' is a broker setting", "before the first 'connection' line"]),
+            BadInput(file: "address = h:1883\n", expected: ["line 1", "'address' is a bridge setting", "connection = NAME"]),
+            BadInput(file: "connection = up\ntopic = a/#\n", expected: ["line 1", "connection 'up' has no 'address' line"]),
+            BadInput(file: "connection = up\naddress = h\n", expected: ["line 1", "connection 'up' has no 'topic' line"]),
+            BadInput(file: "connection = up\naddress = h\ntopic = a\nbridge_protocol_version = mqttv4\n", expected: ["line 4", "mqttv31, mqttv311 or mqttv50"]),
+            BadInput(file: "connection = a\naddress = h\ntopic = a\nconnection = a\n", expected: ["line 4", "connection 'a' is already defined on line 1"]),
+            BadInput(
+                file: "connection = a\naddress = h\ntopic = a\nlocal_clientid = x\nconnection = b\naddress = h\ntopic = b\nlocal_clientid = x\n",
+                expected: ["line 5", "connection 'b' has the local_clientid 'x' of connection 'a'"]
+            ),
+            BadInput(
+                file: "connection = up\naddress = h\ntopic = a\nbridge_cafile = /nonexistent/ca.pem\n",
+                expected: ["connection 'up'", "bridge_cafile", "cannot be loaded"]
+            ),
         ]
     )
     func badValues(input: BadInput) throws {

@@ -85,7 +85,7 @@ class Mosquitto:
 
 class Aviary:
     def __init__(self, bridge_lines, extra=""):
-        self.conf = os.path.join(WORK, "aviary.conf")
+        self.conf = tempfile.mktemp(prefix="aviary-", suffix=".conf", dir=WORK)
         with open(self.conf, "w") as f:
             f.write("mqtt_port = 0\napi_port = 0\nws_port = off\nmax_queued_messages = 100000\n" + extra + "\n".join(bridge_lines) + "\n")
         self.proc = subprocess.Popen([AVIARY, "serve", "--config", self.conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -292,6 +292,46 @@ def loop():
     return result
 
 
+def aviary_upstream():
+    """aviary bridged to aviary, `both` on one topic: the 3.1.1 bridge flag (protocol level
+    0x84) and 5.0's No Local keep each message from coming back; the upstream lists the
+    bridge's connection as a 3.1.1 or 5.0 client."""
+    result = {}
+    for version in ("mqttv311", "mqttv50"):
+        up = Aviary([])
+        av = Aviary(bridge(up.port, ["loop/# both 1"], version))
+        av.wait_bridge("connected")
+        up_sub = Client(up.port, "up-sub")
+        up_sub.subscribe("loop/#", 1)
+        edge_sub = Client(av.port, "edge-sub")
+        edge_sub.subscribe("loop/#", 1)
+        up_pub = Client(up.port, "up-pub")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            up_pub.publish("loop/probe", "p", 1)
+            if [m for m in edge_sub.collect(1, 0.3) if m[1] == "p"]:
+                break
+        time.sleep(0.5)
+        edge_sub.drain(0.5)
+        up_sub.drain(0.5)
+        edge_pub = Client(av.port, "edge-pub")
+        edge_pub.publish("loop/x", "edge", 1, retain=True)
+        up_pub.publish("loop/y", "up", 1)
+        result[f"{version} edge saw"] = sorted(m[1] for m in edge_sub.drain(1.5))
+        result[f"{version} upstream saw"] = sorted(m[1] for m in up_sub.drain(1.5))
+        rows = up.get("/api/v4/clients/edge-1")["data"]
+        result[f"{version} upstream row"] = {k: rows[0].get(k) for k in ("proto_ver", "connected")} if rows else None
+        # Retain As Published: the retained message is retained upstream too.
+        late = Client(up.port, "late-sub")
+        late.subscribe("loop/x", 1)
+        result[f"{version} retained upstream"] = [(m[1], m[3]) for m in late.collect(1, 5)]
+        for c in (up_sub, edge_sub, edge_pub, up_pub, late):
+            c.close()
+        av.stop()
+        up.stop()
+    return result
+
+
 def restart():
     """QoS 1 out while the upstream Mosquitto is restarted twice: every message acknowledged
     to the publisher reaches the upstream subscriber (a persistent session there)."""
@@ -404,7 +444,7 @@ def kick():
     return {"kick_status": code, "connects": row.get("bridge_connects"), "after": got}
 
 
-SCENARIOS = {"directions": directions, "loop": loop, "restart": restart, "queue": queue_scenario, "tls": tls, "kick": kick}
+SCENARIOS = {"directions": directions, "loop": loop, "aviary_upstream": aviary_upstream, "restart": restart, "queue": queue_scenario, "tls": tls, "kick": kick}
 
 try:
     print(json.dumps(SCENARIOS[SCENARIO]()))
