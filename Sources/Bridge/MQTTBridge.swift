@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 import Broker
 import Logging
 import MQTTCodec
@@ -185,7 +190,7 @@ private final class Relay {
                 }
                 switch result {
                 case .failure(let error):
-                    self.fail("cannot connect to \(address): \(error)")
+                    self.fail("cannot connect to \(address): \(Self.describe(error))")
                 case .success(let channel):
                     self.upstreamChannel = channel
                     self.lastUpstreamPacket = .now()
@@ -243,7 +248,8 @@ private final class Relay {
                     self.localChannel = channel
                     var properties = Properties()
                     properties.sessionExpiryInterval = .max
-                    properties.receiveMaximum = UInt16(clamping: min(self.limits.receiveMaximum, 65535))
+                    // Priming takes no message: one at most goes in flight, to be sent again.
+                    properties.receiveMaximum = self.phase == .priming ? 1 : UInt16(clamping: min(self.limits.receiveMaximum, 65535))
                     properties.maximumPacketSize = self.limits.maximumPacketSize
                     endpoint.send(.connect(ConnectPacket(version: .v5, clientId: self.configuration.localClientId, cleanStart: false, keepAlive: 0, properties: properties)))
                     endpoint.flush()
@@ -536,6 +542,22 @@ private final class Relay {
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         retry = eventLoop.scheduleTask(in: .milliseconds(Int64(delay * 1000))) {
             bound.value.connectUpstream()
+        }
+    }
+
+    /// A connection error as an operator reads it ("Connection refused", not NIO's wrapping).
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as NIOConnectionError:
+            if let first = error.connectionErrors.first { return describe(first.error) }
+            if error.dnsAError != nil || error.dnsAAAAError != nil { return "cannot resolve the host name" }
+            return "no address to connect to"
+        case let error as IOError:
+            return String(cString: strerror(error.errnoCode))
+        case ChannelError.connectTimeout(let timeout):
+            return "no answer within \(timeout.nanoseconds / 1_000_000_000) s"
+        default:
+            return "\(error)"
         }
     }
 

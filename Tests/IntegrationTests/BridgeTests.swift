@@ -81,6 +81,13 @@ struct BridgeTests {
         #expect(r["received"] as? Bool == true, "\(r)")
     }
 
+    @Test("persistence on: messages queued for a down upstream survive SIGKILL of the broker and are delivered after", .enabled(if: Tools.python != nil && hasMosquitto))
+    func durableQueue() async throws {
+        let r = try await Self.run("durable")
+        #expect(r["queued_before_kill"] as? Int == 30 && r["queued_after_restart"] as? Int == 30, "\(r)")
+        #expect(r["received"] as? Bool == true, "\(r)")
+    }
+
     @Test("TLS to the upstream with bridge_cafile; a CA that did not sign its certificate keeps the bridge backing off with the verification error", .enabled(if: Tools.python != nil && hasMosquitto))
     func tls() async throws {
         let certificates = try #require(TLSTests.certificates, "openssl made the certificates")

@@ -129,7 +129,7 @@ extension Broker {
                 .init(.counter, bridge.forwardedIn, help: "Messages a bridge received from its upstream.", api: "bridges.\(name).forwarded_in", prometheus: "aviary_bridge_forwarded_in_total", labels: labels),
                 .init(.counter, status.connects, help: "Connections a bridge made to its upstream.", api: "bridges.\(name).connects", prometheus: "aviary_bridge_connects_total", labels: labels),
                 .init(.counter, status.failures, help: "Failed attempts and lost connections of a bridge.", api: "bridges.\(name).failures", prometheus: "aviary_bridge_failures_total", labels: labels),
-                .init(.gauge, UInt64(row?.mqueueLen ?? 0), help: "Messages queued for a bridge's upstream (its local session's queue).", api: "bridges.\(name).queued", prometheus: "aviary_bridge_queued", labels: labels),
+                .init(.gauge, UInt64((row?.mqueueLen ?? 0) + (row?.inflight ?? 0)), help: "Messages for a bridge's upstream not yet acknowledged by it (its local session's queue and messages in flight).", api: "bridges.\(name).queued", prometheus: "aviary_bridge_queued", labels: labels),
                 .init(.counter, row?.mqueueDropped ?? 0, help: "Messages for a bridge's upstream dropped from its full queue (max_queued_messages) or as too large for the upstream.", api: "bridges.\(name).dropped", prometheus: "aviary_bridge_dropped_total", labels: labels),
             ]
         }

@@ -397,6 +397,39 @@ def queue_scenario():
     return result
 
 
+def durable():
+    """Persistence on, upstream down: QoS 1 messages for it are acknowledged once on disk, the
+    broker is killed (SIGKILL), restarted, and still delivers every one once the upstream is up."""
+    up = Mosquitto().start()
+    sub = Client(up.port, "up-sub", clean=False)
+    sub.subscribe("d/#", 1)
+    sub.close()
+    up.stop()
+    store = os.path.join(WORK, "store")
+    extra = f"persistence = on\npersistence_dir = {store}\n"
+    av = Aviary(bridge(up.port, ["d/# out 1"], extra=["restart_timeout = 0.5 1"]), extra=extra)
+    av.wait_bridge("backing off")
+    pub = Client(av.port, "edge-pub")
+    for i in range(30):
+        pub.publish("d/t", str(i), 1)
+    pub.close()
+    row = av.bridge_row()
+    queued_before = row.get("mqueue_len") + row.get("inflight")
+    av.proc.kill()
+    av.proc.wait(timeout=10)
+    av = Aviary(bridge(up.port, ["d/# out 1"], extra=["restart_timeout = 0.5 1"]), extra=extra)
+    row = av.wait_bridge("backing off")
+    queued_after = row.get("mqueue_len") + row.get("inflight")
+    up.start()
+    av.wait_bridge("connected")
+    sub = Client(up.port, "up-sub", clean=False)
+    got = [m[1] for m in sub.collect(30, 15)]
+    sub.close()
+    av.stop()
+    up.stop()
+    return {"queued_before_kill": queued_before, "queued_after_restart": queued_after, "received": got == [str(i) for i in range(30)], "received_count": len(got)}
+
+
 def tls():
     """The bridge connects to a Mosquitto TLS listener, verifying its certificate with bridge_cafile."""
     up = Mosquitto(tls=True).start()
@@ -444,7 +477,7 @@ def kick():
     return {"kick_status": code, "connects": row.get("bridge_connects"), "after": got}
 
 
-SCENARIOS = {"directions": directions, "loop": loop, "aviary_upstream": aviary_upstream, "restart": restart, "queue": queue_scenario, "tls": tls, "kick": kick}
+SCENARIOS = {"directions": directions, "loop": loop, "aviary_upstream": aviary_upstream, "restart": restart, "queue": queue_scenario, "durable": durable, "tls": tls, "kick": kick}
 
 try:
     print(json.dumps(SCENARIOS[SCENARIO]()))
