@@ -111,6 +111,14 @@ struct GoldenNanoMQTests {
         #expect(page.rows[0].fields.contains { $0.key == "held_acks" && $0.value == "20" }, "the detail view lists the numbers")
     }
 
+    @Test("a row of one of aviary's bridges shows its link in the STATE column: bridge, bridge …, bridge ✗ (its error in the detail view)")
+    func bridgeState() throws {
+        let body = #"{"code":0,"data":[{"client_id":"b1","clientid":"b1","conn_state":"connected","proto_ver":5,"is_bridge":true,"bridge_state":"connected"},{"client_id":"b2","clientid":"b2","conn_state":"disconnected","proto_ver":5,"is_bridge":true,"bridge_state":"backing off","bridge_error":"cannot connect to hq:1883: Connection refused"},{"client_id":"b3","clientid":"b3","conn_state":"disconnected","proto_ver":5,"is_bridge":true,"bridge_state":"connecting"}]}"#
+        let page = try ClientDecoder.decode(status: 200, body: Array(body.utf8))
+        #expect(page.rows.map(\.stateText) == ["bridge", "bridge ✗", "bridge …"])
+        #expect(page.rows[1].fields.contains { $0.key == "bridge_error" && $0.value.contains("Connection refused") })
+    }
+
     @Test("an HTML error page is reported as not a JSON API")
     func htmlPage() throws {
         let page = try GoldenResponse.load("55_GET_api_v5_clients.txt")

@@ -28,18 +28,28 @@ public struct ClientRow: Sendable, Hashable {
     /// holds back that many publishers.
     public var heldBack = false
     public var holdingPublishers: UInt64 = 0
+    /// aviary's own bridges: the row of a bridge's local side carries its link's state
+    /// (`connecting`, `connected`, `backing off`).
+    public var bridgeState: String?
     /// Every field of the object as the API sent it, for the detail view.
     public var fields: [(key: String, value: String)]
 
     /// The STATE column: offline, connected, or under flow control.
     public var stateText: String {
+        if let bridgeState {
+            switch bridgeState {
+            case "connected": return "bridge"
+            case "connecting": return "bridge …"
+            default: return "bridge ✗"
+            }
+        }
         guard connected else { return "offline" }
         if holdingPublishers > 0 { return "holding" }
         return heldBack ? "held" : "connected"
     }
 
     public static func == (a: ClientRow, b: ClientRow) -> Bool {
-        a.clientId == b.clientId && a.connected == b.connected && a.heldBack == b.heldBack && a.holdingPublishers == b.holdingPublishers && a.recvOct == b.recvOct && a.sendOct == b.sendOct
+        a.clientId == b.clientId && a.connected == b.connected && a.bridgeState == b.bridgeState && a.heldBack == b.heldBack && a.holdingPublishers == b.holdingPublishers && a.recvOct == b.recvOct && a.sendOct == b.sendOct
             && a.recvMsg == b.recvMsg && a.sendMsg == b.sendMsg && a.fields.map(\.key) == b.fields.map(\.key)
             && a.fields.map(\.value) == b.fields.map(\.value)
     }

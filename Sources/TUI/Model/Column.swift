@@ -34,7 +34,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .username: "username"
         case .address: "address:port"
         case .proto: "protocol version"
-        case .state: "state (held: held back by a slow subscriber; holding: holds publishers back)"
+        case .state: "state (held: held back by a slow subscriber; holding: holds publishers back; bridge ✗: a bridge whose upstream is down)"
         case .connectedFor: "connected for"
         case .keepAlive: "keepalive"
         case .bytesInRate: "bytes in per second"

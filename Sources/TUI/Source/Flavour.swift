@@ -64,6 +64,7 @@ struct RawClient: Decodable {
     var will_topic: String?
     var held_back: Bool?
     var holding_publishers: UInt64?
+    var bridge_state: String?
 
     /// EMQX v4 and we send `connected_at` as text; other versions as a number.
     enum TextOrNumber: Decodable {
@@ -160,6 +161,7 @@ public enum ClientDecoder {
             willTopic: o.will_topic,
             heldBack: o.held_back ?? false,
             holdingPublishers: o.holding_publishers ?? 0,
+            bridgeState: o.bridge_state,
             fields: []
         )
     }
