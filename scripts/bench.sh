@@ -288,6 +288,60 @@ if selected flood; then
     for broker in aviary $other; do flood $broker $attempts; done
 fi
 
+# Across a bridge: 8 publishers on an edge broker, 1 subscriber on its upstream (a Mosquitto
+# with the first conf's limits on 18883), the edge bridging `#` out at the same QoS. The edge is
+# aviary (a `connection` block) or Mosquitto (its `connection` block), both with 1,000,000
+# queued messages, 100 in flight and no persistence; both speak MQTT 3.1.1 upstream.
+bridge_edge() {  # $1 = aviary|mosquitto, $2 = QoS; sets pid (the edge) and port
+    if [ "$1" = aviary ]; then
+        port=18884
+        printf 'connection = up\naddress = 127.0.0.1:18883\ntopic = # out %s\n' "$2" > "$work/edge.conf"
+        $bin serve --config "$work/edge.conf" --mqtt-host 127.0.0.1 --mqtt-port $port --api-port 18885 --ws-port off --log-level error \
+            --sys-interval 0 --max-queued-messages 1000000 --max-inflight 100 --overload-policy throttle ${BRIDGE_EDGE_FLAGS:-} > "$work/edge.out" 2>&1 &
+        pid=$!
+        for _ in $(seq 300); do grep -q "management API on" "$work/edge.out" && break; sleep 0.1; done
+    else
+        port=18886
+        cat > "$work/edge-mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+persistence false
+max_queued_messages 1000000
+max_inflight_messages 100
+connection up
+address 127.0.0.1:18883
+topic # out $2
+CONF
+        "$mosquitto_bin" -c "$work/edge-mosquitto.conf" > "$work/edge.out" 2>&1 &
+        pid=$!
+        for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+    fi
+    sleep 1  # the bridge connects
+}
+bridged() {  # $1 = QoS
+    label="bridge qos$1"
+    selected "$label" || return 0
+    for i in $(seq "$pairs"); do
+        for broker in aviary mosquitto; do
+            "$mosquitto_bin" -c "$work/mosquitto.conf" > "$work/upstream.out" 2>&1 &
+            upstream=$!
+            for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/18883) 2>/dev/null && break; sleep 0.1; done
+            bridge_edge "$broker" "$1"
+            c0=$(cpu_seconds "$pid"); u0=$(cpu_seconds "$upstream")
+            line=$($bin bench fanin --qos "$1" --publishers 8 --messages $((bm / 8)) --port "$port" --subscribe-port 18883)
+            c1=$(cpu_seconds "$pid"); u1=$(cpu_seconds "$upstream")
+            peak=$(peak_kib "$pid")
+            stop_broker
+            kill -TERM "$upstream"; wait "$upstream" 2>/dev/null || true
+            echo "{\"label\":\"$label\",\"broker\":\"$broker\",\"run\":$i,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b - a}'),\"peak_rss_kib\":$peak,\"upstream_cpu_s\":$(awk -v a="$u0" -v b="$u1" 'BEGIN{printf "%.3f", b - a}'),\"bench\":$line}" | tee -a "$results"
+        done
+    done
+}
+bm=400000
+[ "$quick" = 1 ] && bm=20000
+bridged 0
+bridged 1
+
 [ -s "$results" ] && python3 scripts/bench/table.py "$results"
 if [ "$quick" != 1 ] && selected observer; then
     echo; echo "== the observer effect: 100,000 sessions and a dashboard's poll against none"

@@ -25,6 +25,9 @@ public struct BenchOptions: Sendable {
     public var scenario: Scenario
     public var host = "127.0.0.1"
     public var port = 1883
+    /// Where subscribers connect, when not to `port`: across a bridge, publishers use the edge
+    /// broker and subscribers its upstream.
+    public var subscriberPort: Int?
     public var qos: QoS = .atMostOnce
     public var payloadSize = 64
     public var version: ProtocolVersion = .v3_1_1
@@ -230,7 +233,7 @@ public enum LoadGenerator {
                     )
                 }
             }
-            .connect(host: o.host, port: o.port).get()
+            .connect(host: o.host, port: role.isSubscriber ? o.subscriberPort ?? o.port : o.port).get()
         channel.closeFuture.whenComplete { _ in ready.fail(ChannelError.ioOnClosedChannel) }
         // A broker that accepts the socket but never answers (a full backlog) fails it in 10 s.
         let noAnswer = loop.scheduleTask(in: .seconds(10)) { ready.fail(ChannelError.connectTimeout(.seconds(10))) }
@@ -262,6 +265,10 @@ final class BenchClient: MQTTClientBehaviour {
         case publisher(topic: String, count: Int, rate: Int?)
         case subscriber(String)
         case idle
+
+        var isSubscriber: Bool {
+            if case .subscriber = self { true } else { false }
+        }
     }
 
     /// Sent down a publisher's pipeline to start it.
