@@ -49,6 +49,16 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        // MQTT over WebSockets: binary frames ↔ the MQTT byte stream, for the broker's listener
+        // and the load generator's clients.
+        .target(
+            name: "MQTTWebSocket",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // What survives a restart: a journal the broker appends to under its lock and a writer
         // thread that commits it to SQLite (GRDB, WAL, one fsync per batch). Knows no MQTT: the
         // broker hands it encoded records.
@@ -68,6 +78,7 @@ let package = Package(
             name: "Broker",
             dependencies: [
                 "MQTTCodec",
+                "MQTTWebSocket",
                 "AviaryLocks",
                 "DurableStore",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -129,6 +140,9 @@ let package = Package(
             name: "MQTTClient",
             dependencies: [
                 "MQTTCodec",
+                "MQTTWebSocket",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 "AviaryLocks",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

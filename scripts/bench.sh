@@ -83,6 +83,7 @@ start_broker() {  # $1 = aviary|mosquitto|baseline; sets pid and port
         fi
         # No WebSocket listener (an earlier build given as BENCH_BASELINE may not know the flag).
         ws=(); "$broker_bin" serve --help 2>/dev/null | grep -q -- --ws-port && ws=(--ws-port off)
+        [ "${ws_on:-0}" = 1 ] && ws=(--ws-port 18887)
         $broker_bin serve --mqtt-host 127.0.0.1 --mqtt-port $port --api-port 18885 "${ws[@]}" --log-level error --sys-interval 0 \
             "${queues[@]}" > "$work/broker.out" 2>&1 &
         pid=$!
@@ -341,6 +342,28 @@ bm=400000
 [ "$quick" = 1 ] && bm=20000
 bridged 0
 bridged 1
+
+# MQTT over WebSockets against plain TCP, the same aviary broker settings: fan-in, 8 publishers,
+# the load generator speaking ws:// (masked binary frames) or TCP. (Mosquitto 2.0.11's websockets
+# listener does not start on this machine: "Unable to start any listening sockets".)
+websockets() {  # $1 = QoS
+    label="websocket fanin qos$1"
+    selected "$label" || return 0
+    for i in $(seq "$pairs"); do
+        for transport in tcp ws; do
+            ws_on=1 start_broker aviary
+            target=(--port 18884)
+            [ "$transport" = ws ] && target=(--port 18887 --ws-path /mqtt)
+            c0=$(cpu_seconds "$pid")
+            line=$($bin bench fanin --qos "$1" --publishers 8 --messages $((m / 8)) "${target[@]}")
+            c1=$(cpu_seconds "$pid")
+            stop_broker
+            echo "{\"label\":\"$label\",\"transport\":\"$transport\",\"run\":$i,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b - a}'),\"result\":$line}" | tee -a "$results"
+        done
+    done
+}
+websockets 0
+websockets 1
 
 [ -s "$results" ] && python3 scripts/bench/table.py "$results"
 if [ "$quick" != 1 ] && selected observer; then

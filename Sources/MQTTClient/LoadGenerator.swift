@@ -28,6 +28,8 @@ public struct BenchOptions: Sendable {
     /// Where subscribers connect, when not to `port`: across a bridge, publishers use the edge
     /// broker and subscribers its upstream.
     public var subscriberPort: Int?
+    /// MQTT over WebSockets (`ws://host:port/PATH`, subprotocol `mqtt`) instead of plain TCP.
+    public var webSocketPath: String?
     public var qos: QoS = .atMostOnce
     public var payloadSize = 64
     public var version: ProtocolVersion = .v3_1_1
@@ -227,10 +229,17 @@ public enum LoadGenerator {
                     if case .subscriber(let filter) = role { subscriptions = [Subscription(topicFilter: filter, qos: o.qos)] }
                     var connect = ConnectPacket(version: o.version, clientId: id, cleanStart: !o.persistentSessions, keepAlive: 300)
                     if o.persistentSessions && o.version == .v5 { connect.properties.sessionExpiryInterval = 3600 }
-                    let behaviour = BenchClient(options: o, role: role, counters: counters, ready: ready)
-                    try channel.pipeline.syncOperations.addHandler(
-                        MQTTClientHandler(connect: connect, subscriptions: subscriptions, behaviour: behaviour)
-                    )
+                    let mqtt: @Sendable (any Channel) throws -> Void = { [connect, subscriptions] channel in
+                        let behaviour = BenchClient(options: o, role: role, counters: counters, ready: ready)
+                        try channel.pipeline.syncOperations.addHandler(
+                            MQTTClientHandler(connect: connect, subscriptions: subscriptions, behaviour: behaviour)
+                        )
+                    }
+                    if let path = o.webSocketPath {
+                        try WebSocketClientPipeline.configure(channel, host: o.host, path: path, ready: ready, mqtt: mqtt)
+                    } else {
+                        try mqtt(channel)
+                    }
                 }
             }
             .connect(host: o.host, port: role.isSubscriber ? o.subscriberPort ?? o.port : o.port).get()

@@ -116,10 +116,22 @@ final class MQTTClientHandler: ChannelInboundHandler {
         { MQTTClientConnection(handler: self, context: $0) }
     }
 
+    /// Sent down the pipeline of a connection that was already open when this handler was added
+    /// (after a WebSocket upgrade): CONNECT goes out then.
+    struct Start {}
+
     func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private var started = false
+
+    private func start(context: ChannelHandlerContext) {
+        guard !started else { return }
+        started = true
         append(.connect(connect), context: context)
         flush(context: context)
-        context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -176,6 +188,10 @@ final class MQTTClientHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is Start {
+            start(context: context)
+            return
+        }
         behaviour.event(event, client: client(context))
     }
 

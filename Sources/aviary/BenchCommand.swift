@@ -21,6 +21,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Argument(help: "fanin, fanout, pairs, latency or conns.") var scenario: String
     @Option(name: .customLong("host"), help: "Broker address.") var host = "127.0.0.1"
     @Option(name: .customLong("port"), help: "Broker port.") var port = 1883
+    @Option(name: .customLong("ws-path"), help: "Speak MQTT over WebSockets to ws://HOST:PORT/PATH (subprotocol mqtt) instead of plain TCP.") var wsPath: String?
     @Option(name: .customLong("subscribe-port"), help: "Port the subscribers connect to, if not --port (across a bridge: publishers on the edge broker, subscribers on its upstream).") var subscribePort: Int?
     @Option(name: .customLong("qos"), help: "QoS of publishes and subscriptions: 0, 1 or 2.") var qos = 0
     @Option(name: .customLong("size"), help: "Payload bytes (at least 8).") var size = 64
@@ -53,6 +54,7 @@ struct BenchCommand: AsyncParsableCommand {
         o.host = host
         o.port = port
         o.subscriberPort = subscribePort
+        o.webSocketPath = wsPath
         o.qos = QoS(rawValue: UInt8(qos))!
         o.payloadSize = size
         o.version = mqttVersion == "3.1.1" ? .v3_1_1 : .v5

@@ -32,6 +32,24 @@ struct BenchTests {
         #expect(server.wait(timeout: 15) == 0)
     }
 
+    @Test("over WebSockets (--ws-path): fan-in at QoS 0 and 1 through the broker's ws:// listener; a wrong path is an error that says so")
+    func overWebSockets() throws {
+        let (server, _) = try AviaryBinary.serve(["--ws-port", "0"])
+        var ws: Int?
+        try eventually("the WebSocket port to be printed") {
+            ws = server.lines.first { $0.contains("on ws://") }.flatMap { $0.split(separator: ":").last }.flatMap { Int($0.split(separator: "/").first ?? "") }
+            return ws != nil
+        }
+        for qos in ["0", "1"] {
+            let r = try Self.bench(["fanin", "--port", "\(ws!)", "--ws-path", "/mqtt", "--publishers", "3", "--messages", "300", "--qos", qos, "--mqtt-version", "5"])
+            #expect(Self.int(r, "expected") == 900 && Self.int(r, "received") == 900 && Self.int(r, "loss") == 0, "QoS \(qos): \(r)")
+        }
+        let wrong = try Subprocess.run([Tools.aviary, "bench", "fanin", "--port", "\(ws!)", "--ws-path", "/elsewhere", "--publishers", "1", "--messages", "1"], timeout: 30)
+        #expect(wrong.code != 0 && wrong.output.contains("did not upgrade"), "\(wrong.output)")
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 15) == 0)
+    }
+
     @Test("latency: a fixed rate for a fixed time, percentiles from payload timestamps")
     func latencyScenario() throws {
         let (server, port) = try AviaryBinary.serve()

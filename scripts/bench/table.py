@@ -17,8 +17,11 @@ flood = {}
 stuck = {}
 lean = defaultdict(lambda: defaultdict(list))
 floors = {}
+transports = defaultdict(lambda: defaultdict(list))
 for r in rows:
-    if "lean" in r:
+    if "transport" in r:
+        transports[r["label"]][r["transport"]].append(r)
+    elif "lean" in r:
         lean[r["label"]][r["broker"]].append(r["lean"])
     elif "floor" in r:
         floors[r["label"][: -len(" floor")]] = r["floor"]
@@ -40,8 +43,9 @@ def ratio(a, b):
     return f"{a / b:.2f}" if b else "–"
 
 
-print(f"| scenario | figure | aviary | {other_name} | aviary / {other_name} |")
-print("| --- | --- | ---: | ---: | ---: |")
+if runs:
+    print(f"| scenario | figure | aviary | {other_name} | aviary / {other_name} |")
+    print("| --- | --- | ---: | ---: | ---: |")
 for label, by in runs.items():
     a, m = by["aviary"], by[other]
     n = len(a)
@@ -99,3 +103,20 @@ for label in sorted({label for label, _ in flood}):
     print(f"| {n:,} connection attempts | connected / refused | {a['connected']:,} / {a['failed']:,} | {m['connected']:,} / {m['failed']:,} | |")
     print(f"| {n:,} connection attempts | s until every attempt was answered (2 s held) | {a['seconds']} | {m['seconds']} | {ratio(a['seconds'], m['seconds'])} |")
     print(f"| {n:,} connection attempts | broker CPU s | {a['cpu_s']} | {m['cpu_s']} | {ratio(a['cpu_s'], m['cpu_s'])} |")
+
+if transports:
+    print()
+    print("| aviary over WebSockets and TCP | figure | TCP | WebSocket | WebSocket / TCP |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for label, by in transports.items():
+        tcp, ws = by["tcp"], by["ws"]
+        n = len(tcp)
+        for key, name, form in (("msgs_per_s", "msgs/s", "{:,.0f}"), ("p50_us", "message latency p50 ms", "{:.1f}"), ("p99_us", "message latency p99 ms", "{:.1f}")):
+            scale = 1000 if key != "msgs_per_s" else 1
+            a = med([x["result"][key] for x in tcp]) / scale
+            b = med([x["result"][key] for x in ws]) / scale
+            print(f"| {label} ({n}×2 runs) | {name} | {form.format(a)} | {form.format(b)} | {ratio(b, a)} |")
+        print(f"| {label} ({n}×2 runs) | loss (max of runs) | {max(x['result']['loss'] for x in tcp)} | {max(x['result']['loss'] for x in ws)} | – |")
+        a = med([x["cpu_s"] for x in tcp])
+        b = med([x["cpu_s"] for x in ws])
+        print(f"| {label} ({n}×2 runs) | broker CPU s | {a:.2f} | {b:.2f} | {ratio(b, a)} |")

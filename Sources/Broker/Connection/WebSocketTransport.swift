@@ -1,61 +1,7 @@
+import MQTTWebSocket
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
-
-/// MQTT over WebSockets (MQTT 5.0 section 6, 3.1.1 section 6): binary frames carry MQTT bytes,
-/// split or joined anywhere; the `MQTTConnectionHandler` behind this one sees the byte stream it
-/// sees on TCP, so its counters count MQTT bytes, not frame bytes.
-final class WebSocketMQTTFrames: ChannelDuplexHandler {
-    typealias InboundIn = WebSocketFrame
-    typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = WebSocketFrame
-
-    private var closeSent = false
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        switch frame.opcode {
-        case .binary, .continuation:
-            let bytes = frame.unmaskedData
-            if bytes.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(bytes)) }
-        case .text:
-            // [MQTT-6.0.0-1] MQTT travels in binary frames only: the connection is closed.
-            sendClose(context, code: .unacceptableData, reason: "MQTT is carried in binary frames")
-            context.close(promise: nil)
-        case .ping:
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
-        case .pong:
-            break
-        case .connectionClose:
-            sendClose(context, code: .normalClosure, reason: nil)  // the closing handshake's answer
-            context.close(promise: nil)
-        default:
-            sendClose(context, code: .protocolError, reason: "unknown opcode")
-            context.close(promise: nil)
-        }
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let bytes = unwrapOutboundIn(data)
-        context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: bytes)), promise: promise)
-    }
-
-    /// The MQTT side closes (or shuts its output): the WebSocket closing handshake goes first.
-    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        if mode != .input { sendClose(context, code: .normalClosure, reason: nil) }
-        context.close(mode: mode, promise: promise)
-    }
-
-    private func sendClose(_ context: ChannelHandlerContext, code: WebSocketErrorCode, reason: String?) {
-        guard !closeSent, context.channel.isActive else { return }
-        closeSent = true
-        var data = context.channel.allocator.buffer(capacity: 2 + (reason?.utf8.count ?? 0))
-        data.write(webSocketErrorCode: code)
-        if let reason { data.writeString(reason) }
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)), promise: nil)
-    }
-}
 
 /// Answers what is not a WebSocket upgrade to the MQTT path with a plain-text HTTP error that
 /// says what the listener expects, then closes. Removed when a connection upgrades.
