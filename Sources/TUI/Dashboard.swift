@@ -54,7 +54,7 @@ public enum Dashboard {
                 dirty = true
             }
             let (width, height) = terminal.size
-            let layout = Column.layout(width: width)
+            let layout = Column.layout(width: width, nodes: snapshot.info.flavour == .emqx5)
             state.lastLayout = layout
             let pageSize = max(1, height - 6)
             let now = Poller.monotonic()

@@ -82,6 +82,40 @@ struct DashboardE2ETests {
         await h.stop()
     }
 
+    @Test("watch an EMQX 5/6 cluster (a local stand-in of /api/v5): --api-key/--api-secret, a NODE column, rates from counters, detail with subscriptions, d+y kicks with DELETE")
+    func watchEMQX5() async throws {
+        let script = Tools.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/fake_emqx5.py").path
+        let fake = try Subprocess(["python3", script, "0", "--clients", "12"])
+        defer { fake.signal(SIGTERM) }
+        var port: Int?
+        try eventually("the fake EMQX to listen") {
+            port = fake.lines.first { $0.hasPrefix("listening ") }.flatMap { Int($0.dropFirst("listening ".count)) }
+            return port != nil
+        }
+        let base = "http://127.0.0.1:\(port!)"
+        let tui = try TmuxDriver([Tools.aviary, "watch", base, "--api-key", "key-1", "--api-secret", "secret-1", "--interval", "0.5"], cols: 160, rows: 30)
+        let screen = try tui.waitFor("the cluster's clients") { s in s.contains("dev-0001") && s.contains("dev-0011") }
+        #expect(screen.contains("(emqx5)") && screen.contains("EMQX cluster (2/3 nodes running)") && screen.contains("NODE"), "\(screen)")
+        #expect(tui.cell("dev-0001", .node, width: 160, nodes: true) == "emqx@10.0.0.2", "\(screen)")
+        try tui.waitFor("rates from the counters") { _ in (tui.cell("dev-0001", .msgsInRate, width: 160, nodes: true).flatMap(Double.init) ?? 0) > 0 }
+        try tui.send("/")
+        try tui.type("dev-0003")
+        try tui.send("Enter")
+        try tui.waitFor("filtered") { s in s.contains("1 of 12 shown") }
+        try tui.send("Enter")
+        try tui.waitFor("detail") { s in s.contains("Client dev-0003") && s.contains("devices/dev-0003/cmd") && s.contains("inflight_max") }
+        try tui.send("Escape")
+        try tui.send("d")
+        try tui.waitFor(text: "Disconnect dev-0003? [y/N]")
+        try tui.send("y")
+        try tui.waitFor(text: "disconnected dev-0003")
+        let log = try Subprocess.run(["curl", "-s", "\(base)/fake/log"]).output
+        #expect(log.contains("\"method\": \"DELETE\", \"path\": \"/api/v5/clients/dev-0003\""), "\(log.suffix(400))")
+        try tui.send("Escape")
+        try tui.send("q")
+        try tui.waitFor(text: "[exit 0]")
+    }
+
     @Test("an unreachable API gets a banner and retries; wrong credentials are named; SIGTERM ends aviary watch cleanly")
     func unreachableAndAuth() async throws {
         let h = try await APIHarness.start()

@@ -318,14 +318,18 @@ struct LayoutAndViewTests {
         for c in Column.allCases { #expect(c.width >= Format.width(c.title) + 1, "\(c)") }
     }
 
-    @Test("wider terminals show more columns; the essential ones always fit", arguments: [60, 80, 120, 160, 220])
+    @Test("wider terminals show more columns; the essential ones always fit", arguments: [60, 80, 120, 160, 220, 240])
     func layout(width: Int) {
         let layout = Column.layout(width: width)
         let used = layout.reduce(0) { $0 + $1.width + 1 } - 1
         #expect(used <= width || layout.count == 3)
         #expect(layout.contains { $0.column == .clientId } && layout.contains { $0.column == .bytesInRate })
-        if width >= 220 { #expect(layout.count == Column.allCases.count) }
+        if width >= 220 { #expect(layout.count == Column.allCases.count - 1, "all but NODE, which is for clusters") }
         #expect(Column.layout(width: width + 40).count >= layout.count)
+        let cluster = Column.layout(width: width, nodes: true)
+        #expect(cluster.reduce(0) { $0 + $1.width + 1 } - 1 <= width || cluster.count == 3)
+        if width >= 240 { #expect(cluster.count == Column.allCases.count) }
+        if width >= 120 { #expect(cluster.contains { $0.column == .node }, "NODE shows on an EMQX cluster from 120 columns") }
     }
 
     static func render(width: Int, height: Int, state: TableState, error: String? = nil) -> Screen {

@@ -73,8 +73,8 @@ package final class TmuxDriver {
     }
 
     /// The text of one table cell: the row whose client id column starts with `id`, under `column`.
-    package func cell(_ id: String, _ column: Column, width: Int = 160) -> String? {
-        let layout = Column.layout(width: width)
+    package func cell(_ id: String, _ column: Column, width: Int = 160, nodes: Bool = false) -> String? {
+        let layout = Column.layout(width: width, nodes: nodes)
         guard let row = lines.first(where: { $0.hasPrefix(id + " ") || $0 == id }) else { return nil }
         var start = 0
         for (c, w) in layout {

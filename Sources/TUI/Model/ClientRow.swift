@@ -31,6 +31,8 @@ public struct ClientRow: Sendable, Hashable {
     /// aviary's own bridges: the row of a bridge's local side carries its link's state
     /// (`connecting`, `connected`, `backing off`).
     public var bridgeState: String?
+    /// The cluster node the client is on (EMQX 5/6; aviary names itself).
+    public var node: String?
     /// Every field of the object as the API sent it, for the detail view.
     public var fields: [(key: String, value: String)]
 

@@ -1,6 +1,6 @@
 /// The columns of the client table, in display order, with how to show and sort each.
 public enum Column: String, CaseIterable, Sendable {
-    case clientId, username, address, proto, state, connectedFor, keepAlive
+    case clientId, username, address, node, proto, state, connectedFor, keepAlive
     case bytesInRate, bytesOutRate, msgsInRate, msgsOutRate
     case recvOct, sendOct, recvPkt, sendPkt, queued, dropped, subscriptions
 
@@ -9,6 +9,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .clientId: "CLIENT ID"
         case .username: "USER"
         case .address: "ADDRESS"
+        case .node: "NODE"
         case .proto: "PROTO"
         case .state: "STATE"
         case .connectedFor: "UP"
@@ -33,6 +34,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .clientId: "client id"
         case .username: "username"
         case .address: "address:port"
+        case .node: "cluster node"
         case .proto: "protocol version"
         case .state: "state (held: held back by a slow subscriber; holding: holds publishers back; bridge ✗: a bridge whose upstream is down)"
         case .connectedFor: "connected for"
@@ -57,6 +59,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .clientId: 20
         case .username: 10
         case .address: 21
+        case .node: 16
         case .proto: 6
         case .state: 9
         case .connectedFor: 6
@@ -79,6 +82,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .clientId: "clientid"
         case .username: "username"
         case .address: "ip_address"
+        case .node: "node"
         case .proto: "proto_ver"
         case .state: "connected"
         case .connectedFor: "connected_at"
@@ -97,7 +101,7 @@ public enum Column: String, CaseIterable, Sendable {
 
     public var isNumeric: Bool {
         switch self {
-        case .clientId, .username, .address, .proto, .state: false
+        case .clientId, .username, .address, .node, .proto, .state: false
         default: true
         }
     }
@@ -107,7 +111,7 @@ public enum Column: String, CaseIterable, Sendable {
         switch self {
         case .clientId, .bytesInRate, .bytesOutRate: 0
         case .msgsInRate, .msgsOutRate: 1
-        case .state: 2
+        case .state, .node: 2
         case .username: 3
         case .sendOct, .recvOct: 4
         case .address: 5
@@ -121,9 +125,9 @@ public enum Column: String, CaseIterable, Sendable {
     }
 
     /// The columns that fit `width` cells (one space between columns); the client id column
-    /// takes what is left over, up to 40 cells.
-    public static func layout(width: Int) -> [(column: Column, width: Int)] {
-        var shown = Column.allCases
+    /// takes what is left over, up to 40 cells. NODE only for a cluster (`nodes`).
+    public static func layout(width: Int, nodes: Bool = false) -> [(column: Column, width: Int)] {
+        var shown = Column.allCases.filter { $0 != .node || nodes }
         func total(_ cols: [Column]) -> Int { cols.reduce(0) { $0 + $1.width + 1 } - 1 }
         while total(shown) > width, shown.count > 1 {
             let drop = shown.max { $0.dropOrder < $1.dropOrder }!
@@ -141,6 +145,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .clientId: return row.clientId
         case .username: return row.username
         case .address: return row.address.map { a in row.port.map { "\(a):\($0)" } ?? a } ?? "–"
+        case .node: return row.node ?? "–"
         case .proto: return row.protocolName
         case .state: return row.stateText
         case .connectedFor:
@@ -168,6 +173,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .clientId: return .text(row.clientId)
         case .username: return .text(row.username)
         case .address: return .text(row.address.map { "\($0):\(String(row.port ?? 0).leftPadded(5))" } ?? "")
+        case .node: return .text(row.node ?? "")
         case .proto: return .text(row.protocolName)
         case .state: return .number(row.connected ? (row.holdingPublishers > 0 ? 3 : row.heldBack ? 2 : 1) : 0)
         case .connectedFor: return row.connected ? row.connectedAtMs.map { .number(-Double($0)) } ?? .missing : .missing

@@ -83,7 +83,7 @@ public enum TableView {
         lines.append(titleLine(state: state, source: source, width: width, nowMs: nowMs))
         lines.append(ratesLine(state: state, source: source, totals: totals, width: width, nowMs: nowMs))
         lines.append(bannerLine(source: source, hasData: !state.rows.isEmpty, width: width, nowMs: nowMs))
-        let layout = Column.layout(width: width)
+        let layout = Column.layout(width: width, nodes: source.flavour == .emqx5)
         let body = height - 6
         switch state.mode {
         case .help:

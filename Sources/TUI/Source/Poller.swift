@@ -23,7 +23,11 @@ public struct PollSnapshot: Sendable {
 /// API is unreachable; the UI reads `snapshot()` on its own thread.
 public final class Poller: Sendable {
     let baseURL: String
-    let authorization: String
+    let user: String
+    let password: String
+    /// `Basic` with the user and password (EMQX 5/6: API key and secret), or, once EMQX 5/6
+    /// refused them as a key, `Bearer` with a token from `POST /api/v5/login`.
+    let authorization: Locked<String>
     let client: HTTPClient
     private let state: Locked<PollSnapshot>
     private let control = Locked((interval: 1.0, paused: false, detailId: String?.none))
@@ -50,7 +54,9 @@ public final class Poller: Sendable {
         while base.hasSuffix("/") { base.removeLast() }
         if !base.contains("://") { base = "http://" + base }
         baseURL = base
-        authorization = "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
+        self.user = user
+        self.password = password
+        authorization = Locked("Basic " + Data("\(user):\(password)".utf8).base64EncodedString())
         client = HTTPClient.shared
         state = Locked(PollSnapshot(info: SourceInfo(url: base)))
         control.withLock { $0.interval = interval }
@@ -88,11 +94,15 @@ public final class Poller: Sendable {
         var body: [UInt8]
     }
 
-    func request(_ path: String, method: HTTPMethod = .GET) async throws -> Reply {
+    func request(_ path: String, method: HTTPMethod = .GET, json: [String: String]? = nil, authorized: Bool = true, timeout: Int64 = 5) async throws -> Reply {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
-        request.headers.add(name: "Authorization", value: authorization)
-        let response = try await client.execute(request, timeout: .seconds(5))
+        if authorized { request.headers.add(name: "Authorization", value: authorization.withLock { $0 }) }
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json)))
+        }
+        let response = try await client.execute(request, timeout: .seconds(timeout))
         let body = try await response.body.collect(upTo: 256 << 20)
         return Reply(status: Int(response.status.code), body: Array(body.readableBytesView))
     }
@@ -101,8 +111,10 @@ public final class Poller: Sendable {
         id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? id
     }
 
-    /// Works out which API this is from `/api/v4/brokers` (or EMQX v3's).
+    /// Works out which API this is: EMQX 5/6 from `/api/v5/status`, the others from
+    /// `/api/v4/brokers` (or EMQX v3's).
     func detect() async throws -> (Flavour, name: String?, version: String?, uptime: String?, uptimeSeconds: Int64?) {
+        if let v5 = try await detectV5() { return v5 }
         let reply = try await request("/api/v4/brokers")
         if reply.status == 401 { throw APIResponseError(status: 401, code: nil, message: "credentials rejected") }
         if reply.status == 404 {
@@ -140,6 +152,7 @@ public final class Poller: Sendable {
             return (path, "top \(Self.window) by \(q.sortField)\(q.descending ? "" : " (ascending)")", !q.filter.isEmpty)
         case .nanomq: return ("/api/v4/clients", nil, false)
         case .emqx3: return ("/api/v3/connections?_limit=10000", nil, false)
+        case .emqx5: return ("/api/v5/clients", nil, false)  // paged by `listV5`
         }
     }
 
@@ -176,12 +189,18 @@ public final class Poller: Sendable {
                         $0.info.uptimeReadMs = Int64(Date().timeIntervalSince1970 * 1000)
                     }
                 }
-                let (path, window, filtered) = clientsPath(flavour!)
-                let reply = try await request(path)
-                let page = try ClientDecoder.decode(status: reply.status, body: reply.body, includeFields: false)
-                if !filtered { knownTotal.withLock { $0 = page.total } }
-                // A small table is shown whole from the next poll on.
-                let shownWindow = window != nil && page.total <= Self.fullFetchLimit && !filtered ? nil : window
+                let page: ClientPage
+                let shownWindow: String?
+                if flavour == .emqx5 {
+                    (page, shownWindow) = try await listV5()
+                } else {
+                    let (path, window, filtered) = clientsPath(flavour!)
+                    let reply = try await request(path)
+                    page = try ClientDecoder.decode(status: reply.status, body: reply.body, includeFields: false)
+                    if !filtered { knownTotal.withLock { $0 = page.total } }
+                    // A small table is shown whole from the next poll on.
+                    shownWindow = window != nil && page.total <= Self.fullFetchLimit && !filtered ? nil : window
+                }
                 var detail: DetailInfo?
                 if let id = detailId {
                     detail = await fetchDetail(id, flavour: flavour!)
@@ -236,6 +255,7 @@ public final class Poller: Sendable {
     }
 
     func fetchDetail(_ id: String, flavour: Flavour) async -> DetailInfo {
+        if flavour == .emqx5 { return await fetchDetailV5(id) }
         let lookup = flavour == .emqx3 ? "/api/v3/connections/\(Self.encode(id))" : "/api/v4/clients/\(Self.encode(id))"
         var fields: [(key: String, value: String)]?
         if let reply = try? await request(lookup), let page = try? ClientDecoder.decode(status: reply.status, body: reply.body) {
@@ -265,6 +285,8 @@ public final class Poller: Sendable {
         let message: String
         if !flavour.canKick {
             message = "this API has no disconnect endpoint"
+        } else if flavour == .emqx5 {
+            message = await kickV5(id)
         } else {
             let path = flavour == .emqx3 ? "/api/v3/connections/\(Self.encode(id))" : "/api/v4/clients/\(Self.encode(id))"
             do {

@@ -1,0 +1,130 @@
+import Foundation
+import NIOHTTP1
+import Synchronization
+
+import AviaryLocks
+
+/// EMQX 5 and 6 (`/api/v5`, port 18083): detection from `/api/v5/status?format=json`, API key
+/// and secret as Basic Auth or a bearer token from `POST /api/v5/login`, every client by
+/// page/limit/hasnext within a budget per poll, detail and subscriptions, kick (204).
+extension Poller {
+    /// Rows fetched per poll at most; a larger cluster is shown in part, with a header note.
+    static let v5RowBudget = 50_000
+
+    /// EMQX 5/6 if `/api/v5/status?format=json` says so (no credentials needed); nil for any
+    /// other API. Version and uptime come from `/api/v5/nodes`.
+    func detectV5() async throws -> (Flavour, name: String?, version: String?, uptime: String?, uptimeSeconds: Int64?)? {
+        let status = try await request("/api/v5/status?format=json", authorized: false)
+        let json = try? JSONSerialization.jsonObject(with: Data(status.body)) as? [String: Any]
+        let text = String(decoding: status.body.prefix(200), as: UTF8.self)
+        // 5.0.25 and later answer JSON with app_status; 5.0.0–5.0.24 a line "Node … is started".
+        guard status.status == 200 || status.status == 503, json?["app_status"] != nil || text.contains(" is started") else { return nil }
+        let nodes = try await requestV5("/api/v5/nodes")
+        guard nodes.status == 200, let list = try? JSONSerialization.jsonObject(with: Data(nodes.body)) as? [[String: Any]] else {
+            throw Self.v5Error(nodes)
+        }
+        let running = list.filter { ($0["node_status"] as? String) == "running" }
+        let version = running.first?["version"] as? String
+        // `uptime` is milliseconds; the header shows the longest-running node's.
+        let uptimeMs = running.compactMap { ($0["uptime"] as? NSNumber)?.int64Value }.max()
+        let name = list.count > 1 ? "EMQX cluster (\(running.count)/\(list.count) nodes running)" : "EMQX"
+        return (.emqx5, name, version, nil, uptimeMs.map { $0 / 1000 })
+    }
+
+    /// A request to `/api/v5` with the credentials in force; a 401 that refuses them as an API
+    /// key (or an expired token) is answered by logging in as a dashboard user and trying once
+    /// more with the bearer token.
+    func requestV5(_ path: String, method: HTTPMethod = .GET, json: [String: String]? = nil) async throws -> Reply {
+        let reply = try await request(path, method: method, json: json, timeout: 60)
+        guard reply.status == 401 else { return reply }
+        let code = Self.v5Code(reply.body)
+        guard ["BAD_API_KEY_OR_SECRET", "TOKEN_TIME_OUT", "BAD_TOKEN", "AUTHORIZATION_HEADER_ERROR", "BAD_USERNAME_OR_PWD"].contains(code ?? "") else { return reply }
+        let login = try await request("/api/v5/login", method: .POST, json: ["username": user, "password": password], authorized: false)
+        guard login.status == 200, let body = try? JSONSerialization.jsonObject(with: Data(login.body)) as? [String: Any], let token = body["token"] as? String else {
+            return reply  // neither an API key nor a dashboard user: the first refusal says why
+        }
+        authorization.withLock { $0 = "Bearer " + token }
+        return try await request(path, method: method, json: json, timeout: 60)
+    }
+
+    static func v5Code(_ body: [UInt8]) -> String? {
+        (try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])?["code"] as? String
+    }
+
+    /// An EMQX 5 error body `{code, message}` as the header shows it.
+    static func v5Error(_ reply: Reply) -> APIResponseError {
+        let json = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any]
+        let code = json?["code"] as? String
+        let message = json?["message"] as? String ?? String(decoding: reply.body.prefix(200), as: UTF8.self)
+        return APIResponseError(status: reply.status, code: nil, message: code.map { "\($0): \(message)" } ?? message)
+    }
+
+    /// Every client, page by page until `hasnext` is false (before 5.0.15, which has no
+    /// `hasnext`, until a short page), at most `v5RowBudget` rows. Rows are keyed by node and
+    /// client id (offset paging over live data can repeat one). The note says when the table
+    /// is larger than one poll fetches.
+    func listV5() async throws -> (ClientPage, note: String?) {
+        var limit = 10_000
+        var page = 1
+        var rows: [ClientRow] = []
+        var seen = Set<String>()
+        var more = true
+        var count: Int?
+        while more {
+            let reply = try await requestV5("/api/v5/clients?page=\(page)&limit=\(limit)")
+            if reply.status == 400 && limit > 1000 && page == 1 {
+                limit = 1000  // before 5.5 the largest page is 1,000
+                continue
+            }
+            guard reply.status == 200 else { throw Self.v5Error(reply) }
+            let decoded = try ClientDecoder.decodeV5Page(reply.body)
+            for row in decoded.rows where seen.insert("\(row.node ?? "")\u{0}\(row.clientId)").inserted { rows.append(row) }
+            count = decoded.count ?? count
+            more = decoded.hasNext ?? (decoded.rows.count == limit)
+            page += 1
+            if more && rows.count >= Self.v5RowBudget {
+                let total = count.map { "about \($0)" } ?? "more"
+                return (ClientPage(rows: rows, flavour: .emqx5, total: max(count ?? 0, rows.count)), "first \(rows.count) of \(total) clients (one poll's budget)")
+            }
+        }
+        return (ClientPage(rows: rows, flavour: .emqx5, total: rows.count), nil)
+    }
+
+    /// The client's fields (`GET /clients/{id}`) and subscriptions (`…/subscriptions`, with
+    /// No Local, Retain As Published and Retain Handling).
+    func fetchDetailV5(_ id: String) async -> DetailInfo {
+        var info = DetailInfo()
+        if let reply = try? await requestV5("/api/v5/clients/\(Self.encode(id))"), reply.status == 200,
+            let object = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any]
+        {
+            info.fields = ClientDecoder.fields(object)
+        } else {
+            info.note = "EMQX no longer has this client"
+        }
+        if let reply = try? await requestV5("/api/v5/clients/\(Self.encode(id))/subscriptions"), reply.status == 200,
+            let list = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [[String: Any]]
+        {
+            info.subscriptions = list.compactMap { o -> (topic: String, qos: Int)? in
+                guard let topic = o["topic"] as? String else { return nil }
+                return (topic, (o["qos"] as? NSNumber)?.intValue ?? 0)
+            }.sorted { $0.topic < $1.topic }
+        }
+        return info
+    }
+
+    /// `DELETE /api/v5/clients/{id}`: 204 is done; 404 means it was already gone; 403 that the
+    /// API key's role may not disconnect.
+    func kickV5(_ id: String) async -> String {
+        do {
+            let reply = try await requestV5("/api/v5/clients/\(Self.encode(id))", method: .DELETE)
+            switch reply.status {
+            case 204, 200: return "disconnected \(id)"
+            case 404: return "\(id) was already gone (CLIENTID_NOT_FOUND)"
+            case 403: return "could not disconnect \(id): this API key's role may not (\(Self.v5Error(reply).message))"
+            default: return "could not disconnect \(id): \(Self.v5Error(reply))"
+            }
+        } catch {
+            return "could not disconnect \(id): \(Self.describe(error))"
+        }
+    }
+}
