@@ -45,8 +45,11 @@ public enum Dashboard {
             if snapshot.generation != generation {
                 generation = snapshot.generation
                 tracker.update(snapshot.rows, at: snapshot.fetchedAt)
+                if let broker = snapshot.info.brokerMessages {
+                    tracker.updateBroker(received: broker.received, sent: broker.sent, at: snapshot.fetchedAt)
+                }
                 state.setRows(snapshot.rows, rates: tracker.rates)
-                state.canKick = snapshot.info.flavour?.canKick ?? true
+                state.canKick = snapshot.info.canKick
                 dirty = true
             }
             for message in poller.drainMessages() {
@@ -54,7 +57,7 @@ public enum Dashboard {
                 dirty = true
             }
             let (width, height) = terminal.size
-            let layout = Column.layout(width: width, nodes: snapshot.info.flavour == .emqx5)
+            let layout = Column.layout(width: width, nodes: snapshot.info.flavour == .emqx5, counters: snapshot.info.flavour != .nanomq)
             state.lastLayout = layout
             let pageSize = max(1, height - 6)
             let now = Poller.monotonic()

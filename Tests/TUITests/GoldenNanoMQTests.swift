@@ -126,4 +126,17 @@ struct GoldenNanoMQTests {
             try ClientDecoder.decode(status: page.status, body: page.body)
         }
     }
+
+    @Test("NanoMQ's uptime text in seconds; its Prometheus message counters; without counters the table shows PROTO at 80 columns, KA from 90")
+    func nanoMQHeaderAndLayout() throws {
+        #expect(Poller.parseUptime("0 Hours, 0 minutes, 19 seconds") == 19)
+        #expect(Poller.parseUptime("3 days, 2 hours, 5 minutes, 1 seconds") == 266_701)
+        #expect(Poller.parseUptime("soon") == nil)
+        let prometheus = try GoldenResponse.load("36_GET_prometheus.txt")
+        let messages = try #require(Poller.parsePrometheusMessages(String(decoding: prometheus.body, as: UTF8.self)))
+        #expect(messages.received == 46 && messages.sent == 67)
+        let layout = Column.layout(width: 80, counters: false).map(\.column)
+        #expect(layout.contains(.proto) && layout.contains(.state) && layout.contains(.connectedFor) && !layout.contains(.recvOct), "\(layout)")
+        #expect(Column.layout(width: 90, counters: false).map(\.column).contains(.keepAlive))
+    }
 }

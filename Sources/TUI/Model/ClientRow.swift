@@ -50,6 +50,20 @@ public struct ClientRow: Sendable, Hashable {
         return heldBack ? "held" : "connected"
     }
 
+    /// The row's own figures as detail fields, for when the API's lookup cannot give them.
+    public var listedFields: [(key: String, value: String)] {
+        var fields: [(key: String, value: String)] = [("client id", clientId), ("username", username)]
+        if let address { fields.append(("address", address + (port.map { ":\($0)" } ?? ""))) }
+        fields.append(("protocol", protocolName))
+        fields.append(("state", stateText))
+        if let keepAlive { fields.append(("keepalive", "\(keepAlive) s")) }
+        if let cleanStart { fields.append(("clean start", "\(cleanStart)")) }
+        if let expiryInterval { fields.append(("session expiry", "\(expiryInterval) s")) }
+        if let node { fields.append(("node", node)) }
+        if let willTopic { fields.append(("will topic", willTopic)) }
+        return fields
+    }
+
     public static func == (a: ClientRow, b: ClientRow) -> Bool {
         a.clientId == b.clientId && a.connected == b.connected && a.bridgeState == b.bridgeState && a.heldBack == b.heldBack && a.holdingPublishers == b.holdingPublishers && a.recvOct == b.recvOct && a.sendOct == b.sendOct
             && a.recvMsg == b.recvMsg && a.sendMsg == b.sendMsg && a.fields.map(\.key) == b.fields.map(\.key)

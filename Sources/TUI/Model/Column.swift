@@ -99,6 +99,14 @@ public enum Column: String, CaseIterable, Sendable {
         }
     }
 
+    /// Filled from per-client counters, which NanoMQ's API does not have.
+    var isCounter: Bool {
+        switch self {
+        case .bytesInRate, .bytesOutRate, .msgsInRate, .msgsOutRate, .recvOct, .sendOct, .recvPkt, .sendPkt, .queued, .dropped, .subscriptions: true
+        default: false
+        }
+    }
+
     public var isNumeric: Bool {
         switch self {
         case .clientId, .username, .address, .node, .proto, .state: false
@@ -125,9 +133,10 @@ public enum Column: String, CaseIterable, Sendable {
     }
 
     /// The columns that fit `width` cells (one space between columns); the client id column
-    /// takes what is left over, up to 40 cells. NODE only for a cluster (`nodes`).
-    public static func layout(width: Int, nodes: Bool = false) -> [(column: Column, width: Int)] {
-        var shown = Column.allCases.filter { $0 != .node || nodes }
+    /// takes what is left over, up to 40 cells. NODE only for a cluster (`nodes`); without
+    /// per-client counters (NanoMQ) their columns, all "–", give their room to the others.
+    public static func layout(width: Int, nodes: Bool = false, counters: Bool = true) -> [(column: Column, width: Int)] {
+        var shown = Column.allCases.filter { ($0 != .node || nodes) && (counters || !$0.isCounter) }
         func total(_ cols: [Column]) -> Int { cols.reduce(0) { $0 + $1.width + 1 } - 1 }
         while total(shown) > width, shown.count > 1 {
             let drop = shown.max { $0.dropOrder < $1.dropOrder }!

@@ -19,6 +19,9 @@ public struct RateTracker: Sendable {
 
     private var previous: [String: Sample] = [:]
     public private(set) var rates: [String: Rates] = [:]
+    /// Whole-broker message rates from broker counters, for APIs without per-client counters.
+    private var brokerPrevious: (at: Double, received: UInt64, sent: UInt64)?
+    private var brokerRates: (received: Double, sent: Double)?
 
     public init() {}
 
@@ -62,13 +65,29 @@ public struct RateTracker: Sendable {
         rates = nextRates
     }
 
-    /// Whole-broker rates: the sum over clients.
+    /// Folds in the broker's own message counters (NanoMQ); a counter that went down (a
+    /// restart) gives 0.
+    public mutating func updateBroker(received: UInt64, sent: UInt64, at time: Double) {
+        if let old = brokerPrevious, time > old.at {
+            let dt = time - old.at
+            brokerRates = (received >= old.received ? Double(received - old.received) / dt : 0, sent >= old.sent ? Double(sent - old.sent) / dt : 0)
+        }
+        brokerPrevious = (time, received, sent)
+    }
+
+    /// Whole-broker rates: the sum over clients, or the broker's own message counters where
+    /// the API has them and no per-client ones.
     public var total: Rates {
-        rates.values.reduce(into: Rates()) { t, r in
+        var total = rates.values.reduce(into: Rates()) { t, r in
             t.bytesIn += r.bytesIn
             t.bytesOut += r.bytesOut
             t.msgsIn += r.msgsIn
             t.msgsOut += r.msgsOut
         }
+        if let brokerRates {
+            total.msgsIn = brokerRates.received
+            total.msgsOut = brokerRates.sent
+        }
+        return total
     }
 }

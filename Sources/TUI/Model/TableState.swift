@@ -22,7 +22,7 @@ public struct TableState: Sendable {
     public var paused = false
     public var interval: Double = 1.0
     public var status = ""
-    /// Whether the source can disconnect clients (NanoMQ's API cannot).
+    /// Whether the source can disconnect clients (not NanoMQ 0.25 and older: it has no endpoint).
     public var canKick = true
 
     public static let intervals: [Double] = [0.25, 0.5, 1, 2, 5, 10]
@@ -237,7 +237,7 @@ public struct TableState: Sendable {
     private mutating func requestKick() -> Effect? {
         guard let row = selectedRow else { return nil }
         guard canKick else {
-            status = "this API has no disconnect endpoint (NanoMQ's HTTP API v4 cannot kick clients)"
+            status = "this API has no disconnect endpoint (this NanoMQ's HTTP API v4 cannot kick clients)"
             return nil
         }
         guard row.connected else {

@@ -22,6 +22,11 @@ public struct SourceInfo: Sendable {
     public var total: Int = 0
     /// Set when only a server-sorted window of a large table is fetched ("top 500 by recv_oct").
     public var window: String?
+    /// Whether `d` can disconnect: false for an API that answered that it has no such endpoint.
+    public var canKick = true
+    /// Whole-broker message counters where the API has no per-client ones (NanoMQ's
+    /// `nanomq_messages_received`/`_sent` from /api/v4/prometheus).
+    public var brokerMessages: (received: UInt64, sent: UInt64)?
 
     public init(url: String) { self.url = url }
 }
@@ -83,7 +88,7 @@ public enum TableView {
         lines.append(titleLine(state: state, source: source, width: width, nowMs: nowMs))
         lines.append(ratesLine(state: state, source: source, totals: totals, width: width, nowMs: nowMs))
         lines.append(bannerLine(source: source, hasData: !state.rows.isEmpty, width: width, nowMs: nowMs))
-        let layout = Column.layout(width: width, nodes: source.flavour == .emqx5)
+        let layout = Column.layout(width: width, nodes: source.flavour == .emqx5, counters: source.flavour != .nanomq)
         let body = height - 6
         switch state.mode {
         case .help:
@@ -103,7 +108,7 @@ public enum TableView {
                 lines.append(Line(Format.fit("  \(column.title.padding(11)) \(column.label)\(mark)", width), i == index ? .selected : .normal))
             }
         case .detail(let id):
-            lines.append(Line(Format.fit(" Client \(id)  (Esc to return, d to disconnect)", width), .columnHeader))
+            lines.append(Line(Format.fit(" Client \(id)  (Esc to return\(state.canKick ? ", d to disconnect" : ""))", width), .columnHeader))
             lines += detailLines(state: state, id: id, detail: detail, width: width, height: body)
         case .table, .confirmKick:
             lines.append(headerLine(layout: layout, state: state, width: width, unicode: unicode))
@@ -204,7 +209,11 @@ public enum TableView {
         var lines: [Line] = []
         let rates = state.rates[id] ?? Rates()
         var fields = detail?.fields ?? row.fields
-        if fields.isEmpty { fields = [("client id", row.clientId), ("", "loading every field…")] }
+        if fields.isEmpty {
+            // Not fetched yet; or fetched and the API's lookup could not find the id (NanoMQ
+            // with a space or '/' in it): what the listing gave is shown, with the note.
+            fields = detail == nil ? [("client id", row.clientId), ("", "loading every field…")] : row.listedFields
+        }
         if row.recvOct != nil {
             fields.insert(("rate in", "\(Format.rate(rates.msgsIn)) msg/s, \(Format.byteRate(rates.bytesIn))"), at: 0)
             fields.insert(("rate out", "\(Format.rate(rates.msgsOut)) msg/s, \(Format.byteRate(rates.bytesOut))"), at: 1)
@@ -225,6 +234,9 @@ public enum TableView {
                 line.append(Format.fit(fields[i].value, cellWidth - 22))
             }
             lines.append(line)
+        }
+        if lines.count < height, let note = detail?.note, detail?.subscriptions != nil || detail?.fields == nil {
+            lines.append(Line(Format.fit("  " + note, width), .dim))
         }
         if lines.count < height {
             if let subscriptions = detail?.subscriptions {

@@ -4,7 +4,7 @@ import Foundation
 public enum Flavour: String, Sendable, CaseIterable {
     /// Our broker: the union of NanoMQ and EMQX v4 keys, server-side sort and paging.
     case aviary
-    /// NanoMQ HTTP API v4: no counters, no paging, no kick.
+    /// NanoMQ HTTP API v4: no per-client counters, no paging; a kick endpoint only in newer versions.
     case nanomq
     /// EMQX v4 `/api/v4/clients`.
     case emqx4
@@ -13,9 +13,6 @@ public enum Flavour: String, Sendable, CaseIterable {
     /// EMQX 5 and 6 `/api/v5`: page/limit/hasnext paging, no server-side sort, a `node` on
     /// every client (clusters), kick answered 204.
     case emqx5
-
-    /// Whether the API has a kick endpoint (NanoMQ has none).
-    public var canKick: Bool { self != .nanomq }
 
     /// Detects the flavour from one client object's keys.
     static func detect(_ object: [String: Any]) -> Flavour {

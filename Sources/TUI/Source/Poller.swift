@@ -46,6 +46,9 @@ public final class Poller: Sendable {
     public static let fullFetchLimit = 2000
     public static let window = 500
     private let flavourBox = Locked<Flavour?>(nil)
+    /// Set once the API answered a disconnect with "no such endpoint" (NanoMQ before its
+    /// DELETE /api/v4/clients/{id}): `d` is not offered any more.
+    let kickUnsupported = Locked(false)
     /// Clients on the source, from an unfiltered poll; nil until known (polls start windowed).
     private let knownTotal = Locked<Int?>(nil)
 
@@ -130,7 +133,24 @@ public final class Poller: Sendable {
         let descr = (b["sysdescr"] as? String ?? "").lowercased()
         let flavour: Flavour = descr.contains("aviary") ? .aviary : descr.contains("nanomq") ? .nanomq : .emqx4
         let name = flavour == .aviary ? "aviary" : flavour == .nanomq ? "NanoMQ" : "EMQX"
-        return (flavour, name, b["version"] as? String, b["uptime"] as? String, (b["uptime_seconds"] as? NSNumber)?.int64Value)
+        let uptime = b["uptime"] as? String
+        let seconds = (b["uptime_seconds"] as? NSNumber)?.int64Value ?? uptime.flatMap(Self.parseUptime)
+        return (flavour, name, b["version"] as? String, uptime, seconds)
+    }
+
+    /// NanoMQ's and EMQX 4's uptime text ("0 Hours, 0 minutes, 19 seconds", "3 days, 2 hours,
+    /// 5 minutes, 1 seconds") in seconds, so that the header can show it advancing.
+    static func parseUptime(_ text: String) -> Int64? {
+        let units: [(String, Int64)] = [("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)]
+        var total: Int64 = 0
+        var found = false
+        let words = text.lowercased().split(whereSeparator: { $0 == " " || $0 == "," })
+        for (i, word) in words.enumerated() where i > 0 {
+            guard let (_, scale) = units.first(where: { word.hasPrefix($0.0) }), let n = Int64(words[i - 1]) else { continue }
+            total += n * scale
+            found = true
+        }
+        return found ? total : nil
     }
 
     static func firstObject(_ body: [UInt8]) -> [String: Any]? {
@@ -154,6 +174,25 @@ public final class Poller: Sendable {
         case .emqx3: return ("/api/v3/connections?_limit=10000", nil, false)
         case .emqx5: return ("/api/v5/clients", nil, false)  // paged by `listV5`
         }
+    }
+
+    /// NanoMQ's whole-broker message counters from its Prometheus text, or nil.
+    func nanoMQMessages() async -> (received: UInt64, sent: UInt64)? {
+        guard let reply = try? await request("/api/v4/prometheus"), reply.status == 200 else { return nil }
+        return Self.parsePrometheusMessages(String(decoding: reply.body, as: UTF8.self))
+    }
+
+    static func parsePrometheusMessages(_ text: String) -> (received: UInt64, sent: UInt64)? {
+        var received: UInt64?
+        var sent: UInt64?
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            guard parts.count >= 2, let value = Double(parts[1]) else { continue }
+            if parts[0] == "nanomq_messages_received" { received = UInt64(max(0, value)) }
+            if parts[0] == "nanomq_messages_sent" { sent = UInt64(max(0, value)) }
+        }
+        guard let received, let sent else { return nil }
+        return (received, sent)
     }
 
     // MARK: - Loop
@@ -201,6 +240,8 @@ public final class Poller: Sendable {
                     // A small table is shown whole from the next poll on.
                     shownWindow = window != nil && page.total <= Self.fullFetchLimit && !filtered ? nil : window
                 }
+                // NanoMQ has no per-client counters; its broker counters give the header's rates.
+                let brokerMessages = flavour == .nanomq ? await nanoMQMessages() : nil
                 var detail: DetailInfo?
                 if let id = detailId {
                     detail = await fetchDetail(id, flavour: flavour!)
@@ -213,6 +254,8 @@ public final class Poller: Sendable {
                     s.fetchedAt = finished
                     s.info.total = page.total
                     s.info.window = shownWindow
+                    s.info.brokerMessages = brokerMessages
+                    s.info.canKick = !kickUnsupported.withLock { $0 }
                     s.info.lastPollMs = now
                     s.info.latencyMs = (finished - started) * 1000
                     s.info.error = nil
@@ -263,6 +306,9 @@ public final class Poller: Sendable {
         }
         var info = await fetchSubscriptions(id, flavour: flavour)
         info.fields = fields
+        if fields == nil {
+            info.note = "the API's lookup cannot find this id\(flavour == .nanomq ? " (NanoMQ does not find ids with a space or '/')" : ""): showing what the listing gives"
+        }
         return info
     }
 
@@ -283,7 +329,7 @@ public final class Poller: Sendable {
     public func kick(_ id: String) async {
         let flavour = flavourBox.withLock { $0 } ?? .aviary
         let message: String
-        if !flavour.canKick {
+        if kickUnsupported.withLock({ $0 }) {
             message = "this API has no disconnect endpoint"
         } else if flavour == .emqx5 {
             message = await kickV5(id)
@@ -293,8 +339,16 @@ public final class Poller: Sendable {
                 let reply = try await request(path, method: .DELETE)
                 let json = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any]
                 let code = (json?["code"] as? NSNumber)?.intValue
+                let text = String(decoding: reply.body.prefix(300), as: UTF8.self)
                 if reply.status == 200 && (code == nil || code == 0) {
                     message = "disconnected \(id)"
+                } else if flavour == .nanomq, text.contains("CLIENT_IS_OFFLINE") {
+                    message = "\(id) is offline: NanoMQ disconnects connected clients only"
+                } else if flavour == .nanomq, [404, 405, 501].contains(reply.status) {
+                    // 0.25.5 answers 404 {"code":102}: no such route. Newer NanoMQ has one.
+                    kickUnsupported.withLock { $0 = true }
+                    state.withLock { $0.info.canKick = false }
+                    message = "this NanoMQ has no disconnect endpoint (DELETE /api/v4/clients/{id} answered HTTP \(reply.status)\(code.map { " code \($0)" } ?? "")); newer NanoMQ versions have it"
                 } else {
                     message = "could not disconnect \(id): HTTP \(reply.status)" + (code.map { " code \($0)" } ?? "")
                         + ((json?["message"] as? String).map { ": " + $0 } ?? "")
