@@ -32,12 +32,7 @@ public final class MQTTBridge: Sendable {
         self.eventLoop = eventLoop
         let status = BridgeStatus(name: configuration.name, localClientId: configuration.localClientId, addresses: configuration.addresses.map(\.description))
         self.status = status
-        let tls: NIOSSLContext?
-        do {
-            tls = try configuration.tls.map { try NIOSSLContext(configuration: Self.tlsConfiguration($0)) }
-        } catch {
-            throw BridgeConfiguration.InvalidValue("connection '\(configuration.name)': the TLS files (bridge_cafile, bridge_certfile, bridge_keyfile) cannot be loaded: \(error)")
-        }
+        let tls = try Self.tlsContext(configuration)
         var bridgeLogger = logger
         bridgeLogger[metadataKey: "bridge"] = "\(configuration.name)"
         self.relay = NIOLoopBoundBox.makeBoxSendingValue(
@@ -45,6 +40,16 @@ public final class MQTTBridge: Sendable {
             eventLoop: eventLoop
         )
         broker.register(status)
+    }
+
+    /// The TLS context of a bridge, nil without TLS; files that cannot be loaded are an error
+    /// naming the connection (checked with the rest of the settings, before any port opens).
+    public static func tlsContext(_ configuration: BridgeConfiguration) throws(BridgeConfiguration.InvalidValue) -> NIOSSLContext? {
+        do {
+            return try configuration.tls.map { try NIOSSLContext(configuration: tlsConfiguration($0)) }
+        } catch {
+            throw BridgeConfiguration.InvalidValue("connection '\(configuration.name)': the TLS files (bridge_cafile, bridge_certfile, bridge_keyfile) cannot be loaded: \(error)")
+        }
     }
 
     static func tlsConfiguration(_ tls: BridgeConfiguration.TLS) throws -> TLSConfiguration {

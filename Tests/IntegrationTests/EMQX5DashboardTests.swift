@@ -7,7 +7,7 @@ import TestSupport
 /// The dashboard's poller against a local EMQX 5/6 stand-in (`Scripts/fake_emqx5.py`, which
 /// follows the /api/v5 contract in ../shared/emqx5): detection, both kinds of credentials,
 /// paging with hasnext and the 1,000-row fallback, nodes, detail, kick.
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct EMQX5DashboardTests {
     static let script = Tools.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/fake_emqx5.py").path
 
@@ -22,11 +22,12 @@ struct EMQX5DashboardTests {
         return (p, "http://127.0.0.1:\(port!)")
     }
 
-    /// Runs a poller until `done` holds for its snapshot (or 20 s pass).
+    /// Runs a poller until `done` holds for its snapshot (or 60 s pass), on a thread of its own
+    /// (tests elsewhere may hold the cooperative pool's two threads for seconds).
     static func poll(_ poller: Poller, until done: @escaping (PollSnapshot) -> Bool) async throws -> PollSnapshot {
-        let task = Task { await poller.run() }
+        let task = Task(executorPreference: ThreadTaskExecutor.shared) { await poller.run() }
         defer { task.cancel() }
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             let s = poller.snapshot()
             if done(s) { return s }

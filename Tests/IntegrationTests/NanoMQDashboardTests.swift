@@ -8,7 +8,7 @@ import TestSupport
 /// from NanoMQ 0.25.5 (`Scripts/fake_nanomq.py`): uptime that advances, broker message rates
 /// from /api/v4/prometheus, the detail of an id NanoMQ's lookup cannot find, and kick both as
 /// 0.25.5 (no endpoint: said once, then not offered) and as newer NanoMQ (DELETE).
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct NanoMQDashboardTests {
     static let script = Tools.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/fake_nanomq.py").path
     static let golden = Tools.packageRoot.appendingPathComponent("../shared/golden/nanomq").standardized.path

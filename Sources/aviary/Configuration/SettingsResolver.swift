@@ -180,6 +180,7 @@ enum SettingsResolver {
         }
         do {
             try bridge.validate()
+            _ = try MQTTBridge.tlsContext(bridge)
         } catch {
             throw SettingsError("\(path) line \(block.line): \(error)")
         }
