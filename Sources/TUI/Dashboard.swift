@@ -25,6 +25,7 @@ public enum Dashboard {
         var state = TableState()
         state.interval = options.interval
         var tracker = RateTracker()
+        var history = RateHistory()
         var generation = -1
         var lastDraw = 0.0
         var dirty = true
@@ -34,7 +35,8 @@ public enum Dashboard {
             var wanted = Poller.ViewQuery()
             wanted.sortField = state.sortColumn.apiField
             wanted.descending = state.descending
-            wanted.filter = state.filter
+            // A regular expression or an inverted filter is applied here, to the rows fetched.
+            wanted.filter = ClientFilter(state.filter).serverNeedle ?? ""
             if wanted != lastQuery {
                 poller.setQuery(wanted)
                 lastQuery = wanted
@@ -48,6 +50,7 @@ public enum Dashboard {
                 if let broker = snapshot.info.brokerMessages {
                     tracker.updateBroker(received: broker.received, sent: broker.sent, at: snapshot.fetchedAt)
                 }
+                history.record(total: tracker.total, rates: tracker.rates)
                 state.setRows(snapshot.rows, rates: tracker.rates)
                 state.canKick = snapshot.info.canKick
                 dirty = true
@@ -72,7 +75,8 @@ public enum Dashboard {
                     width: width,
                     height: height,
                     nowMs: Int64(Date().timeIntervalSince1970 * 1000),
-                    unicode: terminal.unicode
+                    unicode: terminal.unicode,
+                    history: history
                 )
                 terminal.draw(screen)
                 lastDraw = now

@@ -31,6 +31,7 @@ struct DashboardE2ETests {
         let tui = try TmuxDriver([Tools.aviary, "watch", "http://127.0.0.1:\(h.apiPort)", "--interval", "0.5"])
         try tui.waitFor("all four clients") { s in ["e2e-sub-1", "e2e-sub-2", "e2e-sub-3", "e2e-paho-pub"].allSatisfy(s.contains) }
         #expect(try tui.screen().contains("(aviary)"))
+        try tui.waitFor("the history line") { s in s.contains("msg/s, last") && s.contains(" in ") }
         // Counters and rates move.
         try tui.waitFor("the publisher's rate") { _ in (tui.cell("e2e-paho-pub", .msgsInRate).flatMap(Double.init) ?? 0) >= 10 }
         try tui.waitFor("a subscriber's counters") { _ in

@@ -400,3 +400,81 @@ struct DocumentationTests {
         }
     }
 }
+
+/// The `/` filter's three forms.
+struct ClientFilterTests {
+    static let rows = ["dev-1", "dev-22", "sensor-7", "bridge-up"].map {
+        ClientRow(clientId: $0, username: $0 == "sensor-7" ? "ops" : "", protocolName: "5.0", connected: true, fields: [])
+    }
+
+    @Test("plain text (any case), re:REGEX, !TEXT and !re:REGEX; a bad expression lets everything through and says why; only plain text goes to the server")
+    func forms() {
+        func ids(_ text: String) -> [String] { ClientFilter(text).apply(Self.rows).map(\.clientId) }
+        #expect(ids("DEV") == ["dev-1", "dev-22"])
+        #expect(ids("ops") == ["sensor-7"], "username too")
+        #expect(ids("re:^dev-\\d$") == ["dev-1"])
+        #expect(ids("!dev") == ["sensor-7", "bridge-up"])
+        #expect(ids("!re:-\\d+$") == ["bridge-up"])
+        #expect(ids("") == Self.rows.map(\.clientId))
+        let bad = ClientFilter("re:(")
+        #expect(bad.error != nil && bad.apply(Self.rows).count == 4)
+        #expect(ClientFilter("Dev").serverNeedle == "dev" && ClientFilter("!dev").serverNeedle == nil && ClientFilter("re:x").serverNeedle == nil)
+    }
+}
+
+/// History rings, sparklines and where they show.
+struct HistoryTests {
+    @Test("a ring keeps the latest samples, oldest first, in fixed memory")
+    func ring() {
+        var ring = SampleRing(capacity: 3)
+        #expect(ring.samples.isEmpty)
+        for v in 1...5 { ring.append(Double(v)) }
+        #expect(ring.samples == [3, 4, 5] && ring.count == 3 && ring.capacity == 3)
+    }
+
+    @Test("sparklines scale to the peak, show the last `width` samples right-aligned, and degrade to ASCII")
+    func sparkline() {
+        #expect(Sparkline.render([0, 1, 2, 4, 8], width: 5) == "▁▂▃▅█")
+        #expect(Sparkline.render([0, 0, 0], width: 3) == "▁▁▁")
+        #expect(Sparkline.render([1, 2], width: 4) == "  ▅█")
+        #expect(Sparkline.render([5, 1, 2, 4, 8], width: 3) == "▃▅█")
+        #expect(Sparkline.render([0, 8], width: 2, unicode: false) == " #")
+    }
+
+    @Test("the history follows the table: a client that leaves is forgotten; at 10,000 clients it holds 10,000 × 2 rings of 60")
+    func boundedPerClient() {
+        var history = RateHistory()
+        var rates: [String: Rates] = [:]
+        for i in 0..<10_000 { rates["c\(i)"] = Rates() }
+        for _ in 0..<100 { history.record(total: Rates(), rates: rates) }
+        #expect(history.clients.count == 10_000 && history.clients["c1"]?.msgsIn.count == RateHistory.clientSamples)
+        #expect(history.msgsIn.count == 100)
+        rates = ["c1": Rates()]
+        history.record(total: Rates(), rates: rates)
+        #expect(history.clients.count == 1)
+    }
+
+    @Test("the header's third line shows the broker's history while the API answers; the detail view the client's")
+    func rendered() {
+        var history = RateHistory()
+        var state = TableState()
+        let row = ClientRow(clientId: "c1", username: "", protocolName: "5.0", connected: true, recvOct: 1, sendOct: 1, recvMsg: 1, sendMsg: 1, fields: [("clientid", "c1")])
+        var rate = Rates()
+        for v in [10.0, 20, 40, 80] {
+            rate.msgsIn = v
+            history.record(total: rate, rates: ["c1": rate])
+        }
+        state.setRows([row], rates: ["c1": rate])
+        var source = SourceInfo(url: "http://x")
+        let screen = TableView.render(state: state, source: source, totals: rate, detail: nil, width: 100, height: 20, nowMs: 0, history: history)
+        let line = screen.lines[2].text
+        #expect(line.contains(" in ") && line.contains("█") && line.contains("msg/s, last 4s") && Format.width(line) == 100, "\(line)")
+        source.error = "connection refused"
+        let down = TableView.render(state: state, source: source, totals: rate, detail: nil, width: 100, height: 20, nowMs: 0, history: history)
+        #expect(down.lines[2].text.contains("UNREACHABLE"), "an error wins the line")
+        var info = DetailInfo()
+        info.fields = [("clientid", "c1")]
+        let detail = TableView.detailLines(state: state, id: "c1", detail: info, width: 120, height: 20, history: history.clients["c1"])
+        #expect(detail.contains { $0.text.contains("msg/s in, history") && $0.text.contains("█") }, "\(detail.map(\.text))")
+    }
+}

@@ -38,14 +38,7 @@ public struct TableState: Sendable {
 
     /// Recomputes the visible rows after a change of data, sort or filter.
     public mutating func refresh() {
-        let needle = filter.lowercased()
-        var shown =
-            needle.isEmpty
-            ? rows
-            : rows.filter { row in
-                row.clientId.lowercased().contains(needle) || row.username.lowercased().contains(needle)
-                    || (row.address ?? "").contains(needle)
-            }
+        var shown = ClientFilter(filter).apply(rows)
         let column = sortColumn
         let descending = self.descending
         let rates = self.rates

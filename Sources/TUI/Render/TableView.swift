@@ -53,7 +53,7 @@ public enum KeyHelp {
         ("r", "reverse the sort order"),
         ("F6", "sort-by menu (↑ ↓, Enter)"),
         ("click a header", "sort by it; click again to reverse"),
-        ("/", "filter by client id, username or address (incremental; Enter keeps, Esc clears)"),
+        ("/", "filter by id, user or address; re:REGEX, !TEXT inverts (Enter keeps, Esc clears)"),
         ("Esc", "clear the filter / close a view"),
         ("Enter", "details of the selected client (live)"),
         ("d  Delete  F9", "disconnect the selected client (asks first: y confirms)"),
@@ -76,7 +76,8 @@ public enum TableView {
         width: Int,
         height: Int,
         nowMs: Int64,
-        unicode: Bool = true
+        unicode: Bool = true,
+        history: RateHistory? = nil
     ) -> Screen {
         guard width >= 40, height >= 8 else {
             let message = Format.fit("terminal too small (\(width)x\(height)); need 40x8", max(1, width))
@@ -87,7 +88,11 @@ public enum TableView {
         var lines: [Line] = []
         lines.append(titleLine(state: state, source: source, width: width, nowMs: nowMs))
         lines.append(ratesLine(state: state, source: source, totals: totals, width: width, nowMs: nowMs))
-        lines.append(bannerLine(source: source, hasData: !state.rows.isEmpty, width: width, nowMs: nowMs))
+        if source.error == nil, let history, history.msgsIn.count > 1 {
+            lines.append(historyLine(history, width: width, interval: state.interval, unicode: unicode))
+        } else {
+            lines.append(bannerLine(source: source, hasData: !state.rows.isEmpty, width: width, nowMs: nowMs))
+        }
         let layout = Column.layout(width: width, nodes: source.flavour == .emqx5, counters: source.flavour != .nanomq)
         let body = height - 6
         switch state.mode {
@@ -109,7 +114,7 @@ public enum TableView {
             }
         case .detail(let id):
             lines.append(Line(Format.fit(" Client \(id)  (Esc to return\(state.canKick ? ", d to disconnect" : ""))", width), .columnHeader))
-            lines += detailLines(state: state, id: id, detail: detail, width: width, height: body)
+            lines += detailLines(state: state, id: id, detail: detail, width: width, height: body, history: history?.clients[id], unicode: unicode)
         case .table, .confirmKick:
             lines.append(headerLine(layout: layout, state: state, width: width, unicode: unicode))
             let stale = source.error != nil
@@ -202,7 +207,27 @@ public enum TableView {
         return line
     }
 
-    static func detailLines(state: TableState, id: String, detail: DetailInfo?, width: Int, height: Int) -> [Line] {
+    /// The third header line while the API answers: the broker's messages per second over the
+    /// last polls, in and out, as two sparklines that share the width, each with its peak.
+    static func historyLine(_ history: RateHistory, width: Int, interval: Double, unicode: Bool) -> Line {
+        let span = Format.duration(seconds: Int64((Double(history.msgsIn.count) * interval).rounded()))
+        let labels = [(" in ", history.msgsIn.samples), (" out ", history.msgsOut.samples)]
+        let tail = " msg/s, last \(span)"
+        let room = max(0, width - Format.width(tail) - labels.reduce(0) { $0 + Format.width($1.0) + 8 })
+        var line = Line()
+        for (label, samples) in labels {
+            line.append(label, .dim)
+            line.append(Sparkline.render(samples, width: room / 2, unicode: unicode), .header)
+            line.append(" " + Format.fit(Format.rate(samples.max() ?? 0), 6) + " ", .dim)
+        }
+        line.append(tail, .dim)
+        let used = Format.width(line.text)
+        guard used <= width else { return Line(Format.fit(line.text, width), .dim) }
+        line.append(String(repeating: " ", count: width - used), .dim)
+        return line
+    }
+
+    static func detailLines(state: TableState, id: String, detail: DetailInfo?, width: Int, height: Int, history: RateHistory.Client? = nil, unicode: Bool = true) -> [Line] {
         guard let row = state.rows.first(where: { $0.clientId == id }) else {
             return [Line(Format.fit("  \(id) is no longer listed by the API", width), .dim)]
         }
@@ -217,6 +242,11 @@ public enum TableView {
         if row.recvOct != nil {
             fields.insert(("rate in", "\(Format.rate(rates.msgsIn)) msg/s, \(Format.byteRate(rates.bytesIn))"), at: 0)
             fields.insert(("rate out", "\(Format.rate(rates.msgsOut)) msg/s, \(Format.byteRate(rates.bytesOut))"), at: 1)
+            if let history, history.msgsIn.count > 1 {
+                let bars = min(RateHistory.clientSamples, max(8, width / 2 - 30))
+                fields.insert(("msg/s in, history", Sparkline.render(history.msgsIn.samples, width: bars, unicode: unicode) + " peak \(Format.rate(history.msgsIn.samples.max() ?? 0))"), at: 2)
+                fields.insert(("msg/s out, history", Sparkline.render(history.msgsOut.samples, width: bars, unicode: unicode) + " peak \(Format.rate(history.msgsOut.samples.max() ?? 0))"), at: 3)
+            }
         }
         let subs = detail?.subscriptions ?? []
         let subLines = subs.isEmpty ? 1 : subs.count + 1
@@ -253,7 +283,10 @@ public enum TableView {
 
     static func statusLine(state: TableState, width: Int) -> Line {
         if state.filterEditing {
-            return Line(Format.fit(" / \(state.filter)▏  (Enter keeps the filter, Esc clears it)", width), .status)
+            if let error = ClientFilter(state.filter).error {
+                return Line(Format.fit(" / \(state.filter)▏  \(error)", width), .banner)
+            }
+            return Line(Format.fit(" / \(state.filter)▏  (re:REGEX for a regular expression, !TEXT to invert; Enter keeps, Esc clears)", width), .status)
         }
         if case .confirmKick(let id) = state.mode {
             return Line(Format.fit(" Disconnect \(id)? [y/N]", width), .banner)

@@ -344,15 +344,23 @@ def restart():
     n = 3000
     acked = []
     restarts = 0
-    for i in range(n):
+    i = 0
+    while i < n:
         pub.publish("data/x", str(i), 1)
         acked.append(i)
         if i in (800, 1900):
+            # A real loss of the link each time: the bridge notices, the upstream comes back, the
+            # bridge reconnects; messages published meanwhile wait in its queue.
             up.stop()
             restarts += 1
-            time.sleep(0.3)
+            av.wait_bridge("backing off")
+            for j in range(i + 1, i + 101):
+                pub.publish("data/x", str(j), 1)
+                acked.append(j)
             up.start()
-            sub.c.reconnect() if not sub.c.is_connected() else None
+            av.wait_bridge("connected")
+            i += 100
+        i += 1
     got = set()
     deadline = time.time() + 40
     while len(got) < n and time.time() < deadline:
