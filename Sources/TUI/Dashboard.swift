@@ -89,6 +89,7 @@ public enum Dashboard {
             switch state.handle(key, columns: layout.map(\.column), pageSize: pageSize, headerY: TableView.headerY) {
             case .quit: break loop
             case .kick(let id): Task.detached { await poller.kick(id) }
+            case .kickMany(let ids): Task.detached { await poller.kick(ids) }
             case .intervalChanged(let seconds): poller.setInterval(seconds)
             case .pauseChanged(let paused): poller.setPaused(paused)
             case .openDetail(let id): poller.setDetail(id)

@@ -58,7 +58,14 @@ struct DashboardE2ETests {
         try tui.waitFor("filtered") { s in s.contains("1 of 4 shown") && !s.contains("e2e-sub-2") && s.contains("e2e-sub-1") }
         // Detail view with every field and the subscriptions.
         try tui.send("Enter")
-        try tui.waitFor("detail") { s in s.contains("Client e2e-sub-1") && s.contains("recv_oct") && s.contains("e2e/#") }
+        try tui.waitFor("detail in sections") { s in
+            s.contains("Client e2e-sub-1") && s.contains(" identity") && s.contains(" traffic") && s.contains("received ")
+                && s.contains(" queues and windows") && s.contains("in flight") && s.contains("e2e/#") && s.contains("5.0 (MQTT)")
+        }
+        try tui.send("r")
+        try tui.waitFor("the raw fields") { s in s.contains("recv_oct") && s.contains("r for sections") }
+        try tui.send("r")
+        try tui.waitFor(text: "r for raw fields")
         try tui.send("Escape")
         try tui.waitFor(text: "CLIENT ID")
         // Disconnect: asks, n cancels, y disconnects; the mosquitto_sub (5.0) process sees it and exits.
@@ -104,7 +111,7 @@ struct DashboardE2ETests {
         try tui.send("Enter")
         try tui.waitFor("filtered") { s in s.contains("1 of 12 shown") }
         try tui.send("Enter")
-        try tui.waitFor("detail") { s in s.contains("Client dev-0003") && s.contains("devices/dev-0003/cmd") && s.contains("inflight_max") }
+        try tui.waitFor("detail") { s in s.contains("Client dev-0003") && s.contains("devices/dev-0003/cmd") && s.contains("0 / 32") && s.contains("emqx@10.0.0.2") }
         try tui.send("Escape")
         try tui.send("d")
         try tui.waitFor(text: "Disconnect dev-0003? [y/N]")
@@ -112,6 +119,18 @@ struct DashboardE2ETests {
         try tui.waitFor(text: "disconnected dev-0003")
         let log = try Subprocess.run(["curl", "-s", "\(base)/fake/log"]).output
         #expect(log.contains("\"method\": \"DELETE\", \"path\": \"/api/v5/clients/dev-0003\""), "\(log.suffix(400))")
+        // Tag two with Space, one confirmation for both, EMQX's bulk kickout.
+        try tui.send("Escape")
+        try tui.waitFor("the whole table again, dev-0003 gone") { s in !s.contains("of 12 shown") && s.contains("dev-0001") && !s.components(separatedBy: "\n").contains { $0.hasPrefix("dev-0003 ") } }
+        try tui.send("Home")
+        try tui.send("Space")
+        try tui.send("Space")
+        try tui.waitFor(text: "2 tagged: d disconnects them all")
+        try tui.send("d")
+        try tui.waitFor(text: "Disconnect 2 tagged clients: dev 0000/odd, dev-0001? [y/N]")
+        try tui.send("y")
+        try tui.waitFor(text: "asked EMQX to disconnect 2 clients (bulk kickout)")
+        try tui.waitFor("9 left") { s in s.contains("connected / 9") }
         try tui.send("Escape")
         try tui.send("q")
         try tui.waitFor(text: "[exit 0]")

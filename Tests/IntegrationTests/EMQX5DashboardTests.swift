@@ -94,6 +94,11 @@ struct EMQX5DashboardTests {
         #expect(poller.drainMessages() == ["disconnected dev-0001", "dev-0001 was already gone (CLIENTID_NOT_FOUND)"])
         let deletes = try Self.log(base).filter { $0["method"] == "DELETE" }.compactMap { $0["path"] }
         #expect(deletes == ["/api/v5/clients/dev-0001", "/api/v5/clients/dev-0001"])
+        await poller.kick(["dev-0002", "dev-0003"])
+        #expect(poller.drainMessages() == ["asked EMQX to disconnect 2 clients (bulk kickout); the next poll shows them gone"])
+        #expect(try Self.log(base).contains { $0["method"] == "POST" && $0["path"] == "/api/v5/clients/kickout/bulk" })
+        let after = try await Self.poll(poller) { !$0.rows.contains { $0.clientId == "dev-0002" } && !$0.rows.isEmpty }
+        #expect(after.rows.count == 22 && !after.rows.contains { $0.clientId == "dev-0003" })
     }
 
     @Test("the decoders read EMQX's own example responses (../shared/emqx5/examples)", .enabled(if: FileManager.default.fileExists(atPath: Tools.packageRoot.appendingPathComponent("../shared/emqx5/examples").path)))

@@ -13,6 +13,8 @@ public enum Key: Sendable, Hashable {
 public enum Effect: Sendable, Equatable {
     case quit
     case kick(String)
+    /// Disconnect every tagged client (EMQX 5/6's bulk kickout where there is one).
+    case kickMany([String])
     case intervalChanged(Double)
     case pauseChanged(Bool)
     case openDetail(String)

@@ -7,6 +7,8 @@ public struct TableState: Sendable {
         case help
         case sortMenu(Int)
         case confirmKick(String)
+        /// Disconnect the tagged clients? (one confirmation listing them)
+        case confirmKickTagged([String])
     }
 
     public private(set) var rows: [ClientRow] = []
@@ -16,6 +18,10 @@ public struct TableState: Sendable {
     public var descending = true
     public var filter = ""
     public var filterEditing = false
+    /// The detail view lists every field as the API sent it (`r`), instead of in sections.
+    public var detailRaw = false
+    /// Clients tagged with Space (htop's way), for a disconnect of all of them at once.
+    public private(set) var tagged: Set<String> = []
     public var selectedId: String?
     public var scrollTop = 0
     public var mode: Mode = .table
@@ -33,6 +39,7 @@ public struct TableState: Sendable {
     public mutating func setRows(_ rows: [ClientRow], rates: [String: Rates]) {
         self.rows = rows
         self.rates = rates
+        if !tagged.isEmpty { tagged.formIntersection(rows.map(\.clientId)) }
         refresh()
     }
 
@@ -129,6 +136,15 @@ public struct TableState: Sendable {
             }
             status = "not disconnected: \(id)"
             return nil
+        case .confirmKickTagged(let ids):
+            mode = .table
+            if key == .char("y") || key == .char("Y") {
+                status = "disconnecting \(ids.count) clients…"
+                tagged.removeAll()
+                return .kickMany(ids)
+            }
+            status = "not disconnected: \(ids.count) tagged clients (U untags them)"
+            return nil
         case .sortMenu(let index):
             let all = Column.allCases
             switch key {
@@ -147,6 +163,7 @@ public struct TableState: Sendable {
             switch key {
             case .escape, .enter, .char("q"), .backspace: mode = .table
             case .char("d"), .delete: return requestKick()
+            case .char("r"): detailRaw.toggle()
             default: break
             }
             return nil
@@ -188,9 +205,19 @@ public struct TableState: Sendable {
             }
         case .char("d"), .delete, .function(9):
             return requestKick()
-        case .char("p"), .char(" "):
+        case .char(" "):
+            // Tag or untag the selected client and move on (htop's Space).
+            if let id = selectedId {
+                if tagged.remove(id) == nil { tagged.insert(id) }
+                status = tagged.isEmpty ? "no client tagged" : "\(tagged.count) tagged: d disconnects them all, U untags"
+                move(by: 1, pageSize: pageSize)
+            }
+        case .char("U"):
+            tagged.removeAll()
+            status = "no client tagged"
+        case .char("p"):
             paused.toggle()
-            status = paused ? "paused: press p or space to resume" : "resumed"
+            status = paused ? "paused: press p to resume" : "resumed"
             return .pauseChanged(paused)
         case .char("+"), .char("="):
             let next = TableState.intervals.first { $0 > interval } ?? interval
@@ -228,11 +255,16 @@ public struct TableState: Sendable {
     public var lastLayout: [(column: Column, width: Int)] = []
 
     private mutating func requestKick() -> Effect? {
-        guard let row = selectedRow else { return nil }
         guard canKick else {
             status = "this API has no disconnect endpoint (this NanoMQ's HTTP API v4 cannot kick clients)"
             return nil
         }
+        if !tagged.isEmpty, case .table = mode {
+            let ids = visible.map(\.clientId).filter(tagged.contains) + tagged.subtracting(visible.map(\.clientId)).sorted()
+            mode = .confirmKickTagged(ids)
+            return nil
+        }
+        guard let row = selectedRow else { return nil }
         guard row.connected else {
             status = "\(row.clientId) is not connected"
             return nil

@@ -1,7 +1,7 @@
 /// How a run of text is drawn; the terminal layer maps it to colours or, with NO_COLOR, to
 /// bold/reverse/dim only.
 public enum Style: Sendable, Hashable {
-    case normal, header, columnHeader, sortedHeader, selected, dim, hot, banner, status, key, title
+    case normal, header, columnHeader, sortedHeader, selected, dim, hot, banner, status, key, title, tagged
 }
 
 /// One screen line as styled runs.

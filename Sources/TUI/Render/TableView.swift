@@ -57,7 +57,9 @@ public enum KeyHelp {
         ("Esc", "clear the filter / close a view"),
         ("Enter", "details of the selected client (live)"),
         ("d  Delete  F9", "disconnect the selected client (asks first: y confirms)"),
-        ("p  Space", "pause / resume polling"),
+        ("Space", "tag / untag the selected client (d then disconnects every tagged one)"),
+        ("U", "untag every client"),
+        ("p", "pause / resume polling"),
         ("+ -", "refresh interval (0.25 s to 10 s)"),
         ("?  h  F1", "this help"),
         ("q  F10  Ctrl-C", "quit"),
@@ -98,10 +100,18 @@ public enum TableView {
         switch state.mode {
         case .help:
             lines.append(Line(Format.fit(" Keys", width), .columnHeader))
-            for entry in KeyHelp.entries.prefix(body) {
+            // Two columns when one does not fit the height and the width allows.
+            let entries = KeyHelp.entries
+            let columns = entries.count > body && width >= 100 ? 2 : 1
+            let perColumn = (entries.count + columns - 1) / columns
+            let cell = width / columns
+            for r in 0..<min(perColumn, body) {
                 var line = Line()
-                line.append(Format.fit("  " + entry.keys, 18), .key)
-                line.append(Format.fit(entry.action, width - 18))
+                for c in 0..<columns where c * perColumn + r < entries.count {
+                    let entry = entries[c * perColumn + r]
+                    line.append(Format.fit("  " + entry.keys, 18), .key)
+                    line.append(Format.fit(entry.action, cell - 18))
+                }
                 lines.append(line)
             }
         case .sortMenu(let index):
@@ -113,9 +123,14 @@ public enum TableView {
                 lines.append(Line(Format.fit("  \(column.title.padding(11)) \(column.label)\(mark)", width), i == index ? .selected : .normal))
             }
         case .detail(let id):
-            lines.append(Line(Format.fit(" Client \(id)  (Esc to return\(state.canKick ? ", d to disconnect" : ""))", width), .columnHeader))
-            lines += detailLines(state: state, id: id, detail: detail, width: width, height: body, history: history?.clients[id], unicode: unicode)
-        case .table, .confirmKick:
+            let raw = state.detailRaw ? "r for sections" : "r for raw fields"
+            lines.append(Line(Format.fit(" Client \(id)  (Esc to return, \(raw)\(state.canKick ? ", d to disconnect" : ""))", width), .columnHeader))
+            if state.detailRaw {
+                lines += detailLines(state: state, id: id, detail: detail, width: width, height: body, history: history?.clients[id], unicode: unicode)
+            } else {
+                lines += sectionLines(state: state, id: id, detail: detail, width: width, height: body, history: history?.clients[id], nowMs: nowMs, unicode: unicode)
+            }
+        case .table, .confirmKick, .confirmKickTagged:
             lines.append(headerLine(layout: layout, state: state, width: width, unicode: unicode))
             let stale = source.error != nil
             let end = min(state.visible.count, state.scrollTop + body)
@@ -130,6 +145,8 @@ public enum TableView {
                     let style: Style
                     if row.clientId == state.selectedId {
                         style = .selected
+                    } else if state.tagged.contains(row.clientId) {
+                        style = .tagged
                     } else if stale || !row.connected {
                         style = .dim
                     } else if let r = rates, r.msgsIn + r.msgsOut >= 100 || r.bytesIn + r.bytesOut >= 102_400 {
@@ -227,6 +244,50 @@ public enum TableView {
         return line
     }
 
+    /// The detail view in sections (`DetailSections`), two columns of items where the width
+    /// allows, then the subscriptions.
+    static func sectionLines(state: TableState, id: String, detail: DetailInfo?, width: Int, height: Int, history: RateHistory.Client?, nowMs: Int64, unicode: Bool) -> [Line] {
+        guard let row = state.rows.first(where: { $0.clientId == id }) else {
+            return [Line(Format.fit("  \(id) is no longer listed by the API", width), .dim)]
+        }
+        var lines: [Line] = []
+        if let note = detail?.note, detail?.fields == nil { lines.append(Line(Format.fit("  " + note, width), .dim)) }
+        if detail == nil && row.fields.isEmpty { lines.append(Line(Format.fit("  loading every field…", width), .dim)) }
+        let fields = detail?.fields ?? row.fields
+        let sections = DetailSections.build(fields: fields, row: row, rates: state.rates[id] ?? Rates(), history: history, nowMs: nowMs, unicode: unicode)
+        let columns = width >= 100 ? 2 : 1
+        let cell = width / columns
+        func subscriptionLines() {
+            guard let subscriptions = detail?.subscriptions else { return }
+            lines.append(Line(Format.fit(" subscriptions (\(subscriptions.count))", width), .key))
+            for s in subscriptions { lines.append(Line(Format.fit("   \(s.topic)  QoS \(s.qos)", width))) }
+        }
+        var subscriptionsShown = false
+        for section in sections {
+            if !subscriptionsShown && ["flow control", "bridge", "will"].contains(section.title) {
+                subscriptionLines()
+                subscriptionsShown = true
+            }
+            lines.append(Line(Format.fit(" " + section.title, width), .key))
+            var index = 0
+            while index < section.items.count {
+                var line = Line()
+                for c in 0..<columns where index + c < section.items.count {
+                    let item = section.items[index + c]
+                    line.append(Format.fit("   " + item.label, 22), .dim)
+                    line.append(Format.fit(item.value, cell - 22))
+                }
+                lines.append(line)
+                index += columns
+            }
+        }
+        if !subscriptionsShown { subscriptionLines() }
+        if detail?.subscriptions == nil, let note = detail?.note, detail?.fields != nil {
+            lines.append(Line(Format.fit("  " + note, width), .dim))
+        }
+        return Array(lines.prefix(height))
+    }
+
     static func detailLines(state: TableState, id: String, detail: DetailInfo?, width: Int, height: Int, history: RateHistory.Client? = nil, unicode: Bool = true) -> [Line] {
         guard let row = state.rows.first(where: { $0.clientId == id }) else {
             return [Line(Format.fit("  \(id) is no longer listed by the API", width), .dim)]
@@ -291,6 +352,9 @@ public enum TableView {
         if case .confirmKick(let id) = state.mode {
             return Line(Format.fit(" Disconnect \(id)? [y/N]", width), .banner)
         }
+        if case .confirmKickTagged(let ids) = state.mode {
+            return Line(Format.fit(" Disconnect \(ids.count) tagged clients: \(ids.joined(separator: ", "))? [y/N]", width), .banner)
+        }
         return Line(Format.fit(" " + state.status, width), .status)
     }
 
@@ -299,11 +363,11 @@ public enum TableView {
         switch state.mode {
         case .help: keys = [("any key", "close")]
         case .sortMenu: keys = [("↑↓", "choose"), ("Enter", "sort"), ("Esc", "cancel")]
-        case .detail: keys = [("Esc", "back"), ("d", "disconnect"), ("q", "back")]
-        case .confirmKick: keys = [("y", "disconnect"), ("any other key", "cancel")]
+        case .detail: keys = [("Esc", "back"), ("r", state.detailRaw ? "sections" : "raw"), ("d", "disconnect"), ("q", "back")]
+        case .confirmKick, .confirmKickTagged: keys = [("y", "disconnect"), ("any other key", "cancel")]
         case .table:
             keys = [
-                ("q", "quit"), ("?", "help"), ("/", "filter"), ("Enter", "detail"), ("d", "disconnect"), ("<>", "sort"),
+                ("q", "quit"), ("?", "help"), ("/", "filter"), ("Enter", "detail"), ("Space", "tag"), ("d", state.tagged.isEmpty ? "disconnect" : "disconnect tagged"), ("<>", "sort"),
                 ("r", "reverse"), ("p", state.paused ? "resume" : "pause"), ("+-", "interval"), ("F6", "sort by"),
             ]
         }

@@ -56,6 +56,7 @@ final class Terminal {
                 (.banner, Int16(COLOR_WHITE), Int16(COLOR_RED), cn_a_bold()),
                 (.key, Int16(COLOR_CYAN), -1, cn_a_bold()),
                 (.status, Int16(COLOR_GREEN), -1, 0),
+                (.tagged, Int16(COLOR_MAGENTA), -1, cn_a_bold()),
             ]
             for (i, (style, fg, bg, extra)) in pairs.enumerated() {
                 init_pair(Int16(i + 1), fg, bg)
@@ -66,7 +67,7 @@ final class Terminal {
             attributes = [
                 .title: cn_a_bold_reverse(), .columnHeader: cn_a_reverse(), .sortedHeader: cn_a_bold_reverse(),
                 .selected: cn_a_reverse(), .hot: cn_a_bold(), .banner: cn_a_bold_reverse(), .key: cn_a_bold(),
-                .dim: cn_a_dim(), .header: cn_a_normal(), .status: cn_a_normal(),
+                .dim: cn_a_dim(), .header: cn_a_normal(), .status: cn_a_normal(), .tagged: cn_a_bold(),
             ]
         }
     }

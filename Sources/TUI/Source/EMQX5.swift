@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import NIOHTTP1
 import Synchronization
 
@@ -110,6 +112,31 @@ extension Poller {
             }.sorted { $0.topic < $1.topic }
         }
         return info
+    }
+
+    /// `POST /api/v5/clients/kickout/bulk` with the ids (5.1+): 204 whatever became of each;
+    /// an older EMQX (404) gets them one by one.
+    func kickBulkV5(_ ids: [String]) async -> String {
+        do {
+            var request = HTTPClientRequest(url: baseURL + "/api/v5/clients/kickout/bulk")
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: authorization.withLock { $0 })
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: ids)))
+            let response = try await client.execute(request, timeout: .seconds(60))
+            let status = Int(response.status.code)
+            let body = Array(try await response.body.collect(upTo: 1 << 20).readableBytesView)
+            switch status {
+            case 204, 200: return "asked EMQX to disconnect \(ids.count) clients (bulk kickout); the next poll shows them gone"
+            case 404:
+                var done = 0
+                for id in ids where await kickV5(id).hasPrefix("disconnected ") { done += 1 }
+                return "disconnected \(done) of \(ids.count) (this EMQX has no bulk kickout)"
+            default: return "could not disconnect \(ids.count) clients: \(Self.v5Error(Reply(status: status, body: body)))"
+            }
+        } catch {
+            return "could not disconnect \(ids.count) clients: \(Self.describe(error))"
+        }
     }
 
     /// `DELETE /api/v5/clients/{id}`: 204 is done; 404 means it was already gone; 403 that the

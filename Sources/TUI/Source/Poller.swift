@@ -325,6 +325,24 @@ public final class Poller: Sendable {
         return DetailInfo(subscriptions: subs.sorted { $0.topic < $1.topic })
     }
 
+    /// Disconnects several clients: EMQX 5/6 in one `POST /api/v5/clients/kickout/bulk` (it
+    /// always answers 204, so the next poll shows who is gone), the others one by one; one
+    /// status line sums it up.
+    public func kick(_ ids: [String]) async {
+        let flavour = flavourBox.withLock { $0 } ?? .aviary
+        if flavour == .emqx5 {
+            let message = await kickBulkV5(ids)
+            state.withLock { $0.messages.append(message) }
+            return
+        }
+        for id in ids { await kick(id) }
+        let outcomes = drainMessages()
+        let done = outcomes.filter { $0.hasPrefix("disconnected ") }.count
+        let failed = outcomes.filter { !$0.hasPrefix("disconnected ") }
+        let summary = "disconnected \(done) of \(ids.count)" + (failed.isEmpty ? "" : "; " + failed.joined(separator: "; "))
+        state.withLock { $0.messages.append(summary) }
+    }
+
     /// Disconnects a client through the API's kick endpoint; the outcome goes to the status line.
     public func kick(_ id: String) async {
         let flavour = flavourBox.withLock { $0 } ?? .aviary

@@ -119,6 +119,13 @@ class Handler(BaseHTTPRequestHandler):
                       "live_connections": 1, "memory_used": "3.12G", "memory_total": "15.51G", "role": "core"} for k, n in enumerate(NODES[:2])]
             nodes.append({"node": NODES[2], "node_status": "stopped", "role": "core"})
             return self.reply(200, nodes)
+        if path == "/api/v5/clients/kickout/bulk" and method == "POST":
+            length = int(self.headers.get("Content-Length", "0"))
+            ids = json.loads(self.rfile.read(length) or b"[]")
+            with lock:
+                for cid in ids:
+                    clients.pop(cid, None)
+            return self.reply(204)
         if path == "/api/v5/clients" and method == "GET":
             page, limit = int(query.get("page", "1")), int(query.get("limit", "100"))
             if limit > MAX_LIMIT or limit < 1 or page < 1:
