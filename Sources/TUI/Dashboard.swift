@@ -53,6 +53,7 @@ public enum Dashboard {
                 history.record(total: tracker.total, rates: tracker.rates)
                 state.setRows(snapshot.rows, rates: tracker.rates)
                 state.canKick = snapshot.info.canKick
+                state.nodes = snapshot.nodes
                 dirty = true
             }
             for message in poller.drainMessages() {

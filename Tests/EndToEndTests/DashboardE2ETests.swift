@@ -106,6 +106,14 @@ struct DashboardE2ETests {
         #expect(screen.contains("(emqx5)") && screen.contains("EMQX cluster (2/3 nodes running)") && screen.contains("NODE"), "\(screen)")
         #expect(tui.cell("dev-0001", .node, width: 160, nodes: true) == "emqx@10.0.0.2", "\(screen)")
         try tui.waitFor("rates from the counters") { _ in (tui.cell("dev-0001", .msgsInRate, width: 160, nodes: true).flatMap(Double.init) ?? 0) > 0 }
+        // The cluster view: a row per node, the stopped one too; Enter narrows the table to a node.
+        try tui.send("n")
+        try tui.waitFor("the nodes") { s in s.contains("emqx@10.0.0.3") && s.contains("stopped") && s.contains("MSG IN/s") && s.contains("15.51G") }
+        try tui.send("Down")
+        try tui.send("Enter")
+        try tui.waitFor("the clients of one node") { s in s.contains("shown on emqx@10.0.0.2") && s.contains("dev-0001") && !s.contains("dev-0002 ") }
+        try tui.send("Escape")
+        try tui.waitFor("every node's clients") { s in !s.contains("shown on") && s.contains("dev-0002") }
         try tui.send("/")
         try tui.type("dev-0003")
         try tui.send("Enter")

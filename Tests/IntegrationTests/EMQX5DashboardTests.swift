@@ -55,6 +55,10 @@ struct EMQX5DashboardTests {
         let odd = try #require(s.rows.first { $0.clientId == "dev 0000/odd" })
         #expect(odd.connectedAtMs == 1_795_252_502_417 && odd.protocolName == "3.1.1" && odd.inflight == 0, "RFC 3339 timestamps, inflight_cnt")
         #expect(s.rows.contains { !$0.connected }, "sessions without a connection are rows too")
+        #expect(s.nodes.map(\.name) == ["emqx@10.0.0.1", "emqx@10.0.0.2", "emqx@10.0.0.3"] && s.nodes.map(\.status) == ["running", "running", "stopped"])
+        let first = try #require(s.nodes.first)
+        #expect(first.connections == 1250 && first.liveConnections == 1000 && first.receivedRate == 20_000 && first.sentRate == 10_000, "\(first)")
+        #expect(first.memoryUsed == "3.12G" && first.uptimeSeconds == 86400 && s.nodes[2].receivedRate == nil)
         let paths = try Self.log(base).compactMap { $0["path"] }.filter { $0.hasPrefix("/api/v5/clients?") }
         #expect(paths.prefix(4) == ["/api/v5/clients?page=1&limit=10000", "/api/v5/clients?page=1&limit=1000", "/api/v5/clients?page=2&limit=1000", "/api/v5/clients?page=3&limit=1000"], "\(paths.prefix(5))")
     }

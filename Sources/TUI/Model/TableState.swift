@@ -9,6 +9,8 @@ public struct TableState: Sendable {
         case confirmKick(String)
         /// Disconnect the tagged clients? (one confirmation listing them)
         case confirmKickTagged([String])
+        /// The cluster view (EMQX 5/6), with the selected node.
+        case nodes(Int)
     }
 
     public private(set) var rows: [ClientRow] = []
@@ -22,6 +24,10 @@ public struct TableState: Sendable {
     public var detailRaw = false
     /// Clients tagged with Space (htop's way), for a disconnect of all of them at once.
     public private(set) var tagged: Set<String> = []
+    /// The cluster's nodes (EMQX 5/6) for the cluster view (`n`), and the node the client table
+    /// is narrowed to (Enter on a node; Esc clears it).
+    public var nodes: [NodeRow] = []
+    public private(set) var nodeFilter: String?
     public var selectedId: String?
     public var scrollTop = 0
     public var mode: Mode = .table
@@ -46,6 +52,7 @@ public struct TableState: Sendable {
     /// Recomputes the visible rows after a change of data, sort or filter.
     public mutating func refresh() {
         var shown = ClientFilter(filter).apply(rows)
+        if let nodeFilter { shown = shown.filter { $0.node == nodeFilter } }
         let column = sortColumn
         let descending = self.descending
         let rates = self.rates
@@ -145,6 +152,21 @@ public struct TableState: Sendable {
             }
             status = "not disconnected: \(ids.count) tagged clients (U untags them)"
             return nil
+        case .nodes(let index):
+            switch key {
+            case .up, .char("k"): mode = .nodes(max(0, index - 1))
+            case .down, .char("j"): mode = .nodes(min(max(0, nodes.count - 1), index + 1))
+            case .enter:
+                if index < nodes.count {
+                    nodeFilter = nodes[index].name
+                    status = "clients on \(nodes[index].name) (Esc shows every node's)"
+                    refresh()
+                }
+                mode = .table
+            case .escape, .char("n"), .char("q"): mode = .table
+            default: break
+            }
+            return nil
         case .sortMenu(let index):
             let all = Column.allCases
             switch key {
@@ -194,9 +216,16 @@ public struct TableState: Sendable {
         case .char("/"):
             filterEditing = true
         case .escape:
-            if !filter.isEmpty {
+            if !filter.isEmpty || nodeFilter != nil {
                 filter = ""
+                nodeFilter = nil
                 refresh()
+            }
+        case .char("n"):
+            if nodes.isEmpty {
+                status = "no cluster view: this API lists no nodes (EMQX 5/6 does)"
+            } else {
+                mode = .nodes(nodeFilter.flatMap { name in nodes.firstIndex { $0.name == name } } ?? 0)
             }
         case .enter:
             if let id = selectedId {

@@ -59,6 +59,7 @@ public enum KeyHelp {
         ("d  Delete  F9", "disconnect the selected client (asks first: y confirms)"),
         ("Space", "tag / untag the selected client (d then disconnects every tagged one)"),
         ("U", "untag every client"),
+        ("n", "cluster view: one row per node (EMQX 5/6); Enter narrows the table to a node"),
         ("p", "pause / resume polling"),
         ("+ -", "refresh interval (0.25 s to 10 s)"),
         ("?  h  F1", "this help"),
@@ -113,6 +114,20 @@ public enum TableView {
                     line.append(Format.fit(entry.action, cell - 18))
                 }
                 lines.append(line)
+            }
+        case .nodes(let index):
+            var header = ""
+            for (i, column) in NodeRow.columns.enumerated() { header += (i > 0 ? " " : " ") + Format.fit(column.title, column.width) }
+            lines.append(Line(Format.fit(header, width), .columnHeader))
+            for (i, node) in state.nodes.prefix(body - 1).enumerated() {
+                var text = ""
+                for (c, column) in NodeRow.columns.enumerated() {
+                    text += (c > 0 ? " " : " ") + Format.fit(column.cell(node), column.width, alignRight: c >= 4 && c <= 7)
+                }
+                lines.append(Line(Format.fit(text, width), i == index ? .selected : node.status == "running" ? .normal : .dim))
+            }
+            if lines.count < height - 2 {
+                lines.append(Line(Format.fit("  Enter shows the clients of the selected node; Esc returns", width), .dim))
             }
         case .sortMenu(let index):
             lines.append(Line(Format.fit(" Sort by (↑ ↓ to choose, Enter to apply, Esc to cancel)", width), .columnHeader))
@@ -181,7 +196,9 @@ public enum TableView {
         } else {
             let connected = state.rows.filter(\.connected).count
             parts.append("clients \(connected) connected / \(max(source.total, state.rows.count))")
-            if !state.filter.isEmpty { parts.append("\(state.visible.count) of \(state.rows.count) shown") }
+            if !state.filter.isEmpty || state.nodeFilter != nil {
+                parts.append("\(state.visible.count) of \(state.rows.count) shown" + (state.nodeFilter.map { " on \($0)" } ?? ""))
+            }
         }
         return Line(Format.fit(" " + parts.joined(separator: " │ "), width), .title)
     }
@@ -362,6 +379,7 @@ public enum TableView {
         let keys: [(String, String)]
         switch state.mode {
         case .help: keys = [("any key", "close")]
+        case .nodes: keys = [("↑↓", "choose"), ("Enter", "its clients"), ("Esc", "back")]
         case .sortMenu: keys = [("↑↓", "choose"), ("Enter", "sort"), ("Esc", "cancel")]
         case .detail: keys = [("Esc", "back"), ("r", state.detailRaw ? "sections" : "raw"), ("d", "disconnect"), ("q", "back")]
         case .confirmKick, .confirmKickTagged: keys = [("y", "disconnect"), ("any other key", "cancel")]

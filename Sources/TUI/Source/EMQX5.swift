@@ -92,6 +92,37 @@ extension Poller {
         return (ClientPage(rows: rows, flavour: .emqx5, total: rows.count), nil)
     }
 
+    /// The cluster view: `/nodes` (a stopped node has its name, status and role only) and, for
+    /// each running node, its message rates over EMQX's last 10 s from
+    /// `/monitor_current/nodes/{node}` (404 for a node that went down meanwhile: no rates).
+    func nodesV5() async -> [NodeRow] {
+        guard let reply = try? await requestV5("/api/v5/nodes"), reply.status == 200,
+            let list = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [[String: Any]]
+        else { return [] }
+        var nodes: [NodeRow] = []
+        for o in list {
+            guard let name = o["node"] as? String else { continue }
+            var node = NodeRow(name: name, status: o["node_status"] as? String ?? "?")
+            node.role = o["role"] as? String
+            node.version = o["version"] as? String
+            node.connections = (o["connections"] as? NSNumber)?.intValue
+            node.liveConnections = (o["live_connections"] as? NSNumber)?.intValue
+            node.memoryUsed = o["memory_used"] as? String
+            node.memoryTotal = o["memory_total"] as? String
+            node.uptimeSeconds = (o["uptime"] as? NSNumber).map { $0.int64Value / 1000 }
+            if node.status == "running", let current = try? await requestV5("/api/v5/monitor_current/nodes/\(Self.encode(name))"), current.status == 200,
+                let m = try? JSONSerialization.jsonObject(with: Data(current.body)) as? [String: Any]
+            {
+                node.receivedRate = (m["received_msg_rate"] as? NSNumber)?.doubleValue
+                node.sentRate = (m["sent_msg_rate"] as? NSNumber)?.doubleValue
+                node.connections = (m["connections"] as? NSNumber)?.intValue ?? node.connections
+                node.liveConnections = (m["live_connections"] as? NSNumber)?.intValue ?? node.liveConnections
+            }
+            nodes.append(node)
+        }
+        return nodes
+    }
+
     /// The client's fields (`GET /clients/{id}`) and subscriptions (`…/subscriptions`, with
     /// No Local, Retain As Published and Retain Handling).
     func fetchDetailV5(_ id: String) async -> DetailInfo {

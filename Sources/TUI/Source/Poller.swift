@@ -17,6 +17,8 @@ public struct PollSnapshot: Sendable {
     public var detail: DetailInfo?
     /// Outcomes of disconnect requests, oldest first, drained by the UI.
     public var messages: [String] = []
+    /// The cluster's nodes (EMQX 5/6), from the last poll.
+    public var nodes: [NodeRow] = []
 }
 
 /// Polls a management API (ours, NanoMQ's, EMQX's) on its own task, with backoff while the
@@ -230,8 +232,10 @@ public final class Poller: Sendable {
                 }
                 let page: ClientPage
                 let shownWindow: String?
+                var nodes: [NodeRow] = []
                 if flavour == .emqx5 {
                     (page, shownWindow) = try await listV5()
+                    nodes = await nodesV5()
                 } else {
                     let (path, window, filtered) = clientsPath(flavour!)
                     let reply = try await request(path)
@@ -255,6 +259,7 @@ public final class Poller: Sendable {
                     s.info.total = page.total
                     s.info.window = shownWindow
                     s.info.brokerMessages = brokerMessages
+                    s.nodes = nodes
                     s.info.canKick = !kickUnsupported.withLock { $0 }
                     s.info.lastPollMs = now
                     s.info.latencyMs = (finished - started) * 1000

@@ -119,6 +119,15 @@ class Handler(BaseHTTPRequestHandler):
                       "live_connections": 1, "memory_used": "3.12G", "memory_total": "15.51G", "role": "core"} for k, n in enumerate(NODES[:2])]
             nodes.append({"node": NODES[2], "node_status": "stopped", "role": "core"})
             return self.reply(200, nodes)
+        if path.startswith("/api/v5/monitor_current/nodes/"):
+            node = path[len("/api/v5/monitor_current/nodes/"):]
+            if node not in NODES[:2]:
+                return self.error(404, "NOT_FOUND", f"Node not found: {node}")
+            with lock:
+                mine = [c for c in clients.values() if c["node"] == node]
+            live = sum(1 for c in mine if c["connected"])
+            return self.reply(200, {"connections": len(mine), "live_connections": live, "received_msg_rate": 20 * live,
+                                    "sent_msg_rate": 10 * live, "subscriptions": len(mine), "topics": len(mine), "node_uptime": 86400123})
         if path == "/api/v5/clients/kickout/bulk" and method == "POST":
             length = int(self.headers.get("Content-Length", "0"))
             ids = json.loads(self.rfile.read(length) or b"[]")
