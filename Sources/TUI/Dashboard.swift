@@ -54,6 +54,7 @@ public enum Dashboard {
                 state.setRows(snapshot.rows, rates: tracker.rates)
                 state.canKick = snapshot.info.canKick
                 state.nodes = snapshot.nodes
+                state.setSubscriptions(snapshot.subscriptions)
                 dirty = true
             }
             for message in poller.drainMessages() {
@@ -94,6 +95,7 @@ public enum Dashboard {
             case .intervalChanged(let seconds): poller.setInterval(seconds)
             case .pauseChanged(let paused): poller.setPaused(paused)
             case .openDetail(let id): poller.setDetail(id)
+            case .subscriptionsWanted(let wanted): poller.setSubscriptionsWanted(wanted)
             case nil: break
             }
             if wasDetail, case .table = state.mode { poller.setDetail(nil) }

@@ -32,6 +32,13 @@ struct DashboardE2ETests {
         try tui.waitFor("all four clients") { s in ["e2e-sub-1", "e2e-sub-2", "e2e-sub-3", "e2e-paho-pub"].allSatisfy(s.contains) }
         #expect(try tui.screen().contains("(aviary)"))
         try tui.waitFor("the history line") { s in s.contains("msg/s, last") && s.contains(" in ") }
+        // Subscriptions by topic filter; Enter narrows the table to its subscribers.
+        try tui.send("s")
+        try tui.waitFor("the subscriptions view") { s in s.contains("TOPIC FILTER") && s.contains("e2e/#") && s.contains("3 subscriptions on 1 topic filters") }
+        try tui.send("Enter")
+        try tui.waitFor("the subscribers") { s in s.contains("3 of 4 shown subscribed to e2e/#") && !s.contains("e2e-paho-pub ") }
+        try tui.send("Escape")
+        try tui.waitFor("the whole table") { s in s.contains("e2e-paho-pub") && !s.contains("shown subscribed to") }
         // Counters and rates move.
         try tui.waitFor("the publisher's rate") { _ in (tui.cell("e2e-paho-pub", .msgsInRate).flatMap(Double.init) ?? 0) >= 10 }
         try tui.waitFor("a subscriber's counters") { _ in

@@ -26,4 +26,24 @@ struct DashboardKickTests {
         _ = clients
         await h.stop()
     }
+
+    @Test("the subscriptions view's data from aviary's /api/v4/subscriptions: every subscription, grouped")
+    func subscriptions() async throws {
+        let h = try await APIHarness.start()
+        var clients: [TestClient] = []
+        for i in 1...3 {
+            let c = try TestClient(port: h.mqtt.port)
+            #expect(try c.connect("sub-\(i)").reasonCode == .success)
+            _ = try c.subscribe("plant/#", qos: .atLeastOnce)
+            if i == 1 { _ = try c.subscribe("alerts", qos: .exactlyOnce, id: 2) }
+            clients.append(c)
+        }
+        let poller = Poller(url: h.base, user: "admin", password: "public", interval: 0.25)
+        poller.setSubscriptionsWanted(true)
+        let s = try await EMQX5DashboardTests.poll(poller) { ($0.subscriptions?.count ?? 0) == 4 }
+        let groups = SubscriptionGroup.group(s.subscriptions ?? [])
+        #expect(groups.map(\.topic) == ["plant/#", "alerts"] && groups[0].clients == ["sub-1", "sub-2", "sub-3"] && groups[1].qos == 2)
+        withExtendedLifetime(clients) {}
+        await h.stop()
+    }
 }

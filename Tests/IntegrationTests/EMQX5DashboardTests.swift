@@ -63,6 +63,18 @@ struct EMQX5DashboardTests {
         #expect(paths.prefix(4) == ["/api/v5/clients?page=1&limit=10000", "/api/v5/clients?page=1&limit=1000", "/api/v5/clients?page=2&limit=1000", "/api/v5/clients?page=3&limit=1000"], "\(paths.prefix(5))")
     }
 
+    @Test("the subscriptions view's data: every subscription of the cluster, page by page, grouped by topic filter")
+    func subscriptions() async throws {
+        let (server, base) = try Self.fake(["--clients", "700"])
+        defer { server.signal(SIGTERM) }
+        let poller = Poller(url: base, user: "key-1", password: "secret-1", interval: 0.25)
+        poller.setSubscriptionsWanted(true)
+        let s = try await Self.poll(poller) { $0.subscriptions != nil }
+        #expect(s.subscriptions?.count == 1400, "two pages of 1,000")
+        let groups = SubscriptionGroup.group(s.subscriptions ?? [])
+        #expect(groups.first?.topic == "fleet/#" && groups.first?.clients.count == 700 && groups.first?.qos == 0 && groups.count == 701)
+    }
+
     @Test("dashboard user and password: refused as an API key, logged in for a bearer token, logged in again when it expires")
     func bearerToken() async throws {
         let (server, base) = try Self.fake(["--token-requests", "3"])

@@ -37,6 +37,13 @@ public struct ClientFilter: Sendable, Equatable {
     /// What a server-side `_like_clientid` can do for it: plain, not inverted text only.
     public var serverNeedle: String? { pattern == nil && !inverted ? needle : nil }
 
+    /// Whether one text (a topic filter, in the subscriptions view) passes.
+    public func matches(_ text: String) -> Bool {
+        guard !self.text.isEmpty, error == nil else { return true }
+        if let pattern, let regex = try? Regex(pattern) { return text.contains(regex) != inverted }
+        return text.lowercased().contains(needle) != inverted
+    }
+
     /// The rows it keeps, in order.
     public func apply(_ rows: [ClientRow]) -> [ClientRow] {
         guard !text.isEmpty, error == nil else { return rows }

@@ -18,4 +18,6 @@ public enum Effect: Sendable, Equatable {
     case intervalChanged(Double)
     case pauseChanged(Bool)
     case openDetail(String)
+    /// The subscriptions view opened or closed: the poller fetches every subscription while it is open.
+    case subscriptionsWanted(Bool)
 }

@@ -11,6 +11,8 @@ public struct TableState: Sendable {
         case confirmKickTagged([String])
         /// The cluster view (EMQX 5/6), with the selected node.
         case nodes(Int)
+        /// Every subscription by topic filter (`s`), with the selected one.
+        case subscriptions(Int)
     }
 
     public private(set) var rows: [ClientRow] = []
@@ -28,6 +30,20 @@ public struct TableState: Sendable {
     /// is narrowed to (Enter on a node; Esc clears it).
     public var nodes: [NodeRow] = []
     public private(set) var nodeFilter: String?
+    /// The subscriptions view's rows (nil until fetched), filtered by topic with `/`; Enter
+    /// narrows the client table to one filter's clients.
+    public private(set) var subscriptionGroups: [SubscriptionGroup]?
+    public private(set) var subscriberFilter: (topic: String, clients: Set<String>)?
+
+    public mutating func setSubscriptions(_ rows: [SubscriptionRow]?) {
+        subscriptionGroups = rows.map(SubscriptionGroup.group)
+    }
+
+    /// The groups the view shows: those whose topic passes the `/` filter.
+    public var visibleSubscriptions: [SubscriptionGroup] {
+        let filter = ClientFilter(self.filter)
+        return (subscriptionGroups ?? []).filter { filter.matches($0.topic) }
+    }
     public var selectedId: String?
     public var scrollTop = 0
     public var mode: Mode = .table
@@ -53,6 +69,7 @@ public struct TableState: Sendable {
     public mutating func refresh() {
         var shown = ClientFilter(filter).apply(rows)
         if let nodeFilter { shown = shown.filter { $0.node == nodeFilter } }
+        if let subscriberFilter { shown = shown.filter { subscriberFilter.clients.contains($0.clientId) } }
         let column = sortColumn
         let descending = self.descending
         let rates = self.rates
@@ -152,6 +169,30 @@ public struct TableState: Sendable {
             }
             status = "not disconnected: \(ids.count) tagged clients (U untags them)"
             return nil
+        case .subscriptions(let index):
+            let groups = visibleSubscriptions
+            switch key {
+            case .up, .char("k"): mode = .subscriptions(max(0, index - 1))
+            case .down, .char("j"): mode = .subscriptions(min(max(0, groups.count - 1), index + 1))
+            case .pageUp: mode = .subscriptions(max(0, index - max(1, pageSize - 1)))
+            case .pageDown: mode = .subscriptions(min(max(0, groups.count - 1), index + max(1, pageSize - 1)))
+            case .char("/"): filterEditing = true
+            case .enter:
+                guard index < groups.count else { return nil }
+                subscriberFilter = (groups[index].topic, Set(groups[index].clients))
+                filter = ""
+                status = "clients subscribed to \(groups[index].topic) (Esc shows all)"
+                mode = .table
+                refresh()
+                return .subscriptionsWanted(false)
+            case .escape, .char("s"), .char("q"):
+                mode = .table
+                filter = ""
+                refresh()
+                return .subscriptionsWanted(false)
+            default: break
+            }
+            return nil
         case .nodes(let index):
             switch key {
             case .up, .char("k"): mode = .nodes(max(0, index - 1))
@@ -216,11 +257,15 @@ public struct TableState: Sendable {
         case .char("/"):
             filterEditing = true
         case .escape:
-            if !filter.isEmpty || nodeFilter != nil {
+            if !filter.isEmpty || nodeFilter != nil || subscriberFilter != nil {
                 filter = ""
                 nodeFilter = nil
+                subscriberFilter = nil
                 refresh()
             }
+        case .char("s"):
+            mode = .subscriptions(0)
+            return .subscriptionsWanted(true)
         case .char("n"):
             if nodes.isEmpty {
                 status = "no cluster view: this API lists no nodes (EMQX 5/6 does)"

@@ -60,6 +60,7 @@ public enum KeyHelp {
         ("Space", "tag / untag the selected client (d then disconnects every tagged one)"),
         ("U", "untag every client"),
         ("n", "cluster view: one row per node (EMQX 5/6); Enter narrows the table to a node"),
+        ("s", "subscriptions by topic filter, with their clients; Enter narrows the table to them"),
         ("p", "pause / resume polling"),
         ("+ -", "refresh interval (0.25 s to 10 s)"),
         ("?  h  F1", "this help"),
@@ -114,6 +115,22 @@ public enum TableView {
                     line.append(Format.fit(entry.action, cell - 18))
                 }
                 lines.append(line)
+            }
+        case .subscriptions(let index):
+            let groups = state.visibleSubscriptions
+            let clientsWidth = max(10, width - 58)
+            lines.append(Line(Format.fit(" " + Format.fit("TOPIC FILTER", 44) + " " + Format.fit("CLIENTS", 7, alignRight: true) + " QoS " + "WHO", width), .columnHeader))
+            if state.subscriptionGroups == nil {
+                lines.append(Line(Format.fit("  loading every subscription…", width), .dim))
+            } else if groups.isEmpty {
+                lines.append(Line(Format.fit(state.filter.isEmpty ? "  (no subscriptions)" : "  (no topic filter matches \"\(state.filter)\")", width), .dim))
+            }
+            let selected = min(index, max(0, groups.count - 1))
+            let top = max(0, selected - (body - 2) + 1)
+            for (i, group) in groups.enumerated().dropFirst(top).prefix(body - 1) {
+                let who = group.clients.prefix(8).joined(separator: ", ") + (group.clients.count > 8 ? ", …" : "")
+                let text = " " + Format.fit(group.topic, 44) + " " + Format.fit("\(group.clients.count)", 7, alignRight: true) + "  \(group.qos)  " + Format.fit(who, clientsWidth)
+                lines.append(Line(Format.fit(text, width), i == selected ? .selected : .normal))
             }
         case .nodes(let index):
             var header = ""
@@ -196,8 +213,13 @@ public enum TableView {
         } else {
             let connected = state.rows.filter(\.connected).count
             parts.append("clients \(connected) connected / \(max(source.total, state.rows.count))")
-            if !state.filter.isEmpty || state.nodeFilter != nil {
-                parts.append("\(state.visible.count) of \(state.rows.count) shown" + (state.nodeFilter.map { " on \($0)" } ?? ""))
+            if case .subscriptions = state.mode, let groups = state.subscriptionGroups {
+                parts.append("\(groups.reduce(0) { $0 + $1.clients.count }) subscriptions on \(groups.count) topic filters")
+            } else if !state.filter.isEmpty || state.nodeFilter != nil || state.subscriberFilter != nil {
+                parts.append(
+                    "\(state.visible.count) of \(state.rows.count) shown" + (state.nodeFilter.map { " on \($0)" } ?? "")
+                        + (state.subscriberFilter.map { " subscribed to \($0.topic)" } ?? "")
+                )
             }
         }
         return Line(Format.fit(" " + parts.joined(separator: " │ "), width), .title)
@@ -380,6 +402,7 @@ public enum TableView {
         switch state.mode {
         case .help: keys = [("any key", "close")]
         case .nodes: keys = [("↑↓", "choose"), ("Enter", "its clients"), ("Esc", "back")]
+        case .subscriptions: keys = [("↑↓", "choose"), ("/", "filter topics"), ("Enter", "its clients"), ("Esc", "back")]
         case .sortMenu: keys = [("↑↓", "choose"), ("Enter", "sort"), ("Esc", "cancel")]
         case .detail: keys = [("Esc", "back"), ("r", state.detailRaw ? "sections" : "raw"), ("d", "disconnect"), ("q", "back")]
         case .confirmKick, .confirmKickTagged: keys = [("y", "disconnect"), ("any other key", "cancel")]

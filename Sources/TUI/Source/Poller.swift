@@ -19,6 +19,8 @@ public struct PollSnapshot: Sendable {
     public var messages: [String] = []
     /// The cluster's nodes (EMQX 5/6), from the last poll.
     public var nodes: [NodeRow] = []
+    /// Every subscription, while the subscriptions view is open (nil otherwise or unavailable).
+    public var subscriptions: [SubscriptionRow]?
 }
 
 /// Polls a management API (ours, NanoMQ's, EMQX's) on its own task, with backoff while the
@@ -33,6 +35,7 @@ public final class Poller: Sendable {
     let client: HTTPClient
     private let state: Locked<PollSnapshot>
     private let control = Locked((interval: 1.0, paused: false, detailId: String?.none))
+    private let subscriptionsWanted = Locked(false)
     /// What the table shows, for server-side sort and paging of large tables.
     private let query = Locked(ViewQuery())
 
@@ -79,6 +82,10 @@ public final class Poller: Sendable {
     public func setQuery(_ q: ViewQuery) { query.withLock { $0 = q } }
 
     public func setInterval(_ seconds: Double) { control.withLock { $0.interval = seconds } }
+    public func setSubscriptionsWanted(_ wanted: Bool) {
+        subscriptionsWanted.withLock { $0 = wanted }
+        if !wanted { state.withLock { $0.subscriptions = nil } }
+    }
     public func setPaused(_ paused: Bool) { control.withLock { $0.paused = paused } }
     public func setDetail(_ id: String?) {
         control.withLock { $0.detailId = id }
@@ -178,6 +185,42 @@ public final class Poller: Sendable {
         }
     }
 
+    /// Every subscription (at most 50,000): aviary, EMQX v4 and NanoMQ at /api/v4/subscriptions,
+    /// EMQX v3 at /api/v3/subscriptions, EMQX 5/6 page by page at /api/v5/subscriptions.
+    func fetchAllSubscriptions(_ flavour: Flavour) async -> [SubscriptionRow]? {
+        func rows(_ body: [UInt8]) -> (rows: [SubscriptionRow], hasNext: Bool?)? {
+            guard let json = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let data = json["data"] as? [[String: Any]] else { return nil }
+            let list = data.compactMap { o -> SubscriptionRow? in
+                guard let topic = o["topic"] as? String, let id = (o["clientid"] ?? o["client_id"]) as? String else { return nil }
+                return SubscriptionRow(clientId: id, topic: topic, qos: (o["qos"] as? NSNumber)?.intValue ?? 0)
+            }
+            return (list, (json["meta"] as? [String: Any])?["hasnext"] as? Bool)
+        }
+        // Paged APIs: EMQX 5/6 (page, limit ≤ 1,000 before 5.5) and aviary / EMQX v4 (_page, _limit ≤ 10,000).
+        let pageQuery: ((Int) -> String)? =
+            switch flavour {
+            case .emqx5: { "/api/v5/subscriptions?page=\($0)&limit=1000" }
+            case .aviary, .emqx4: { "/api/v4/subscriptions?_page=\($0)&_limit=10000" }
+            case .nanomq, .emqx3: nil
+            }
+        guard let pageQuery else {
+            guard let reply = try? await request(flavour == .emqx3 ? "/api/v3/subscriptions?_limit=10000" : "/api/v4/subscriptions"), reply.status == 200 else { return nil }
+            return rows(reply.body)?.rows
+        }
+        var all: [SubscriptionRow] = []
+        var page = 1
+        while all.count < Self.v5RowBudget {
+            let path = pageQuery(page)
+            guard let reply = try? await (flavour == .emqx5 ? requestV5(path) : request(path)), reply.status == 200, let got = rows(reply.body) else {
+                return all.isEmpty ? nil : all
+            }
+            all += got.rows
+            if !(got.hasNext ?? false) || got.rows.isEmpty { break }
+            page += 1
+        }
+        return all
+    }
+
     /// NanoMQ's whole-broker message counters from its Prometheus text, or nil.
     func nanoMQMessages() async -> (received: UInt64, sent: UInt64)? {
         guard let reply = try? await request("/api/v4/prometheus"), reply.status == 200 else { return nil }
@@ -244,6 +287,7 @@ public final class Poller: Sendable {
                     // A small table is shown whole from the next poll on.
                     shownWindow = window != nil && page.total <= Self.fullFetchLimit && !filtered ? nil : window
                 }
+                let subscriptions = subscriptionsWanted.withLock { $0 } ? await fetchAllSubscriptions(flavour!) : nil
                 // NanoMQ has no per-client counters; its broker counters give the header's rates.
                 let brokerMessages = flavour == .nanomq ? await nanoMQMessages() : nil
                 var detail: DetailInfo?
@@ -260,6 +304,7 @@ public final class Poller: Sendable {
                     s.info.window = shownWindow
                     s.info.brokerMessages = brokerMessages
                     s.nodes = nodes
+                    s.subscriptions = subscriptions
                     s.info.canKick = !kickUnsupported.withLock { $0 }
                     s.info.lastPollMs = now
                     s.info.latencyMs = (finished - started) * 1000

@@ -119,6 +119,14 @@ class Handler(BaseHTTPRequestHandler):
                       "live_connections": 1, "memory_used": "3.12G", "memory_total": "15.51G", "role": "core"} for k, n in enumerate(NODES[:2])]
             nodes.append({"node": NODES[2], "node_status": "stopped", "role": "core"})
             return self.reply(200, nodes)
+        if path == "/api/v5/subscriptions":
+            page, limit = int(query.get("page", "1")), int(query.get("limit", "100"))
+            with lock:
+                subs = [{"clientid": c["clientid"], "node": c["node"], "topic": f"devices/{c['clientid']}/cmd", "qos": 1, "nl": 0, "rap": 0, "rh": 0}
+                        for c in clients.values()] + [{"clientid": c["clientid"], "node": c["node"], "topic": "fleet/#", "qos": 0, "nl": 0, "rap": 0, "rh": 0}
+                                                     for c in clients.values()]
+            rows = subs[(page - 1) * limit: page * limit]
+            return self.reply(200, {"data": rows, "meta": {"page": page, "limit": limit, "hasnext": page * limit < len(subs)}})
         if path.startswith("/api/v5/monitor_current/nodes/"):
             node = path[len("/api/v5/monitor_current/nodes/"):]
             if node not in NODES[:2]:
