@@ -45,7 +45,22 @@ wait_for main "subscriptions (1)"
 shot main detail.png
 t send-keys -t main Escape Escape; sleep 1.2; t send-keys -t main g d; wait_for main "[y/N]"
 shot main disconnect.png
-t send-keys -t main n q
+t send-keys -t main n
+t send-keys -t main s; wait_for main "TOPIC FILTER"; sleep 1.2
+shot main subscriptions.png
+t send-keys -t main Escape q
+# The cluster view, against the local EMQX 5/6 stand-in the tests use.
+python3 Tests/IntegrationTests/Scripts/fake_emqx5.py 0 --clients 24 > "$work/emqx.out" 2>&1 &
+emqx=$!
+for _ in $(seq 100); do grep -q "listening" "$work/emqx.out" && break; sleep 0.1; done
+port=$(sed -n 's/listening //p' "$work/emqx.out")
+start cluster "$bin watch http://127.0.0.1:$port --api-key key-1 --api-secret secret-1"
+wait_for cluster "dev-0001"
+sleep 4                                   # rates from the counters
+shot cluster emqx-clients.png
+t send-keys -t cluster n; wait_for cluster "stopped"
+shot cluster cluster.png
+kill "$emqx" 2>/dev/null || true
 # The unreachable banner: a headless broker with a few clients, watched, then stopped.
 "$bin" serve --mqtt-host 127.0.0.1 --mqtt-port 0 --api-port 0 --ws-port off --log-level error --sys-interval 0 > "$work/serve.out" 2>&1 &
 serve=$!

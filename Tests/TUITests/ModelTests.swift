@@ -432,11 +432,11 @@ struct HistoryTests {
         #expect(ring.samples == [3, 4, 5] && ring.count == 3 && ring.capacity == 3)
     }
 
-    @Test("sparklines scale to the peak, show the last `width` samples right-aligned, and degrade to ASCII")
+    @Test("sparklines scale to the peak, show the last `width` samples from the left, and degrade to ASCII")
     func sparkline() {
         #expect(Sparkline.render([0, 1, 2, 4, 8], width: 5) == "▁▂▃▅█")
         #expect(Sparkline.render([0, 0, 0], width: 3) == "▁▁▁")
-        #expect(Sparkline.render([1, 2], width: 4) == "  ▅█")
+        #expect(Sparkline.render([1, 2], width: 4) == "▅█  ")
         #expect(Sparkline.render([5, 1, 2, 4, 8], width: 3) == "▃▅█")
         #expect(Sparkline.render([0, 8], width: 2, unicode: false) == " #")
     }

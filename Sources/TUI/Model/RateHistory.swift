@@ -64,7 +64,8 @@ public struct RateHistory: Sendable {
 }
 
 /// A row of bars, one per sample, scaled to the largest: `▁▂▃▄▅▆▇█`, or ` .:-=+*#` without
-/// Unicode. Shows the last `width` samples; a run of zeros stays at the lowest bar.
+/// Unicode. Shows the last `width` samples, oldest at the left, then blanks while the history
+/// is shorter than the width; a run of zeros stays at the lowest bar.
 public enum Sparkline {
     public static func render(_ samples: [Double], width: Int, unicode: Bool = true) -> String {
         guard width > 0 else { return "" }
@@ -75,6 +76,6 @@ public enum Sparkline {
             guard top > 0, value > 0 else { return bars[0] }
             return bars[min(bars.count - 1, max(1, Int((value / top * Double(bars.count - 1)).rounded())))]
         })
-        return String(repeating: " ", count: width - shown.count) + text
+        return text + String(repeating: " ", count: width - shown.count)
     }
 }

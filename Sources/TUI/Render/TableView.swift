@@ -313,8 +313,8 @@ public enum TableView {
                 var line = Line()
                 for c in 0..<columns where index + c < section.items.count {
                     let item = section.items[index + c]
-                    line.append(Format.fit("   " + item.label, 22), .dim)
-                    line.append(Format.fit(item.value, cell - 22))
+                    line.append(Format.fit("   " + item.label, 22) + " ", .dim)
+                    line.append(Format.fit(item.value, cell - 23))
                 }
                 lines.append(line)
                 index += columns
