@@ -17,7 +17,7 @@ trap 'tmux -S "$sock" kill-server 2>/dev/null || true; rm -rf "$work"' EXIT
 t() { tmux -S "$sock" "$@"; }
 start() { # NAME COMMAND...
     local name=$1; shift
-    t -f /dev/null new-session -d -s "$name" -x $cols -y $rows -e LANG=C.UTF-8 -e TERM=xterm-256color "$* ; sleep 600"
+    t -f /dev/null new-session -d -s "$name" -x $cols -y $rows -e LANG=C.UTF-8 -e TERM=xterm-256color -e XDG_CONFIG_HOME="$work/config" "$* ; sleep 600"
 }
 wait_for() { # SESSION TEXT
     for _ in $(seq 200); do t capture-pane -t "$1" -p | grep -qF -- "$2" && return 0; sleep 0.05; done

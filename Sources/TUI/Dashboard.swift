@@ -7,8 +7,11 @@ public enum Dashboard {
         public var url: String
         public var user: String
         public var password: String
-        public var interval: Double = 1
+        /// Seconds between polls; nil: what dashboard.conf remembers, else 1.
+        public var interval: Double?
         public var noColor = false
+        /// Where the column choice, sort and interval are remembered; nil: not at all.
+        public var preferencesPath: String? = DashboardPreferencesFile.defaultPath
         public init(url: String, user: String, password: String) {
             self.url = url
             self.user = user
@@ -18,12 +21,13 @@ public enum Dashboard {
 
     /// Runs until `q`, Ctrl-C or SIGTERM/SIGHUP; returns the signal that ended it (0 for `q`).
     public static func run(_ options: Options) -> Int32 {
-        let poller = Poller(url: options.url, user: options.user, password: options.password, interval: options.interval)
+        var state = TableState()
+        if let path = options.preferencesPath { state.apply(DashboardPreferencesFile.load(path, status: &state.status)) }
+        if let interval = options.interval { state.interval = interval }
+        let poller = Poller(url: options.url, user: options.user, password: options.password, interval: state.interval)
         let pollTask = Task.detached { await poller.run() }
         let noColor = options.noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let terminal = Terminal(noColor: noColor)
-        var state = TableState()
-        state.interval = options.interval
         var tracker = RateTracker()
         var history = RateHistory()
         var generation = -1
@@ -62,7 +66,7 @@ public enum Dashboard {
                 dirty = true
             }
             let (width, height) = terminal.size
-            let layout = Column.layout(width: width, nodes: snapshot.info.flavour == .emqx5, counters: snapshot.info.flavour != .nanomq)
+            let layout = Column.layout(width: width, nodes: snapshot.info.flavour == .emqx5, counters: snapshot.info.flavour != .nanomq, hidden: state.hiddenColumns)
             state.lastLayout = layout
             let pageSize = max(1, height - 6)
             let now = Poller.monotonic()
@@ -96,12 +100,42 @@ public enum Dashboard {
             case .pauseChanged(let paused): poller.setPaused(paused)
             case .openDetail(let id): poller.setDetail(id)
             case .subscriptionsWanted(let wanted): poller.setSubscriptionsWanted(wanted)
+            case .savePreferences: if let path = options.preferencesPath { DashboardPreferencesFile.save(state.preferences, to: path) }
             case nil: break
             }
             if wasDetail, case .table = state.mode { poller.setDetail(nil) }
         }
         terminal.end()
         pollTask.cancel()
+        // The sort and interval as they are at the end are remembered too.
+        if let path = options.preferencesPath { DashboardPreferencesFile.save(state.preferences, to: path) }
         return signal
+    }
+}
+
+/// Reads and writes `DashboardPreferences` at `$XDG_CONFIG_HOME/aviary/dashboard.conf`
+/// (`~/.config/aviary/dashboard.conf` by default). A file that cannot be read as preferences is
+/// named in the status line and left alone until the dashboard ends.
+public enum DashboardPreferencesFile {
+    public static var defaultPath: String? {
+        let environment = ProcessInfo.processInfo.environment
+        if let xdg = environment["XDG_CONFIG_HOME"], xdg.hasPrefix("/") { return xdg + "/aviary/dashboard.conf" }
+        return environment["HOME"].map { $0 + "/.config/aviary/dashboard.conf" }
+    }
+
+    static func load(_ path: String, status: inout String) -> DashboardPreferences {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return DashboardPreferences() }
+        do {
+            return try DashboardPreferences(parsing: text, path: path)
+        } catch {
+            status = "\(error) (defaults used)"
+            return DashboardPreferences()
+        }
+    }
+
+    static func save(_ preferences: DashboardPreferences, to path: String) {
+        let directory = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try? preferences.rendered.write(toFile: path, atomically: true, encoding: .utf8)
     }
 }

@@ -30,8 +30,8 @@ struct DashboardCommand: ParsableCommand {
     @Option(name: [.customLong("password"), .customLong("api-secret")], help: "Basic Auth password, or EMQX 5/6 API secret (default: AVIARY_WATCH_PASSWORD or public).")
     var password: String?
 
-    @Option(name: .customLong("interval"), help: "Seconds between polls (0.25 to 10).")
-    var interval: Double = 1
+    @Option(name: .customLong("interval"), help: "Seconds between polls (0.25 to 10; default: what dashboard.conf remembers, else 1).")
+    var interval: Double?
 
     @Flag(name: .customLong("no-color"), help: "No colours (also when NO_COLOR is set).")
     var noColor = false
@@ -40,7 +40,7 @@ struct DashboardCommand: ParsableCommand {
         guard let parsed = URL(string: url.contains("://") ? url : "http://" + url), let scheme = parsed.scheme,
             ["http", "https"].contains(scheme), parsed.host != nil
         else { throw ValidationError("URL: expected http://HOST:PORT, got '\(url)'") }
-        guard (0.25...10).contains(interval) else { throw ValidationError("--interval: expected seconds from 0.25 to 10") }
+        if let interval, !(0.25...10).contains(interval) { throw ValidationError("--interval: expected seconds from 0.25 to 10") }
     }
 
     /// Draws on the main thread: `getch` blocks, so it must not run on a Swift concurrency thread.

@@ -151,6 +151,37 @@ struct DashboardE2ETests {
         try tui.waitFor(text: "[exit 0]")
     }
 
+    @Test("F2 hides a column; the choice, the sort and the interval are remembered in $XDG_CONFIG_HOME/aviary/dashboard.conf for the next run")
+    func rememberedColumns() async throws {
+        let h = try await APIHarness.start()
+        let client = try TestClient(port: h.mqtt.port)
+        #expect(try client.connect("remember-me", username: "someone").reasonCode == .success)
+        let config = NSTemporaryDirectory() + "aviary-xdg-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let first = try TmuxDriver([Tools.aviary, "watch", h.base], cols: 160, rows: 30, env: ["XDG_CONFIG_HOME": config])
+        try first.waitFor(text: "remember-me")
+        #expect(try first.screen().contains("USER"))
+        try first.send("F2")
+        try first.waitFor(text: "[x] USER")
+        try first.send("Down")
+        try first.send("Space")
+        try first.waitFor(text: "[ ] USER")
+        try first.send("Escape")
+        try first.send("<")
+        try first.send("+")
+        try first.waitFor("USER gone, sort moved") { s in !s.contains("USER") && s.contains("UP▼") && s.contains("every 2s") }
+        try first.send("q")
+        try first.waitFor(text: "[exit 0]")
+        let saved = try String(contentsOfFile: config + "/aviary/dashboard.conf", encoding: .utf8)
+        #expect(saved.contains("hidden_columns = username") && saved.contains("interval = 2"), "\(saved)")
+        let second = try TmuxDriver([Tools.aviary, "watch", h.base], cols: 160, rows: 30, env: ["XDG_CONFIG_HOME": config])
+        let screen = try second.waitFor(text: "remember-me")
+        #expect(!screen.contains("USER") && screen.contains("UP▼") && screen.contains("every 2s"), "\(screen)")
+        try second.send("q")
+        withExtendedLifetime(client) {}
+        await h.stop()
+    }
+
     @Test("an unreachable API gets a banner and retries; wrong credentials are named; SIGTERM ends aviary watch cleanly")
     func unreachableAndAuth() async throws {
         let h = try await APIHarness.start()

@@ -15,7 +15,9 @@ package final class TmuxDriver {
         // A shell that outlives the program keeps its last output and shows the exit code.
         let shell = "\(quoted); echo \"[exit $?]\"; exec sleep 600"
         var argv = ["tmux", "-S", socket, "-f", "/dev/null", "new-session", "-d", "-s", "e2e", "-x", "\(cols)", "-y", "\(rows)"]
-        let environment = ["LANG": "C.UTF-8", "SWIFT_BACKTRACE": "interactive=no"].merging(env) { $1 }
+        // Each dashboard remembers its columns, sort and interval in a config directory of its
+        // own (never the user's, never another test's), unless the test gives one.
+        let environment = ["LANG": "C.UTF-8", "SWIFT_BACKTRACE": "interactive=no", "XDG_CONFIG_HOME": dir + "/config"].merging(env) { $1 }
         for (k, v) in environment { argv += ["-e", "\(k)=\(v)"] }
         try tmux(Array(argv.dropFirst()) + [shell])
     }

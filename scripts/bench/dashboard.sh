@@ -18,7 +18,7 @@ mqtt=$(grep "listening for MQTT" "$work/serve.out" | sed 's/.*://'); api=$(grep 
 python3 scripts/bench/idle_clients.py "$mqtt" "$n" > "$work/clients.out" 2>&1 &
 clients=$!
 for _ in $(seq 600); do grep -q connected "$work/clients.out" && break; sleep 0.1; done
-tmux -S "$sock" -f /dev/null new-session -d -s b -x 200 -y 50 -e LANG=C.UTF-8 "$bin watch http://127.0.0.1:$api --interval 1; sleep 600"
+tmux -S "$sock" -f /dev/null new-session -d -s b -x 200 -y 50 -e LANG=C.UTF-8 -e XDG_CONFIG_HOME="$work/config" "$bin watch http://127.0.0.1:$api --interval 1; sleep 600"
 sleep 5
 shell=$(tmux -S "$sock" display -t b -p '#{pane_pid}')
 pid=$(cut -d' ' -f1 "/proc/$shell/task/$shell/children")

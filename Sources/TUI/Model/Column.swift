@@ -135,8 +135,8 @@ public enum Column: String, CaseIterable, Sendable {
     /// The columns that fit `width` cells (one space between columns); the client id column
     /// takes what is left over, up to 40 cells. NODE only for a cluster (`nodes`); without
     /// per-client counters (NanoMQ) their columns, all "–", give their room to the others.
-    public static func layout(width: Int, nodes: Bool = false, counters: Bool = true) -> [(column: Column, width: Int)] {
-        var shown = Column.allCases.filter { ($0 != .node || nodes) && (counters || !$0.isCounter) }
+    public static func layout(width: Int, nodes: Bool = false, counters: Bool = true, hidden: Set<Column> = []) -> [(column: Column, width: Int)] {
+        var shown = Column.allCases.filter { ($0 != .node || nodes) && (counters || !$0.isCounter) && !hidden.contains($0) }
         func total(_ cols: [Column]) -> Int { cols.reduce(0) { $0 + $1.width + 1 } - 1 }
         while total(shown) > width, shown.count > 1 {
             let drop = shown.max { $0.dropOrder < $1.dropOrder }!

@@ -20,4 +20,6 @@ public enum Effect: Sendable, Equatable {
     case openDetail(String)
     /// The subscriptions view opened or closed: the poller fetches every subscription while it is open.
     case subscriptionsWanted(Bool)
+    /// The column choice changed (F2 closed): remember it.
+    case savePreferences
 }

@@ -13,6 +13,8 @@ public struct TableState: Sendable {
         case nodes(Int)
         /// Every subscription by topic filter (`s`), with the selected one.
         case subscriptions(Int)
+        /// The column chooser (F2), with the selected column.
+        case columns(Int)
     }
 
     public private(set) var rows: [ClientRow] = []
@@ -26,6 +28,28 @@ public struct TableState: Sendable {
     public var detailRaw = false
     /// Clients tagged with Space (htop's way), for a disconnect of all of them at once.
     public private(set) var tagged: Set<String> = []
+    /// Columns the user hid with F2 (the client id is always shown).
+    public var hiddenColumns: Set<Column> = []
+
+    /// What is remembered between runs.
+    public var preferences: DashboardPreferences {
+        var p = DashboardPreferences()
+        p.hiddenColumns = hiddenColumns
+        p.sortColumn = sortColumn
+        p.descending = descending
+        p.interval = interval
+        return p
+    }
+
+    public mutating func apply(_ p: DashboardPreferences) {
+        hiddenColumns = p.hiddenColumns.subtracting([.clientId])
+        if let column = p.sortColumn {
+            sortColumn = column
+            descending = p.descending ?? column.isNumeric
+        }
+        if let seconds = p.interval { interval = seconds }
+        refresh()
+    }
     /// The cluster's nodes (EMQX 5/6) for the cluster view (`n`), and the node the client table
     /// is narrowed to (Enter on a node; Esc clears it).
     public var nodes: [NodeRow] = []
@@ -193,6 +217,24 @@ public struct TableState: Sendable {
             default: break
             }
             return nil
+        case .columns(let index):
+            let all = Column.allCases
+            switch key {
+            case .up, .char("k"): mode = .columns(max(0, index - 1))
+            case .down, .char("j"): mode = .columns(min(all.count - 1, index + 1))
+            case .char(" "), .enter:
+                let column = all[index]
+                if column == .clientId {
+                    status = "the client id column is always shown"
+                } else if hiddenColumns.remove(column) == nil {
+                    hiddenColumns.insert(column)
+                }
+            case .escape, .function(2), .char("q"):
+                mode = .table
+                return .savePreferences
+            default: break
+            }
+            return nil
         case .nodes(let index):
             switch key {
             case .up, .char("k"): mode = .nodes(max(0, index - 1))
@@ -254,6 +296,8 @@ public struct TableState: Sendable {
             refresh()
         case .function(6):
             mode = .sortMenu(Column.allCases.firstIndex(of: sortColumn) ?? 0)
+        case .function(2):
+            mode = .columns(0)
         case .char("/"):
             filterEditing = true
         case .escape:

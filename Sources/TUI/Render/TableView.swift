@@ -52,6 +52,7 @@ public enum KeyHelp {
         ("< >", "sort by the previous / next column"),
         ("r", "reverse the sort order"),
         ("F6", "sort-by menu (↑ ↓, Enter)"),
+        ("F2", "choose the columns (remembered, with the sort and interval, in dashboard.conf)"),
         ("click a header", "sort by it; click again to reverse"),
         ("/", "filter by id, user or address; re:REGEX, !TEXT inverts (Enter keeps, Esc clears)"),
         ("Esc", "clear the filter / close a view"),
@@ -97,7 +98,7 @@ public enum TableView {
         } else {
             lines.append(bannerLine(source: source, hasData: !state.rows.isEmpty, width: width, nowMs: nowMs))
         }
-        let layout = Column.layout(width: width, nodes: source.flavour == .emqx5, counters: source.flavour != .nanomq)
+        let layout = Column.layout(width: width, nodes: source.flavour == .emqx5, counters: source.flavour != .nanomq, hidden: state.hiddenColumns)
         let body = height - 6
         switch state.mode {
         case .help:
@@ -115,6 +116,13 @@ public enum TableView {
                     line.append(Format.fit(entry.action, cell - 18))
                 }
                 lines.append(line)
+            }
+        case .columns(let index):
+            lines.append(Line(Format.fit(" Columns (Space or Enter shows / hides; Esc keeps the choice, remembered in dashboard.conf)", width), .columnHeader))
+            for (i, column) in Column.allCases.enumerated().prefix(body - 1) {
+                let mark = state.hiddenColumns.contains(column) ? "[ ]" : "[x]"
+                let note = column == .clientId ? " (always shown)" : column == .node ? " (clusters only)" : ""
+                lines.append(Line(Format.fit("  \(mark) \(column.title.padding(11)) \(column.label)\(note)", width), i == index ? .selected : .normal))
             }
         case .subscriptions(let index):
             let groups = state.visibleSubscriptions
@@ -402,6 +410,7 @@ public enum TableView {
         switch state.mode {
         case .help: keys = [("any key", "close")]
         case .nodes: keys = [("↑↓", "choose"), ("Enter", "its clients"), ("Esc", "back")]
+        case .columns: keys = [("↑↓", "choose"), ("Space", "show / hide"), ("Esc", "done")]
         case .subscriptions: keys = [("↑↓", "choose"), ("/", "filter topics"), ("Enter", "its clients"), ("Esc", "back")]
         case .sortMenu: keys = [("↑↓", "choose"), ("Enter", "sort"), ("Esc", "cancel")]
         case .detail: keys = [("Esc", "back"), ("r", state.detailRaw ? "sections" : "raw"), ("d", "disconnect"), ("q", "back")]
