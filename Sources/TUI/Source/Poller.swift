@@ -54,6 +54,8 @@ public final class Poller: Sendable {
     /// Set once the API answered a disconnect with "no such endpoint" (NanoMQ before its
     /// DELETE /api/v4/clients/{id}): `d` is not offered any more.
     let kickUnsupported = Locked(false)
+    /// EMQX 5/6 took `fields=` (5.6+); false once it refused it.
+    let v5FieldsAccepted = Locked(true)
     /// Clients on the source, from an unfiltered poll; nil until known (polls start windowed).
     private let knownTotal = Locked<Int?>(nil)
 

@@ -156,6 +156,12 @@ class Handler(BaseHTTPRequestHandler):
                         c["send_msg"] += 5
                 rows = list(clients.values())[(page - 1) * limit: page * limit]
                 more = page * limit < len(clients)
+                if "fields" in query:  # 5.6+: only the named fields
+                    wanted = query["fields"].split(",")
+                    unknown = [f for f in wanted if f not in rows[0]] if rows else []
+                    if unknown:
+                        return self.error(400, "INVALID_PARAMETER", f"fields: unknown {unknown}")
+                    rows = [{k: r[k] for k in wanted if k in r} for r in rows]
             return self.reply(200, {"data": rows, "meta": {"page": page, "limit": limit, "count": len(clients), "hasnext": more}})
         if path.startswith("/api/v5/clients/"):
             rest = path[len("/api/v5/clients/"):]
