@@ -18,11 +18,12 @@ struct DashboardCommand: ParsableCommand {
               aviary watch http://nanomq.local:8081 --user admin --password public
               AVIARY_WATCH_PASSWORD=s3cret aviary watch http://emqx.local:8081 --user ops
               aviary watch http://emqx-1.local:18083 --api-key 4f0c… --api-secret 9Q…
+              aviary watch http://edge-1:8081 http://edge-2:8081     # t or Tab switches
             """
     )
 
-    @Argument(help: "Base URL of the management API, e.g. http://127.0.0.1:8081.")
-    var url: String
+    @Argument(help: "Base URL of the management API, e.g. http://127.0.0.1:8081; several are watched together (t or Tab switches); none: the target lines of dashboard.conf.")
+    var urls: [String] = []
 
     @Option(name: [.customLong("user"), .customLong("api-key")], help: "Basic Auth user name, or EMQX 5/6 API key (default: AVIARY_WATCH_USER or admin).")
     var user: String?
@@ -37,9 +38,11 @@ struct DashboardCommand: ParsableCommand {
     var noColor = false
 
     func validate() throws {
-        guard let parsed = URL(string: url.contains("://") ? url : "http://" + url), let scheme = parsed.scheme,
-            ["http", "https"].contains(scheme), parsed.host != nil
-        else { throw ValidationError("URL: expected http://HOST:PORT, got '\(url)'") }
+        for url in urls {
+            guard let parsed = URL(string: url.contains("://") ? url : "http://" + url), let scheme = parsed.scheme,
+                ["http", "https"].contains(scheme), parsed.host != nil
+            else { throw ValidationError("URL: expected http://HOST:PORT, got '\(url)'") }
+        }
         if let interval, !(0.25...10).contains(interval) { throw ValidationError("--interval: expected seconds from 0.25 to 10") }
     }
 
@@ -51,11 +54,17 @@ struct DashboardCommand: ParsableCommand {
         sigemptyset(&empty)
         pthread_sigmask(SIG_SETMASK, &empty, nil)
         let environment = ProcessInfo.processInfo.environment
-        var options = Dashboard.Options(
-            url: url,
-            user: user ?? environment["AVIARY_WATCH_USER"] ?? "admin",
-            password: password ?? environment["AVIARY_WATCH_PASSWORD"] ?? "public"
-        )
+        let user = self.user ?? environment["AVIARY_WATCH_USER"] ?? "admin"
+        let password = self.password ?? environment["AVIARY_WATCH_PASSWORD"] ?? "public"
+        var targets = urls.map { Dashboard.Target(url: $0, user: user, password: password) }
+        if targets.isEmpty {
+            let path = DashboardPreferencesFile.defaultPath ?? "~/.config/aviary/dashboard.conf"
+            targets = try DashboardPreferencesFile.targets(path)
+            guard !targets.isEmpty else {
+                throw ValidationError("URL: expected the URL of a management API (or 'target = NAME URL [USER [PASSWORD]]' lines in \(path))")
+            }
+        }
+        var options = Dashboard.Options(targets: targets)
         options.interval = interval
         options.noColor = noColor
         let signal = Dashboard.run(options)

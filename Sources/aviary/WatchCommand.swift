@@ -17,7 +17,7 @@ struct WatchCommand: ParsableCommand {
         helpNames: []
     )
 
-    @Argument(parsing: .captureForPassthrough, help: "URL [--user U | --api-key K] [--password P | --api-secret S] [--interval S] [--no-color]")
+    @Argument(parsing: .captureForPassthrough, help: "[URL…] [--user U | --api-key K] [--password P | --api-secret S] [--interval S] [--no-color]")
     var arguments: [String] = []
 
     func run() throws {

@@ -182,6 +182,37 @@ struct DashboardE2ETests {
         await h.stop()
     }
 
+    @Test("several targets: aviary watch URL URL shows the first, t and Tab switch; without a URL the target lines of dashboard.conf are watched")
+    func severalTargets() async throws {
+        let a = try await APIHarness.start()
+        let b = try await APIHarness.start()
+        let ca = try TestClient(port: a.mqtt.port)
+        #expect(try ca.connect("on-a").reasonCode == .success)
+        let cb = try TestClient(port: b.mqtt.port)
+        #expect(try cb.connect("on-b").reasonCode == .success)
+        let tui = try TmuxDriver([Tools.aviary, "watch", a.base, b.base], cols: 160, rows: 30)
+        try tui.waitFor("the first target") { s in s.contains("[1/2] aviary") && s.contains("on-a") && !s.contains("on-b") }
+        try tui.send("t")
+        try tui.waitFor("the second") { s in s.contains("[2/2] aviary") && s.contains("on-b") && !s.contains("on-a ") }
+        try tui.send("Tab")
+        try tui.waitFor("the first again") { s in s.contains("[1/2]") && s.contains("on-a") }
+        try tui.send("q")
+        try tui.waitFor(text: "[exit 0]")
+        let config = NSTemporaryDirectory() + "aviary-xdg-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        try FileManager.default.createDirectory(atPath: config + "/aviary", withIntermediateDirectories: true)
+        try "# named targets\ntarget = edge-b \(b.base) admin public\n".write(toFile: config + "/aviary/dashboard.conf", atomically: true, encoding: .utf8)
+        let named = try TmuxDriver([Tools.aviary, "watch"], cols: 160, rows: 30, env: ["XDG_CONFIG_HOME": config])
+        try named.waitFor("the named target") { s in s.contains("on-b") }
+        try named.send("q")
+        try named.waitFor(text: "[exit 0]")
+        let kept = try String(contentsOfFile: config + "/aviary/dashboard.conf", encoding: .utf8)
+        #expect(kept.contains("target = edge-b \(b.base) admin public"), "the target line survives the save at exit: \(kept)")
+        withExtendedLifetime((ca, cb)) {}
+        await a.stop()
+        await b.stop()
+    }
+
     @Test("an unreachable API gets a banner and retries; wrong credentials are named; SIGTERM ends aviary watch cleanly")
     func unreachableAndAuth() async throws {
         let h = try await APIHarness.start()

@@ -618,6 +618,7 @@ struct PreferencesTests {
         p.sortColumn = .msgsInRate
         p.descending = false
         p.interval = 0.25
+        p.targets = [.init(name: "hq", url: "https://emqx:18083", user: "key", password: "secret"), .init(name: "edge", url: "http://edge:8081")]
         let parsed = try DashboardPreferences(parsing: p.rendered, path: "d.conf")
         #expect(parsed == p, "\(p.rendered)")
         #expect(p.rendered.contains("hidden_columns = username, recv_pkt") && p.rendered.contains("sort = msgs_in_rate asc") && p.rendered.contains("interval = 0.25"))
@@ -625,7 +626,8 @@ struct PreferencesTests {
             ("sort = nonsense desc", "d.conf line 1: sort: expected a column name and asc or desc"),
             ("\n\nhidden_columns = clientid", "d.conf line 3: hidden_columns: expected column names"),
             ("interval = 60", "interval: expected seconds from 0.25 to 10"),
-            ("colour = red", "expected hidden_columns, sort or interval"),
+            ("colour = red", "expected hidden_columns, sort, interval or target"),
+            ("target = hq", "target: expected NAME URL [USER [PASSWORD]]"),
             ("sort", "expected 'key = value'"),
         ] {
             #expect(throws: DashboardPreferences.Invalid.self) { try DashboardPreferences(parsing: text, path: "d.conf") }

@@ -6,6 +6,15 @@ public struct DashboardPreferences: Sendable, Equatable {
     public var sortColumn: Column?
     public var descending: Bool?
     public var interval: Double?
+    /// Named APIs to watch when `aviary watch` is given no URL: `target = NAME URL [USER [PASSWORD]]`.
+    public var targets: [TargetLine] = []
+
+    public struct TargetLine: Sendable, Equatable {
+        public var name: String
+        public var url: String
+        public var user: String?
+        public var password: String?
+    }
 
     public init() {}
 
@@ -37,11 +46,17 @@ public struct DashboardPreferences: Sendable, Equatable {
                 }
                 sortColumn = column
                 descending = words.count == 2 ? words[1] == "desc" : column.isNumeric
+            case "target":
+                let words = value.split(separator: " ").map(String.init)
+                guard (2...4).contains(words.count), words[1].contains("://") else {
+                    throw invalid("target: expected NAME URL [USER [PASSWORD]] with an http:// or https:// URL")
+                }
+                targets.append(TargetLine(name: words[0], url: words[1], user: words.count > 2 ? words[2] : nil, password: words.count > 3 ? words[3] : nil))
             case "interval":
                 guard let seconds = Double(value), (0.25...10).contains(seconds) else { throw invalid("interval: expected seconds from 0.25 to 10") }
                 interval = seconds
             default:
-                throw invalid("expected hidden_columns, sort or interval")
+                throw invalid("expected hidden_columns, sort, interval or target")
             }
         }
     }
@@ -59,6 +74,7 @@ public struct DashboardPreferences: Sendable, Equatable {
         lines.append("hidden_columns = " + Column.allCases.filter(hiddenColumns.contains).map(\.configName).joined(separator: ", "))
         if let sortColumn { lines.append("sort = \(sortColumn.configName) \(descending ?? true ? "desc" : "asc")") }
         if let interval { lines.append("interval = \(Format.seconds(interval).dropLast())") }
+        for t in targets { lines.append("target = " + [t.name, t.url, t.user, t.password].compactMap { $0 }.joined(separator: " ")) }
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -24,6 +24,8 @@ public struct SourceInfo: Sendable {
     public var window: String?
     /// Whether `d` can disconnect: false for an API that answered that it has no such endpoint.
     public var canKick = true
+    /// With several targets: which one this is ("2/3 hq").
+    public var target: String?
     /// Whole-broker message counters where the API has no per-client ones (NanoMQ's
     /// `nanomq_messages_received`/`_sent` from /api/v4/prometheus).
     public var brokerMessages: (received: UInt64, sent: UInt64)?
@@ -62,6 +64,7 @@ public enum KeyHelp {
         ("U", "untag every client"),
         ("n", "cluster view: one row per node (EMQX 5/6); Enter narrows the table to a node"),
         ("s", "subscriptions by topic filter, with their clients; Enter narrows the table to them"),
+        ("t  Tab", "next target, when watching several (aviary watch URL URL…, or target lines in dashboard.conf)"),
         ("p", "pause / resume polling"),
         ("+ -", "refresh interval (0.25 s to 10 s)"),
         ("?  h  F1", "this help"),
@@ -208,7 +211,7 @@ public enum TableView {
     }
 
     static func titleLine(state: TableState, source: SourceInfo, width: Int, nowMs: Int64) -> Line {
-        var parts = [(source.brokerName ?? "broker") + (source.version.map { " " + $0 } ?? "")]
+        var parts = [(source.target.map { "[\($0)] " } ?? "") + (source.brokerName ?? "broker") + (source.version.map { " " + $0 } ?? "")]
         parts.append(source.url + (source.flavour.map { " (\($0.rawValue))" } ?? ""))
         if let seconds = source.uptimeSeconds, let read = source.uptimeReadMs {
             parts.append("up " + Format.duration(seconds: seconds + max(0, nowMs - read) / 1000))
