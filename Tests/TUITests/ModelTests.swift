@@ -641,17 +641,17 @@ struct PreferencesTests {
         _ = s.handle(.function(2), columns: Column.allCases, pageSize: 10)
         #expect(s.mode == .columns(0))
         _ = s.handle(.char(" "), columns: Column.allCases, pageSize: 10)
-        #expect(s.hiddenColumns.isEmpty && s.status.contains("always shown"))
+        #expect(s.hiddenColumns == [.trend] && s.status.contains("always shown"), "TREND starts hidden")
         _ = s.handle(.down, columns: Column.allCases, pageSize: 10)
         _ = s.handle(.enter, columns: Column.allCases, pageSize: 10)
-        #expect(s.hiddenColumns == [.username])
+        #expect(s.hiddenColumns == [.username, .trend])
         let screen = TableView.render(state: s, source: SourceInfo(url: "x"), totals: Rates(), detail: nil, width: 100, height: 30, nowMs: 0)
         #expect(screen.text.contains("[ ] USER") && screen.text.contains("[x] CLIENT ID"))
         #expect(s.handle(.escape, columns: Column.allCases, pageSize: 10) == .savePreferences)
         #expect(!Column.layout(width: 220, hidden: s.hiddenColumns).contains { $0.column == .username })
         var restored = TableState()
         restored.apply(s.preferences)
-        #expect(restored.hiddenColumns == [.username] && restored.sortColumn == s.sortColumn)
+        #expect(restored.hiddenColumns == [.username, .trend] && restored.sortColumn == s.sortColumn)
     }
 }
 
@@ -663,5 +663,23 @@ struct TimestampTests {
         #expect(ClientDecoder.parseRFC3339("2026-11-21T09:15:02Z") == 1_795_252_502_000)
         #expect(ClientDecoder.parseRFC3339("2026-11-21T04:15:02.4-05:00") == 1_795_252_502_400)
         #expect(ClientDecoder.parseRFC3339("yesterday") == nil && ClientDecoder.parseRFC3339("2026-11-21T09:15:02") == nil)
+    }
+}
+
+struct TrendColumnTests {
+    @Test("TREND, once shown with F2, draws each client's messages per second from the history")
+    func trend() {
+        var s = TableStateTests.state(TableStateTests.rows)
+        s.hiddenColumns = []
+        var history = RateHistory()
+        var r = Rates()
+        for v in [1.0, 4, 8] {
+            r.msgsIn = v
+            history.record(total: r, rates: ["c": r])
+        }
+        let screen = TableView.render(state: s, source: SourceInfo(url: "x"), totals: r, detail: nil, width: 240, height: 12, nowMs: 0, history: history)
+        let header = screen.lines[3].text
+        let row = screen.lines.first { $0.text.hasPrefix("c ") }?.text ?? ""
+        #expect(header.contains("TREND") && row.contains("▂▅█"), "\(header)\n\(row)")
     }
 }

@@ -3,6 +3,8 @@ public enum Column: String, CaseIterable, Sendable {
     case clientId, username, address, node, proto, state, connectedFor, keepAlive
     case bytesInRate, bytesOutRate, msgsInRate, msgsOutRate
     case recvOct, sendOct, recvPkt, sendPkt, queued, dropped, subscriptions
+    /// Messages in + out per second over the last polls, as a sparkline (hidden until F2 shows it).
+    case trend
 
     public var title: String {
         switch self {
@@ -25,6 +27,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .queued: "QUEUED"
         case .dropped: "DROPPED"
         case .subscriptions: "SUBS"
+        case .trend: "TREND"
         }
     }
 
@@ -50,6 +53,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .queued: "queued messages (mqueue_len)"
         case .dropped: "dropped messages (mqueue_dropped)"
         case .subscriptions: "subscriptions"
+        case .trend: "messages per second, last polls (sparkline)"
         }
     }
 
@@ -72,6 +76,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .queued: 7
         case .dropped: 8
         case .subscriptions: 5
+        case .trend: 16
         }
     }
 
@@ -96,13 +101,14 @@ public enum Column: String, CaseIterable, Sendable {
         case .queued: "mqueue_len"
         case .dropped: "mqueue_dropped"
         case .subscriptions: "subscriptions_cnt"
+        case .trend: "recv_msg"
         }
     }
 
     /// Filled from per-client counters, which NanoMQ's API does not have.
     var isCounter: Bool {
         switch self {
-        case .bytesInRate, .bytesOutRate, .msgsInRate, .msgsOutRate, .recvOct, .sendOct, .recvPkt, .sendPkt, .queued, .dropped, .subscriptions: true
+        case .bytesInRate, .bytesOutRate, .msgsInRate, .msgsOutRate, .recvOct, .sendOct, .recvPkt, .sendPkt, .queued, .dropped, .subscriptions, .trend: true
         default: false
         }
     }
@@ -129,6 +135,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .subscriptions: 9
         case .recvPkt, .sendPkt: 10
         case .keepAlive: 11
+        case .trend: 12
         }
     }
 
@@ -172,6 +179,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .queued: return opt(row.mqueueLen, Format.count)
         case .dropped: return opt(row.mqueueDropped, Format.count)
         case .subscriptions: return opt(row.subscriptions, Format.count)
+        case .trend: return ""  // drawn by the view from the history
         }
     }
 
@@ -198,6 +206,7 @@ public enum Column: String, CaseIterable, Sendable {
         case .queued: return n(row.mqueueLen)
         case .dropped: return n(row.mqueueDropped)
         case .subscriptions: return n(row.subscriptions)
+        case .trend: return row.recvMsg != nil ? .number((rates?.msgsIn ?? 0) + (rates?.msgsOut ?? 0)) : .missing
         }
     }
 }

@@ -2,7 +2,7 @@
 /// `$XDG_CONFIG_HOME`): the columns hidden with F2, the sort, the interval. `key = value`
 /// lines like aviary's own config file; `#` comments.
 public struct DashboardPreferences: Sendable, Equatable {
-    public var hiddenColumns: Set<Column> = []
+    public var hiddenColumns: Set<Column> = [.trend]
     public var sortColumn: Column?
     public var descending: Bool?
     public var interval: Double?
@@ -33,6 +33,7 @@ public struct DashboardPreferences: Sendable, Equatable {
             let value = Self.trimmed(line[line.index(after: equals)...])
             switch key {
             case "hidden_columns":
+                hiddenColumns = []  // the line says every hidden column (TREND too, if it is)
                 for name in value.split(separator: ",").map(Self.trimmed) where !name.isEmpty {
                     guard let column = Column.named(name), column != .clientId else {
                         throw invalid("hidden_columns: expected column names from \(Column.allCases.dropFirst().map(\.configName).joined(separator: ", "))")
@@ -102,6 +103,7 @@ extension Column {
         case .queued: "queued"
         case .dropped: "dropped"
         case .subscriptions: "subscriptions"
+        case .trend: "trend"
         }
     }
 

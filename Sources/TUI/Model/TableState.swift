@@ -28,8 +28,8 @@ public struct TableState: Sendable {
     public var detailRaw = false
     /// Clients tagged with Space (htop's way), for a disconnect of all of them at once.
     public private(set) var tagged: Set<String> = []
-    /// Columns the user hid with F2 (the client id is always shown).
-    public var hiddenColumns: Set<Column> = []
+    /// Columns the user hid with F2 (the client id is always shown; TREND starts hidden).
+    public var hiddenColumns: Set<Column> = [.trend]
 
     /// What is remembered between runs.
     public var preferences: DashboardPreferences {

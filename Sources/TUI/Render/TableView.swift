@@ -183,6 +183,11 @@ public enum TableView {
                     var text = ""
                     for (i, (column, w)) in layout.enumerated() {
                         if i > 0 { text += " " }
+                        if column == .trend {
+                            let samples = history?.clients[row.clientId].map { h in zip(h.msgsIn.samples, h.msgsOut.samples).map { $0 + $1 } } ?? []
+                            text += Sparkline.render(samples, width: w, unicode: unicode)
+                            continue
+                        }
                         text += Format.fit(column.text(row, rates, nowMs: nowMs), w, alignRight: column.isNumeric, ellipsis: unicode ? "…" : "~")
                     }
                     let style: Style
