@@ -58,6 +58,22 @@ struct DashboardE2ETests {
         try tui.waitFor("publisher last") { s in
             s.components(separatedBy: "\n").last { $0.hasPrefix("e2e-") }?.hasPrefix("e2e-paho-pub") == true
         }
+        // A regular expression, and an inverted filter.
+        try tui.send("/")
+        try tui.type("re:sub-[12]$")
+        try tui.send("Enter")
+        try tui.waitFor("regex") { s in s.contains("2 of 4 shown") && s.contains("e2e-sub-2") && !s.contains("e2e-sub-3") }
+        try tui.send("Escape")
+        try tui.send("/")
+        try tui.type("!sub")
+        try tui.send("Enter")
+        try tui.waitFor("inverted") { s in s.contains("1 of 4 shown") && s.contains("e2e-paho-pub") && !s.contains("e2e-sub-1") }
+        try tui.send("Escape")
+        // Space tags, U untags.
+        try tui.send("Space")
+        try tui.waitFor(text: "1 tagged: d disconnects them all")
+        try tui.send("U")
+        try tui.waitFor(text: "no client tagged")
         // Filter narrows the rows and says "n of m".
         try tui.send("/")
         try tui.type("sub-1")

@@ -130,5 +130,23 @@ struct EMQX5DashboardTests {
         let lookup = try Data(contentsOf: examples.appendingPathComponent("client_lookup.json"))
         let object = try #require(try JSONSerialization.jsonObject(with: lookup) as? [String: Any])
         #expect(Flavour.detect(object) == .emqx5)
+        // The cluster view: /nodes (a stopped node has its name, status and role only) and a
+        // node's monitor_current.
+        let nodesJSON = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: examples.appendingPathComponent("nodes.json"))) as? [[String: Any]])
+        var nodes = nodesJSON.compactMap(Poller.node)
+        #expect(nodes.map(\.status) == ["running", "running", "stopped"] && nodes[0].memoryUsed == "3.12G" && nodes[0].uptimeSeconds == 86400 && nodes[2].version == nil)
+        let current = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: examples.appendingPathComponent("monitor_current_node.json"))) as? [String: Any])
+        Poller.apply(current: current, to: &nodes[0])
+        #expect(nodes[0].receivedRate == 6 && nodes[0].sentRate == 2 && nodes[0].liveConnections == 1)
+        // Error bodies {code, message} as the header shows them.
+        for (file, status, shown) in [
+            ("error_500_node_down.json", 500, "NODE_DOWN: bad rpc call"), ("error_401_bad_api_key.json", 401, "BAD_API_KEY_OR_SECRET: Check api_key/api_secret"),
+            ("error_404_clientid_not_found.json", 404, "CLIENTID_NOT_FOUND: Client ID not found"), ("error_403_unauthorized_role_6x.json", 403, "UNAUTHORIZED_ROLE"),
+        ] {
+            let body = Array(try Data(contentsOf: examples.appendingPathComponent(file)))
+            let error = Poller.v5Error(Poller.Reply(status: status, body: body))
+            #expect(error.status == status && error.message.hasPrefix(shown), "\(file): \(error)")
+        }
+        #expect(Poller.v5Code(Array(try Data(contentsOf: examples.appendingPathComponent("error_401_token_expired_6x.json")))) == "TOKEN_TIME_OUT")
     }
 }

@@ -115,26 +115,37 @@ extension Poller {
         else { return [] }
         var nodes: [NodeRow] = []
         for o in list {
-            guard let name = o["node"] as? String else { continue }
-            var node = NodeRow(name: name, status: o["node_status"] as? String ?? "?")
-            node.role = o["role"] as? String
-            node.version = o["version"] as? String
-            node.connections = (o["connections"] as? NSNumber)?.intValue
-            node.liveConnections = (o["live_connections"] as? NSNumber)?.intValue
-            node.memoryUsed = o["memory_used"] as? String
-            node.memoryTotal = o["memory_total"] as? String
-            node.uptimeSeconds = (o["uptime"] as? NSNumber).map { $0.int64Value / 1000 }
-            if node.status == "running", let current = try? await requestV5("/api/v5/monitor_current/nodes/\(Self.encode(name))"), current.status == 200,
+            guard var node = Self.node(o) else { continue }
+            if node.status == "running", let current = try? await requestV5("/api/v5/monitor_current/nodes/\(Self.encode(node.name))"), current.status == 200,
                 let m = try? JSONSerialization.jsonObject(with: Data(current.body)) as? [String: Any]
             {
-                node.receivedRate = (m["received_msg_rate"] as? NSNumber)?.doubleValue
-                node.sentRate = (m["sent_msg_rate"] as? NSNumber)?.doubleValue
-                node.connections = (m["connections"] as? NSNumber)?.intValue ?? node.connections
-                node.liveConnections = (m["live_connections"] as? NSNumber)?.intValue ?? node.liveConnections
+                Self.apply(current: m, to: &node)
             }
             nodes.append(node)
         }
         return nodes
+    }
+
+    /// One object of `GET /api/v5/nodes`.
+    static func node(_ o: [String: Any]) -> NodeRow? {
+        guard let name = o["node"] as? String else { return nil }
+        var node = NodeRow(name: name, status: o["node_status"] as? String ?? "?")
+        node.role = o["role"] as? String
+        node.version = o["version"] as? String
+        node.connections = (o["connections"] as? NSNumber)?.intValue
+        node.liveConnections = (o["live_connections"] as? NSNumber)?.intValue
+        node.memoryUsed = o["memory_used"] as? String
+        node.memoryTotal = o["memory_total"] as? String
+        node.uptimeSeconds = (o["uptime"] as? NSNumber).map { $0.int64Value / 1000 }
+        return node
+    }
+
+    /// `GET /api/v5/monitor_current/nodes/{node}`: rates over EMQX's last 10 s, current counts.
+    static func apply(current m: [String: Any], to node: inout NodeRow) {
+        node.receivedRate = (m["received_msg_rate"] as? NSNumber)?.doubleValue
+        node.sentRate = (m["sent_msg_rate"] as? NSNumber)?.doubleValue
+        node.connections = (m["connections"] as? NSNumber)?.intValue ?? node.connections
+        node.liveConnections = (m["live_connections"] as? NSNumber)?.intValue ?? node.liveConnections
     }
 
     /// The client's fields (`GET /clients/{id}`) and subscriptions (`…/subscriptions`, with
