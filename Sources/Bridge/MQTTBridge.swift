@@ -407,23 +407,9 @@ private final class Relay {
     private func fromUpstream(_ packet: MQTTPacket) {
         guard let local, let upstream else { return }
         switch packet {
-        case .publish(var publish):
-            guard let topic = configuration.topics.lazy.filter(\.direction.takesIn).compactMap({ $0.localTopic(forRemote: publish.topic) }).first else {
-                // Not on a configured topic (a subscription of an earlier configuration).
-                switch publish.qos {
-                case .atMostOnce: break
-                case .atLeastOnce: upstream.send(.puback(AckPacket(packetId: publish.packetId!)))
-                case .exactlyOnce:
-                    unroutedFromUpstream.insert(publish.packetId!)
-                    upstream.send(.pubrec(AckPacket(packetId: publish.packetId!)))
-                }
-                return
-            }
-            publish.topic = topic
-            publish.properties.topicAlias = nil
-            publish.properties.subscriptionIdentifiers = []
-            status.countIn()
-            local.send(.publish(publish))
+        case .publish(let publish):
+            let topic = configuration.topics.lazy.filter(\.direction.takesIn).compactMap({ $0.localTopic(forRemote: publish.topic) }).first
+            if pass(publish, as: topic, from: upstream, to: local, unrouted: &unroutedFromUpstream) { status.countIn() }
         case .pubrel(let ack) where unroutedFromUpstream.remove(ack.packetId) != nil:
             upstream.send(.pubcomp(AckPacket(packetId: ack.packetId)))
         case .puback, .pubrec, .pubrel, .pubcomp:
@@ -440,6 +426,28 @@ private final class Relay {
         default:
             break
         }
+    }
+
+    /// Passes a PUBLISH to the other side under its mapped topic, with its packet id. One on no
+    /// configured topic (a subscription left from an earlier configuration) is answered by the
+    /// bridge itself, QoS 2 to the end, and not passed; false then.
+    private func pass(_ incoming: PublishPacket, as topic: String?, from source: PacketEndpoint, to target: PacketEndpoint, unrouted: inout Set<UInt16>) -> Bool {
+        guard let topic else {
+            switch incoming.qos {
+            case .atMostOnce: break
+            case .atLeastOnce: source.send(.puback(AckPacket(packetId: incoming.packetId!)))
+            case .exactlyOnce:
+                unrouted.insert(incoming.packetId!)
+                source.send(.pubrec(AckPacket(packetId: incoming.packetId!)))
+            }
+            return false
+        }
+        var publish = incoming
+        publish.topic = topic
+        publish.properties.topicAlias = nil
+        publish.properties.subscriptionIdentifiers = []
+        target.send(.publish(publish))
+        return true
     }
 
     /// Both sides are up (the local one perhaps still subscribing).
@@ -461,24 +469,11 @@ private final class Relay {
                 logger.warning("bridge subscription refused by this broker", metadata: ["codes": "\(refused)"])
             }
             localReady()
-        case .publish(var publish):
+        case .publish(let publish):
             // Priming: it stays in flight and is sent again at the next connection.
             guard forwarding, let upstream else { return }
-            guard let topic = configuration.topics.lazy.filter(\.direction.sendsOut).compactMap({ $0.remoteTopic(forLocal: publish.topic) }).first else {
-                switch publish.qos {
-                case .atMostOnce: break
-                case .atLeastOnce: local.send(.puback(AckPacket(packetId: publish.packetId!)))
-                case .exactlyOnce:
-                    unroutedFromLocal.insert(publish.packetId!)
-                    local.send(.pubrec(AckPacket(packetId: publish.packetId!)))
-                }
-                return
-            }
-            publish.topic = topic
-            publish.properties.subscriptionIdentifiers = []
-            publish.properties.topicAlias = nil
-            status.countOut()
-            upstream.send(.publish(publish))
+            let topic = configuration.topics.lazy.filter(\.direction.sendsOut).compactMap({ $0.remoteTopic(forLocal: publish.topic) }).first
+            if pass(publish, as: topic, from: local, to: upstream, unrouted: &unroutedFromLocal) { status.countOut() }
         case .pubrel(let ack) where unroutedFromLocal.remove(ack.packetId) != nil:
             local.send(.pubcomp(AckPacket(packetId: ack.packetId)))
         case .puback, .pubrec, .pubrel, .pubcomp:

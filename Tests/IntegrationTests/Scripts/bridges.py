@@ -259,12 +259,13 @@ def directions():
     return result
 
 
-def loop():
-    """`both` on one topic at QoS 1: a message published on either side arrives once on each
-    side and is not bounced back (5.0: No Local; 3.1.1: the bridge flag Mosquitto honours)."""
+def both_ways(make_upstream, retain_check):
+    """`both` on one topic at QoS 1, over 3.1.1 and 5.0: a message published on either side
+    arrives once on each side and is not bounced back. With `retain_check`, the edge's message is
+    retained and a late subscriber upstream must get it with its retain flag."""
     result = {}
     for version in ("mqttv311", "mqttv50"):
-        up = Mosquitto().start()
+        up = make_upstream()
         av = Aviary(bridge(up.port, ["loop/# both 1"], version))
         av.wait_bridge("connected")
         up_sub = Client(up.port, "up-sub")
@@ -281,55 +282,35 @@ def loop():
         edge_sub.drain(0.5)
         up_sub.drain(0.5)
         edge_pub = Client(av.port, "edge-pub")
-        edge_pub.publish("loop/x", "edge", 1)
+        edge_pub.publish("loop/x", "edge", 1, retain=retain_check)
         up_pub.publish("loop/y", "up", 1)
         result[f"{version} edge saw"] = sorted(m[1] for m in edge_sub.drain(1.5))
         result[f"{version} upstream saw"] = sorted(m[1] for m in up_sub.drain(1.5))
-        for c in (up_sub, edge_sub, edge_pub, up_pub):
+        clients = [up_sub, edge_sub, edge_pub, up_pub]
+        if retain_check:
+            rows = up.get("/api/v4/clients/edge-1")["data"]
+            result[f"{version} upstream row"] = {k: rows[0].get(k) for k in ("proto_ver", "connected")} if rows else None
+            late = Client(up.port, "late-sub")
+            late.subscribe("loop/x", 1)
+            result[f"{version} retained upstream"] = [(m[1], m[3]) for m in late.collect(1, 5)]
+            clients.append(late)
+        for c in clients:
             c.close()
         av.stop()
         up.stop()
     return result
+
+
+def loop():
+    """With a real Mosquitto upstream (3.1.1: the bridge flag it honours; 5.0: No Local)."""
+    return both_ways(lambda: Mosquitto().start(), retain_check=False)
 
 
 def aviary_upstream():
-    """aviary bridged to aviary, `both` on one topic: the 3.1.1 bridge flag (protocol level
-    0x84) and 5.0's No Local keep each message from coming back; the upstream lists the
-    bridge's connection as a 3.1.1 or 5.0 client."""
-    result = {}
-    for version in ("mqttv311", "mqttv50"):
-        up = Aviary([])
-        av = Aviary(bridge(up.port, ["loop/# both 1"], version))
-        av.wait_bridge("connected")
-        up_sub = Client(up.port, "up-sub")
-        up_sub.subscribe("loop/#", 1)
-        edge_sub = Client(av.port, "edge-sub")
-        edge_sub.subscribe("loop/#", 1)
-        up_pub = Client(up.port, "up-pub")
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            up_pub.publish("loop/probe", "p", 1)
-            if [m for m in edge_sub.collect(1, 0.3) if m[1] == "p"]:
-                break
-        time.sleep(0.5)
-        edge_sub.drain(0.5)
-        up_sub.drain(0.5)
-        edge_pub = Client(av.port, "edge-pub")
-        edge_pub.publish("loop/x", "edge", 1, retain=True)
-        up_pub.publish("loop/y", "up", 1)
-        result[f"{version} edge saw"] = sorted(m[1] for m in edge_sub.drain(1.5))
-        result[f"{version} upstream saw"] = sorted(m[1] for m in up_sub.drain(1.5))
-        rows = up.get("/api/v4/clients/edge-1")["data"]
-        result[f"{version} upstream row"] = {k: rows[0].get(k) for k in ("proto_ver", "connected")} if rows else None
-        # Retain As Published: the retained message is retained upstream too.
-        late = Client(up.port, "late-sub")
-        late.subscribe("loop/x", 1)
-        result[f"{version} retained upstream"] = [(m[1], m[3]) for m in late.collect(1, 5)]
-        for c in (up_sub, edge_sub, edge_pub, up_pub, late):
-            c.close()
-        av.stop()
-        up.stop()
-    return result
+    """aviary bridged to aviary: its 3.1.1 bridge flag (protocol level 0x84) and 5.0's No Local
+    keep each message from coming back; the upstream lists the bridge as a 3.1.1 or 5.0 client;
+    Retain As Published keeps the retained message retained upstream."""
+    return both_ways(lambda: Aviary([]), retain_check=True)
 
 
 def restart():
