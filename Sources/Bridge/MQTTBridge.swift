@@ -176,7 +176,7 @@ private final class Relay {
         let host = address.host
         let serverName = Self.isIPAddress(host) ? nil : host
         let handler = NIOLoopBound(endpoint, eventLoop: eventLoop)
-        ClientBootstrap(group: eventLoop)
+        let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(10))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
@@ -186,23 +186,12 @@ private final class Relay {
                     try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }
-            .connect(host: host, port: address.port)
-            .assumeIsolated()
-            .whenComplete { result in
-                guard generation == self.generation else {
-                    if case .success(let channel) = result { channel.close(promise: nil) }
-                    return
-                }
-                switch result {
-                case .failure(let error):
-                    self.fail("cannot connect to \(address): \(Self.describe(error))")
-                case .success(let channel):
-                    self.upstreamChannel = channel
-                    self.lastUpstreamPacket = .now()
-                    endpoint.send(.connect(self.upstreamConnect()))
-                    endpoint.flush()
-                }
-            }
+        whenOpened(bootstrap.connect(host: host, port: address.port), failing: "cannot connect to \(address)") { channel in
+            self.upstreamChannel = channel
+            self.lastUpstreamPacket = .now()
+            endpoint.send(.connect(self.upstreamConnect()))
+            endpoint.flush()
+        }
     }
 
     private func upstreamConnect() -> ConnectPacket {
@@ -231,7 +220,7 @@ private final class Relay {
         local = endpoint
         let loop = eventLoop
         let handler = NIOLoopBound(endpoint, eventLoop: loop)
-        broker.openBridgeSocket(status, on: loop)
+        let opened = broker.openBridgeSocket(status, on: loop)
             .flatMap { socket in
                 ClientBootstrap(group: loop)
                     .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
@@ -240,26 +229,32 @@ private final class Relay {
                     }
                     .withConnectedSocket(socket)
             }
-            .assumeIsolated()
-            .whenComplete { result in
-                guard generation == self.generation else {
-                    if case .success(let channel) = result { channel.close(promise: nil) }
-                    return
-                }
-                switch result {
-                case .failure(let error):
-                    self.fail("cannot open the local side: \(error)")
-                case .success(let channel):
-                    self.localChannel = channel
-                    var properties = Properties()
-                    properties.sessionExpiryInterval = .max
-                    // Priming takes no message: one at most goes in flight, to be sent again.
-                    properties.receiveMaximum = self.phase == .priming ? 1 : UInt16(clamping: min(self.limits.receiveMaximum, 65535))
-                    properties.maximumPacketSize = self.limits.maximumPacketSize
-                    endpoint.send(.connect(ConnectPacket(version: .v5, clientId: self.configuration.localClientId, cleanStart: false, keepAlive: 0, properties: properties)))
-                    endpoint.flush()
-                }
+        whenOpened(opened, failing: "cannot open the local side") { channel in
+            self.localChannel = channel
+            var properties = Properties()
+            properties.sessionExpiryInterval = .max
+            // Priming takes no message: one at most goes in flight, to be sent again.
+            properties.receiveMaximum = self.phase == .priming ? 1 : UInt16(clamping: min(self.limits.receiveMaximum, 65535))
+            properties.maximumPacketSize = self.limits.maximumPacketSize
+            endpoint.send(.connect(ConnectPacket(version: .v5, clientId: self.configuration.localClientId, cleanStart: false, keepAlive: 0, properties: properties)))
+            endpoint.flush()
+        }
+    }
+
+    /// When a connection of this attempt is open: `opened`; when it fails: the bridge fails. A
+    /// connection that opens after the attempt was given up is closed.
+    private func whenOpened(_ future: EventLoopFuture<any Channel>, failing what: String, then opened: @escaping (any Channel) -> Void) {
+        let generation = self.generation
+        future.assumeIsolated().whenComplete { result in
+            guard generation == self.generation else {
+                if case .success(let channel) = result { channel.close(promise: nil) }
+                return
             }
+            switch result {
+            case .failure(let error): self.fail("\(what): \(Self.describe(error))")
+            case .success(let channel): opened(channel)
+            }
+        }
     }
 
     /// The local session's subscriptions become the configured ones: out topics (No Local: not
