@@ -1,7 +1,7 @@
 /// The `/` filter, as typed: plain text matches the client id, username or address (any case);
 /// `re:REGEX` is a regular expression over the same (Swift's Regex syntax); a leading `!`
 /// inverts either (`!sensor`, `!re:^dev-\d+$`).
-public struct ClientFilter: Sendable, Equatable {
+public struct ClientFilter {
     public let text: String
     public let inverted: Bool
     /// The regular expression's source, when the filter is one.
@@ -9,6 +9,8 @@ public struct ClientFilter: Sendable, Equatable {
     /// Why the regular expression does not compile (then the filter lets every row through).
     public let error: String?
     private let needle: String
+    /// Compiled once: the subscriptions view matches every topic filter with it on every frame.
+    private let regex: Regex<AnyRegexOutput>?
 
     public init(_ text: String) {
         self.text = text
@@ -19,15 +21,17 @@ public struct ClientFilter: Sendable, Equatable {
             let source = String(body.dropFirst(3))
             pattern = source
             do {
-                _ = try Regex(source)
+                regex = try Regex(source)
                 error = nil
             } catch {
+                regex = nil
                 self.error = "invalid regular expression: \(error)"
             }
             needle = ""
         } else {
             pattern = nil
             error = nil
+            regex = nil
             needle = body.lowercased()
         }
     }
@@ -40,14 +44,14 @@ public struct ClientFilter: Sendable, Equatable {
     /// Whether one text (a topic filter, in the subscriptions view) passes.
     public func matches(_ text: String) -> Bool {
         guard !self.text.isEmpty, error == nil else { return true }
-        if let pattern, let regex = try? Regex(pattern) { return text.contains(regex) != inverted }
+        if let regex { return text.contains(regex) != inverted }
         return text.lowercased().contains(needle) != inverted
     }
 
     /// The rows it keeps, in order.
     public func apply(_ rows: [ClientRow]) -> [ClientRow] {
         guard !text.isEmpty, error == nil else { return rows }
-        if let pattern, let regex = try? Regex(pattern) {
+        if let regex {
             return rows.filter { row in
                 let hit = [row.clientId, row.username, row.address ?? ""].contains { $0.contains(regex) }
                 return hit != inverted
