@@ -33,10 +33,11 @@ extension Broker {
         let (brokerEnd, bridgeEnd) = (fds[0], fds[1])
         let core = self.core
         let logger = self.logger
-        core.metrics.socketsOpen.add()
         return ClientBootstrap(group: eventLoop)
             .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
             .channelInitializer { channel in
+                // Counted while open, like an accepted socket (shutdown waits for it to close).
+                core.metrics.socketsOpen.add()
                 channel.closeFuture.whenComplete { _ in core.metrics.socketsOpen.subtract() }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(core: core, logger: logger, now: channel.eventLoop.now, bridge: bridge))
@@ -45,9 +46,8 @@ extension Broker {
             .withConnectedSocket(brokerEnd)
             .map { _ in bridgeEnd }
             .flatMapErrorThrowing { error in
-                core.metrics.socketsOpen.subtract()
-                close(brokerEnd)
-                close(bridgeEnd)
+                close(bridgeEnd)  // the broker's end belongs to the failed channel, or is closed here
+                if fcntl(brokerEnd, F_GETFD) != -1 { close(brokerEnd) }
                 throw error
             }
     }
