@@ -31,7 +31,7 @@ struct DashboardE2ETests {
         let tui = try TmuxDriver([Tools.aviary, "watch", "http://127.0.0.1:\(h.apiPort)", "--interval", "0.5"])
         try tui.waitFor("all four clients") { s in ["e2e-sub-1", "e2e-sub-2", "e2e-sub-3", "e2e-paho-pub"].allSatisfy(s.contains) }
         #expect(try tui.screen().contains("(aviary)"))
-        try tui.waitFor("the history line") { s in s.contains("msg/s, last") && s.contains(" in ") }
+        try tui.waitFor("the history line") { s in s.contains("per second, peaks, last") && s.contains(" msg in ") && s.contains(" bytes in ") }
         // Subscriptions by topic filter; Enter narrows the table to its subscribers.
         try tui.send("s")
         try tui.waitFor("the subscriptions view") { s in s.contains("TOPIC FILTER") && s.contains("e2e/#") && s.contains("3 subscriptions on 1 topic filters") }
@@ -196,6 +196,41 @@ struct DashboardE2ETests {
         try second.send("q")
         withExtendedLifetime(client) {}
         await h.stop()
+    }
+
+    @Test("80×24 and narrower: the table, the cluster view, the subscriptions view, the detail sections and the help fit and stay readable", arguments: [(80, 24), (50, 14)])
+    func smallTerminals(size: (cols: Int, rows: Int)) async throws {
+        let script = Tools.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/fake_emqx5.py").path
+        let fake = try Subprocess(["python3", script, "0", "--clients", "30"])
+        defer { fake.signal(SIGTERM) }
+        var port: Int?
+        try eventually("the fake EMQX to listen") {
+            port = fake.lines.first { $0.hasPrefix("listening ") }.flatMap { Int($0.dropFirst("listening ".count)) }
+            return port != nil
+        }
+        let tui = try TmuxDriver([Tools.aviary, "watch", "http://127.0.0.1:\(port!)", "--api-key", "key-1", "--api-secret", "secret-1", "--interval", "0.5"], cols: size.cols, rows: size.rows)
+        func fits(_ screen: String) -> Bool { screen.components(separatedBy: "\n").allSatisfy { $0.count <= size.cols } }
+        let table = try tui.waitFor("the table") { s in s.contains("CLIENT ID") && s.contains("dev-0001") }
+        #expect(fits(table), "\(table)")
+        try tui.send("n")
+        let nodes = try tui.waitFor("the cluster view") { s in s.contains("emqx@10.0.0.1") && s.contains("NODE") }
+        #expect(fits(nodes), "\(nodes)")
+        try tui.send("Escape")
+        try tui.send("s")
+        let subs = try tui.waitFor("the subscriptions view") { s in s.contains("TOPIC FILTER") && s.contains("fleet/#") }
+        #expect(fits(subs), "\(subs)")
+        try tui.send("Escape")
+        try tui.waitFor(text: "CLIENT ID")
+        try tui.send("Enter")
+        let detail = try tui.waitFor("the detail sections") { s in s.contains("identity") && s.contains("client id") }
+        #expect(fits(detail), "\(detail)")
+        try tui.send("Escape")
+        try tui.send("F1")
+        let help = try tui.waitFor("the help") { s in s.contains("Keys") && s.contains("move the selection") }
+        #expect(fits(help), "\(help)")
+        try tui.send("Escape")
+        try tui.send("q")
+        try tui.waitFor(text: "[exit 0]")
     }
 
     @Test("several targets: aviary watch URL URL shows the first, t and Tab switch; without a URL the target lines of dashboard.conf are watched")

@@ -468,7 +468,9 @@ struct HistoryTests {
         var source = SourceInfo(url: "http://x")
         let screen = TableView.render(state: state, source: source, totals: rate, detail: nil, width: 100, height: 20, nowMs: 0, history: history)
         let line = screen.lines[2].text
-        #expect(line.contains(" in ") && line.contains("█") && line.contains("msg/s, last 4s") && Format.width(line) == 100, "\(line)")
+        #expect(line.contains(" msg in ") && line.contains("█") && line.contains("per second, peaks, last 4s") && !line.contains("bytes in") && Format.width(line) == 100, "\(line)")
+        let wide = TableView.render(state: state, source: source, totals: rate, detail: nil, width: 160, height: 20, nowMs: 0, history: history).lines[2].text
+        #expect(wide.contains(" bytes in ") && Format.width(wide) == 160, "\(wide)")
         source.error = "connection refused"
         let down = TableView.render(state: state, source: source, totals: rate, detail: nil, width: 100, height: 20, nowMs: 0, history: history)
         #expect(down.lines[2].text.contains("UNREACHABLE"), "an error wins the line")
@@ -681,5 +683,15 @@ struct TrendColumnTests {
         let header = screen.lines[3].text
         let row = screen.lines.first { $0.text.hasPrefix("c ") }?.text ?? ""
         #expect(header.contains("TREND") && row.contains("▂▅█"), "\(header)\n\(row)")
+    }
+}
+
+struct SubscriptionOptionsTests {
+    @Test("subscription objects of every API: topic, QoS and the 5.0 options in words (numbers or booleans)")
+    func options() {
+        #expect(Poller.subscription(["topic": "a/#", "qos": 1, "nl": 1, "rap": 0, "rh": 2])! == ("a/#", 1, "No Local, Retain Handling 2"))
+        #expect(Poller.subscription(["topic": "b", "qos": 0, "nl": false, "rap": true])! == ("b", 0, "Retain As Published"))
+        #expect(Poller.subscription(["clientid": "c", "topic": "n", "qos": 2])! == ("n", 2, ""), "NanoMQ has no options")
+        #expect(Poller.subscription(["qos": 1]) == nil)
     }
 }

@@ -7,6 +7,8 @@ public struct NodeRow: Sendable, Hashable {
     public var version: String?
     public var connections: Int?
     public var liveConnections: Int?
+    /// Sessions held on the node (`/stats` per node: `sessions.count`).
+    public var sessions: Int?
     /// Messages per second over EMQX's last 10 s window (`monitor_current/nodes/{node}`).
     public var receivedRate: Double?
     public var sentRate: Double?
@@ -28,6 +30,7 @@ public struct NodeRow: Sendable, Hashable {
         ("VERSION", 8, { $0.version ?? "–" }),
         ("CONNS", 7, { $0.connections.map(String.init) ?? "–" }),
         ("LIVE", 7, { $0.liveConnections.map(String.init) ?? "–" }),
+        ("SESSIONS", 8, { $0.sessions.map(String.init) ?? "–" }),
         ("MSG IN/s", 9, { $0.receivedRate.map(Format.rate) ?? "–" }),
         ("MSG OUT/s", 10, { $0.sentRate.map(Format.rate) ?? "–" }),
         ("MEMORY", 14, { n in n.memoryUsed.map { used in used + (n.memoryTotal.map { " / \($0)" } ?? "") } ?? "–" }),

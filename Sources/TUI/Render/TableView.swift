@@ -37,9 +37,10 @@ public struct SourceInfo: Sendable {
 public struct DetailInfo: Sendable {
     /// Every field of the client, fetched for the detail view only.
     public var fields: [(key: String, value: String)]?
-    public var subscriptions: [(topic: String, qos: Int)]?
+    /// Each with its 5.0 options in words ("No Local, Retain As Published"), empty when none.
+    public var subscriptions: [(topic: String, qos: Int, options: String)]?
     public var note: String?
-    public init(subscriptions: [(topic: String, qos: Int)]? = nil, note: String? = nil) {
+    public init(subscriptions: [(topic: String, qos: Int, options: String)]? = nil, note: String? = nil) {
         self.subscriptions = subscriptions
         self.note = note
     }
@@ -150,7 +151,7 @@ public enum TableView {
             for (i, node) in state.nodes.prefix(body - 1).enumerated() {
                 var text = ""
                 for (c, column) in NodeRow.columns.enumerated() {
-                    text += (c > 0 ? " " : " ") + Format.fit(column.cell(node), column.width, alignRight: c >= 4 && c <= 7)
+                    text += (c > 0 ? " " : " ") + Format.fit(column.cell(node), column.width, alignRight: c >= 4 && c <= 8)
                 }
                 lines.append(Line(Format.fit(text, width), i == index ? .selected : node.status == "running" ? .normal : .dim))
             }
@@ -283,14 +284,18 @@ public enum TableView {
     /// last polls, in and out, as two sparklines that share the width, each with its peak.
     static func historyLine(_ history: RateHistory, width: Int, interval: Double, unicode: Bool) -> Line {
         let span = Format.duration(seconds: Int64((Double(history.msgsIn.count) * interval).rounded()))
-        let labels = [(" in ", history.msgsIn.samples), (" out ", history.msgsOut.samples)]
-        let tail = " msg/s, last \(span)"
-        let room = max(0, width - Format.width(tail) - labels.reduce(0) { $0 + Format.width($1.0) + 8 })
+        // Messages in and out; bytes in and out beside them where the terminal is wide enough.
+        var labels: [(String, [Double], (Double) -> String)] = [(" msg in ", history.msgsIn.samples, Format.rate), (" out ", history.msgsOut.samples, Format.rate)]
+        if width >= 140 {
+            labels += [(" bytes in ", history.bytesIn.samples, { Format.bytes(UInt64(max(0, $0))) }), (" out ", history.bytesOut.samples, { Format.bytes(UInt64(max(0, $0))) })]
+        }
+        let tail = " per second, peaks, last \(span)"
+        let room = max(0, width - Format.width(tail) - labels.reduce(0) { $0 + Format.width($1.0) + 12 })
         var line = Line()
-        for (label, samples) in labels {
+        for (label, samples, format) in labels {
             line.append(label, .dim)
-            line.append(Sparkline.render(samples, width: room / 2, unicode: unicode), .header)
-            line.append(" " + Format.fit(Format.rate(samples.max() ?? 0), 6) + " ", .dim)
+            line.append(Sparkline.render(samples, width: room / labels.count, unicode: unicode), .header)
+            line.append(" " + Format.fit(format(samples.max() ?? 0), 10) + " ", .dim)
         }
         line.append(tail, .dim)
         let used = Format.width(line.text)
@@ -315,7 +320,7 @@ public enum TableView {
         func subscriptionLines() {
             guard let subscriptions = detail?.subscriptions else { return }
             lines.append(Line(Format.fit(" subscriptions (\(subscriptions.count))", width), .key))
-            for s in subscriptions { lines.append(Line(Format.fit("   \(s.topic)  QoS \(s.qos)", width))) }
+            for s in subscriptions { lines.append(Line(Format.fit("   \(s.topic)  QoS \(s.qos)" + (s.options.isEmpty ? "" : "  " + s.options), width))) }
         }
         var subscriptionsShown = false
         for section in sections {
@@ -388,7 +393,7 @@ public enum TableView {
             if let subscriptions = detail?.subscriptions {
                 lines.append(Line(Format.fit("  subscriptions (\(subscriptions.count))", width), .key))
                 for s in subscriptions.prefix(height - lines.count) {
-                    lines.append(Line(Format.fit("    \(s.topic)  qos \(s.qos)", width)))
+                    lines.append(Line(Format.fit("    \(s.topic)  qos \(s.qos)" + (s.options.isEmpty ? "" : "  " + s.options), width)))
                 }
             } else if let note = detail?.note {
                 lines.append(Line(Format.fit("  " + note, width), .dim))

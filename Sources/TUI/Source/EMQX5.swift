@@ -113,9 +113,18 @@ extension Poller {
         guard let reply = try? await requestV5("/api/v5/nodes"), reply.status == 200,
             let list = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [[String: Any]]
         else { return [] }
+        // Sessions per node: `/stats` without aggregation (with it, cluster-wide figures are
+        // multiplied by the node count).
+        var sessions: [String: Int] = [:]
+        if let stats = try? await requestV5("/api/v5/stats"), stats.status == 200,
+            let perNode = try? JSONSerialization.jsonObject(with: Data(stats.body)) as? [[String: Any]]
+        {
+            for o in perNode { if let name = o["node"] as? String { sessions[name] = (o["sessions.count"] as? NSNumber)?.intValue } }
+        }
         var nodes: [NodeRow] = []
         for o in list {
             guard var node = Self.node(o) else { continue }
+            node.sessions = sessions[node.name]
             if node.status == "running", let current = try? await requestV5("/api/v5/monitor_current/nodes/\(Self.encode(node.name))"), current.status == 200,
                 let m = try? JSONSerialization.jsonObject(with: Data(current.body)) as? [String: Any]
             {
@@ -162,10 +171,7 @@ extension Poller {
         if let reply = try? await requestV5("/api/v5/clients/\(Self.encode(id))/subscriptions"), reply.status == 200,
             let list = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [[String: Any]]
         {
-            info.subscriptions = list.compactMap { o -> (topic: String, qos: Int)? in
-                guard let topic = o["topic"] as? String else { return nil }
-                return (topic, (o["qos"] as? NSNumber)?.intValue ?? 0)
-            }.sorted { $0.topic < $1.topic }
+            info.subscriptions = list.compactMap(Self.subscription).sorted { $0.topic < $1.topic }
         }
         return info
     }

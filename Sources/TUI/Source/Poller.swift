@@ -370,11 +370,19 @@ public final class Poller: Sendable {
             let json = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any],
             let data = json["data"] as? [[String: Any]]
         else { return DetailInfo(note: "subscriptions not available from this API") }
-        let subs = data.compactMap { o -> (topic: String, qos: Int)? in
-            guard let topic = o["topic"] as? String else { return nil }
-            return (topic, (o["qos"] as? NSNumber)?.intValue ?? 0)
-        }
-        return DetailInfo(subscriptions: subs.sorted { $0.topic < $1.topic })
+        return DetailInfo(subscriptions: data.compactMap(Self.subscription).sorted { $0.topic < $1.topic })
+    }
+
+    /// One subscription object of any of the APIs: topic, QoS, and the 5.0 options (`nl`, `rap`,
+    /// `rh`, as numbers or booleans) in words.
+    static func subscription(_ o: [String: Any]) -> (topic: String, qos: Int, options: String)? {
+        guard let topic = o["topic"] as? String else { return nil }
+        func flag(_ key: String) -> Int { (o[key] as? NSNumber)?.intValue ?? ((o[key] as? Bool) == true ? 1 : 0) }
+        var options: [String] = []
+        if flag("nl") != 0 { options.append("No Local") }
+        if flag("rap") != 0 { options.append("Retain As Published") }
+        if flag("rh") != 0 { options.append("Retain Handling \(flag("rh"))") }
+        return (topic, (o["qos"] as? NSNumber)?.intValue ?? 0, options.joined(separator: ", "))
     }
 
     /// Disconnects several clients: EMQX 5/6 in one `POST /api/v5/clients/kickout/bulk` (it

@@ -127,6 +127,10 @@ class Handler(BaseHTTPRequestHandler):
                                                      for c in clients.values()]
             rows = subs[(page - 1) * limit: page * limit]
             return self.reply(200, {"data": rows, "meta": {"page": page, "limit": limit, "hasnext": page * limit < len(subs)}})
+        if path == "/api/v5/stats":
+            with lock:
+                return self.reply(200, [{"node": n, "sessions.count": sum(1 for c in clients.values() if c["node"] == n),
+                                         "connections.count": sum(1 for c in clients.values() if c["node"] == n)} for n in NODES[:2]])
         if path.startswith("/api/v5/monitor_current/nodes/"):
             node = path[len("/api/v5/monitor_current/nodes/"):]
             if node not in NODES[:2]:
