@@ -115,15 +115,8 @@ struct DashboardE2ETests {
 
     @Test("watch an EMQX 5/6 cluster (a local stand-in of /api/v5): --api-key/--api-secret, a NODE column, rates from counters, detail with subscriptions, d+y kicks with DELETE")
     func watchEMQX5() async throws {
-        let script = Tools.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/fake_emqx5.py").path
-        let fake = try Subprocess(["python3", script, "0", "--clients", "12"])
+        let (fake, base) = try FakeAPI.emqx5(["--clients", "12"])
         defer { fake.signal(SIGTERM) }
-        var port: Int?
-        try eventually("the fake EMQX to listen") {
-            port = fake.lines.first { $0.hasPrefix("listening ") }.flatMap { Int($0.dropFirst("listening ".count)) }
-            return port != nil
-        }
-        let base = "http://127.0.0.1:\(port!)"
         let tui = try TmuxDriver([Tools.aviary, "watch", base, "--api-key", "key-1", "--api-secret", "secret-1", "--interval", "0.5"], cols: 160, rows: 30)
         let screen = try tui.waitFor("the cluster's clients") { s in s.contains("dev-0001") && s.contains("dev-0011") }
         #expect(screen.contains("(emqx5)") && screen.contains("EMQX cluster (2/3 nodes running)") && screen.contains("NODE"), "\(screen)")
@@ -200,15 +193,9 @@ struct DashboardE2ETests {
 
     @Test("80×24 and narrower: the table, the cluster view, the subscriptions view, the detail sections and the help fit and stay readable", arguments: [(80, 24), (50, 14)])
     func smallTerminals(size: (cols: Int, rows: Int)) async throws {
-        let script = Tools.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/fake_emqx5.py").path
-        let fake = try Subprocess(["python3", script, "0", "--clients", "30"])
+        let (fake, base) = try FakeAPI.emqx5(["--clients", "30"])
         defer { fake.signal(SIGTERM) }
-        var port: Int?
-        try eventually("the fake EMQX to listen") {
-            port = fake.lines.first { $0.hasPrefix("listening ") }.flatMap { Int($0.dropFirst("listening ".count)) }
-            return port != nil
-        }
-        let tui = try TmuxDriver([Tools.aviary, "watch", "http://127.0.0.1:\(port!)", "--api-key", "key-1", "--api-secret", "secret-1", "--interval", "0.5"], cols: size.cols, rows: size.rows)
+        let tui = try TmuxDriver([Tools.aviary, "watch", base, "--api-key", "key-1", "--api-secret", "secret-1", "--interval", "0.5"], cols: size.cols, rows: size.rows)
         func fits(_ screen: String) -> Bool { screen.components(separatedBy: "\n").allSatisfy { $0.count <= size.cols } }
         let table = try tui.waitFor("the table") { s in s.contains("CLIENT ID") && s.contains("dev-0001") }
         #expect(fits(table), "\(table)")

@@ -9,17 +9,9 @@ import TestSupport
 /// paging with hasnext and the 1,000-row fallback, nodes, detail, kick.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct EMQX5DashboardTests {
-    static let script = Tools.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/fake_emqx5.py").path
-
-    /// The fake on a free port.
     static func fake(_ extra: [String] = []) throws -> (Subprocess, String) {
-        let p = try Subprocess(["python3", script, "0"] + extra)
-        var port: Int?
-        try eventually("the fake EMQX to listen") {
-            port = p.lines.first { $0.hasPrefix("listening ") }.flatMap { Int($0.dropFirst("listening ".count)) }
-            return port != nil
-        }
-        return (p, "http://127.0.0.1:\(port!)")
+        let fake = try FakeAPI.emqx5(extra)
+        return (fake.process, fake.base)
     }
 
     /// Runs a poller until `done` holds for its snapshot (or 60 s pass), on a thread of its own

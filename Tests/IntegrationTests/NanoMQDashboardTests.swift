@@ -10,17 +10,11 @@ import TestSupport
 /// 0.25.5 (no endpoint: said once, then not offered) and as newer NanoMQ (DELETE).
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct NanoMQDashboardTests {
-    static let script = Tools.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/fake_nanomq.py").path
     static let golden = Tools.packageRoot.appendingPathComponent("../shared/golden/nanomq").standardized.path
 
     static func fake(kick: Bool) throws -> (Subprocess, String) {
-        let p = try Subprocess(["python3", script, "0", golden] + (kick ? ["--kick"] : []))
-        var port: Int?
-        try eventually("the fake NanoMQ to listen") {
-            port = p.lines.first { $0.hasPrefix("listening ") }.flatMap { Int($0.dropFirst("listening ".count)) }
-            return port != nil
-        }
-        return (p, "http://127.0.0.1:\(port!)")
+        let fake = try FakeAPI.nanomq(golden: golden, kick: kick)
+        return (fake.process, fake.base)
     }
 
     @Test("uptime in seconds (from \"0 Hours, 0 minutes, 19 seconds\"), broker message counters from Prometheus, PROTO on every row", .enabled(if: FileManager.default.fileExists(atPath: golden)))
