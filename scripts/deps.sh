@@ -7,8 +7,8 @@ set -euo pipefail
 
 need=()
 # (the mosquitto broker: tests check that files aviary writes work in it; systemd for
-# systemd-analyze, which checks contrib/aviary.service)
-for pkg in libncurses-dev libsqlite3-dev mosquitto mosquitto-clients tmux python3-paho-mqtt pkg-config curl openssl systemd; do
+# systemd-analyze, which checks contrib/aviary.service; iproute2 for ss, which reads socket buffers)
+for pkg in libncurses-dev libsqlite3-dev mosquitto mosquitto-clients tmux python3-paho-mqtt pkg-config curl openssl systemd iproute2; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

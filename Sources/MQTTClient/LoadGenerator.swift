@@ -45,10 +45,18 @@ public struct BenchOptions: Sendable {
     public var duration = 10.0
     /// Idle connections to open (conns).
     public var connections = 1_000
+    /// Connection attempts in progress at once (conns): each finished one starts the next.
+    /// Kept under the broker's listen backlog (Mosquitto's is 100), or the kernel drops SYNs
+    /// and the figure measures SYN retries instead of the broker.
+    public var concurrency = 64
     /// Unacknowledged QoS 1/2 messages per publisher.
     public var inflight = 64
     /// SO_SNDBUF of every client socket, in bytes; 0 leaves it to the kernel.
-    public var sendBuffer = 65536
+    public var sendBuffer = 16384
+    /// Bytes a client may have waiting in its channel before it stops producing (NIO's write
+    /// high-water mark). A message's send time is stamped when it is produced, so what waits in
+    /// the generator's own buffers would be counted as the broker's latency: both are small.
+    public var writeBuffer = 8192
     /// Clients ask for sessions that outlive their connection (3.1.1: clean session 0; 5.0:
     /// Session Expiry Interval 3600), so a broker with durability stores what is queued for them.
     public var persistentSessions = false
@@ -120,20 +128,20 @@ public enum LoadGenerator {
 
         if o.scenario == .conns {
             let started = DispatchTime.now().uptimeNanoseconds
-            var index = 0
-            while index < o.connections {
-                let batch = min(256, o.connections - index)
-                let opened = await withTaskGroup(of: (any Channel)?.self) { tasks in
-                    for i in index..<(index + batch) {
-                        tasks.addTask { try? await connect(o, id: "\(o.prefix)-c\(i)", role: .idle, counters: counters, group: group) }
-                    }
-                    var opened: [any Channel] = []
-                    for await channel in tasks { if let channel { opened.append(channel) } }
-                    return opened
+            channels = await withTaskGroup(of: (any Channel)?.self) { tasks in
+                var next = 0
+                func start() {
+                    let i = next
+                    next += 1
+                    tasks.addTask { try? await connect(o, id: "\(o.prefix)-c\(i)", role: .idle, counters: counters, group: group) }
                 }
-                channels += opened
-                index += batch
-                if DispatchTime.now().uptimeNanoseconds > deadline { break }
+                while next < min(o.concurrency, o.connections) { start() }
+                var opened: [any Channel] = []
+                for await channel in tasks {
+                    if let channel { opened.append(channel) }
+                    if next < o.connections, DispatchTime.now().uptimeNanoseconds < deadline { start() }
+                }
+                return opened
             }
             result.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             result.connected = channels.count
@@ -214,7 +222,7 @@ public enum LoadGenerator {
         let ready = loop.makePromise(of: Void.self)
         var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.writeBufferWaterMark, value: .init(low: 64 * 1024, high: 256 * 1024))
+            .channelOption(.writeBufferWaterMark, value: .init(low: o.writeBuffer / 2, high: o.writeBuffer))
         if o.sendBuffer > 0 {
             // A publisher's kernel send buffer would otherwise grow to tcp_wmem's maximum (4 MiB
             // here): at saturation its messages would wait there, in the load generator, and the

@@ -32,20 +32,23 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("rate"), help: "Messages per second (latency).") var rate = 10_000
     @Option(name: .customLong("duration"), help: "Seconds of sending (latency) or of holding connections (conns).") var duration = 10.0
     @Option(name: .customLong("connections"), help: "Connections to open (conns).") var connections = 1_000
+    @Option(name: .customLong("concurrency"), help: "Connection attempts in progress at once (conns); keep it under the broker's listen backlog (Mosquitto's is 100).") var concurrency = 64
     @Option(name: .customLong("inflight"), help: "Unacknowledged QoS 1/2 messages per publisher.") var inflight = 64
     @Option(name: .customLong("timeout"), help: "Upper bound of the whole run in seconds.") var timeout = 120.0
     @Flag(name: .customLong("persistent-sessions"), help: "Clients keep their sessions (3.1.1 clean session 0, 5.0 expiry 3600 s): with durability on, what is queued for subscribers is stored.") var persistentSessions = false
-    @Option(name: .customLong("send-buffer"), help: "SO_SNDBUF of each client socket in bytes, so that a publisher's messages wait in the broker, not in the generator's kernel buffer (0 = the kernel's autotuning).") var sendBuffer = 65536
+    @Option(name: .customLong("send-buffer"), help: "SO_SNDBUF of each client socket in bytes, so that a publisher's messages wait in the broker, not in the generator's kernel buffer (0 = the kernel's autotuning).") var sendBuffer = 16384
+    @Option(name: .customLong("write-buffer"), help: "Bytes a client may have waiting in the generator before it stops producing (send times are stamped when a message is produced, so this queue would count as the broker's latency).") var writeBuffer = 8192
 
     func validate() throws {
         guard BenchOptions.Scenario(rawValue: scenario) != nil else { throw ValidationError("SCENARIO: expected fanin, fanout, pairs, latency or conns, got '\(scenario)'") }
         guard (0...2).contains(qos) else { throw ValidationError("--qos: expected 0, 1 or 2") }
         guard ["3.1.1", "5", "5.0"].contains(mqttVersion) else { throw ValidationError("--mqtt-version: expected 3.1.1 or 5") }
         guard size >= 8, size <= 16 * 1024 * 1024 else { throw ValidationError("--size: expected 8 to 16777216 bytes") }
-        guard publishers >= 1, subscribers >= 1, messages >= 1, rate >= 1, connections >= 1, inflight >= 1 else {
-            throw ValidationError("--publishers, --subscribers, --messages, --rate, --connections and --inflight: expected ≥ 1")
+        guard publishers >= 1, subscribers >= 1, messages >= 1, rate >= 1, connections >= 1, concurrency >= 1, inflight >= 1 else {
+            throw ValidationError("--publishers, --subscribers, --messages, --rate, --connections, --concurrency and --inflight: expected ≥ 1")
         }
         guard sendBuffer >= 0 else { throw ValidationError("--send-buffer: expected bytes ≥ 0") }
+        guard writeBuffer >= 2 else { throw ValidationError("--write-buffer: expected bytes ≥ 2") }
         guard duration > 0, timeout > 0 else { throw ValidationError("--duration and --timeout: expected seconds > 0") }
     }
 
@@ -64,9 +67,11 @@ struct BenchCommand: AsyncParsableCommand {
         o.rate = rate
         o.duration = duration
         o.connections = connections
+        o.concurrency = concurrency
         o.inflight = inflight
         o.timeout = timeout
         o.sendBuffer = sendBuffer
+        o.writeBuffer = writeBuffer
         o.persistentSessions = persistentSessions
         o.prefix = "bench-\(UInt32.random(in: 0...UInt32.max))"
         let result = try await LoadGenerator.run(o)

@@ -45,6 +45,23 @@ struct CommandLineTests {
         #expect(sub.output == "m1\nm2\nm3\n")
     }
 
+    @Test("--tcp-receive-buffer: an accepted client socket's kernel receive buffer is the setting (32 KiB by default; 0 = the kernel's autotuned start)", arguments: [
+        (["--tcp-receive-buffer", "16384"], 16384), ([], 32768), (["--tcp-receive-buffer", "0"], 0),
+    ])
+    func tcpReceiveBuffer(_ flags: [String], _ setting: Int) throws {
+        let (server, port) = try AviaryBinary.serve(flags)
+        defer { server.signal(SIGTERM) }
+        let c = try TestClient(port: port)
+        try c.connect("rcvbuf")
+        // Linux doubles SO_RCVBUF for its bookkeeping; unset, a socket starts at tcp_rmem's default.
+        let rmem = try String(contentsOfFile: "/proc/sys/net/ipv4/tcp_rmem", encoding: .utf8).split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        let expected = setting > 0 ? 2 * setting : rmem[1]
+        let ss = try Subprocess.run(["ss", "-tmnH", "state", "established", "( sport = :\(port) )"])
+        #expect(ss.code == 0, "\(ss.output)")
+        let rb = ss.output.firstMatch(of: /rb(\d+)/).flatMap { Int($0.1) }
+        #expect(rb == expected, "\(ss.output)")
+    }
+
     @Test("SIGTERM sends a connected 5.0 client DISCONNECT 0x8B before exiting")
     func sigtermDisconnects() throws {
         let (server, port) = try AviaryBinary.serve()

@@ -112,6 +112,7 @@ struct ServeTests {
             BadInput(args: ["--mqtt-port", "70000"], expected: ["mqtt_port", "flag --mqtt-port", "a port number from 0 to 65535"]),
             BadInput(args: ["--mqtt-port", "abc"], expected: ["'abc'", "flag --mqtt-port"]),
             BadInput(args: ["--max-packet-size", "10"], expected: ["max_packet_size", "flag --max-packet-size", "64 to 268435460"]),
+            BadInput(args: ["--tcp-receive-buffer", "100000000"], expected: ["tcp_receive_buffer", "flag --tcp-receive-buffer", "0 to 67108864 bytes"]),
             BadInput(args: ["--log-level", "loud"], expected: ["log_level", "flag --log-level", "trace, debug"]),
             BadInput(args: ["--no-such-flag"], expected: ["no-such-flag"]),
             BadInput(environment: ["AVIARY_MAX_INFLIGHT": "0"], expected: ["max_inflight", "environment variable AVIARY_MAX_INFLIGHT", "1 to 65535"]),

@@ -59,6 +59,13 @@ public struct BrokerConfiguration: Sendable, Hashable {
     /// group). One thread is Mosquitto's model: a message never crosses threads, which is the
     /// lowest latency at light load, at the price of peak throughput.
     public var eventLoops: Int = 0
+    /// SO_RCVBUF of every client socket of the MQTT listeners, in bytes (0 = the kernel's
+    /// autotuning, up to `tcp_rmem`'s maximum: 6 MiB on Debian). What a client has sent and
+    /// the broker has not read yet waits here; under overload the queue in front of the broker
+    /// is this size per client, so it bounds both the memory and the delay (BENCHMARKS.md,
+    /// QoS 0 at saturation). It also caps one client's window: about this many bytes per
+    /// round trip, which a client on a long link sending much data may need raised.
+    public var tcpReceiveBuffer: Int = 32768
     /// MQTT over WebSockets (`ws://host:port/path`, subprotocol `mqtt`): the port (0 = a free
     /// one, nil = no listener), the path, and with TLS certificates the `wss://` port (nil = none).
     /// Started by `AviaryApplication` (serve, run), not by `Broker.start()`.
@@ -99,6 +106,7 @@ public struct BrokerConfiguration: Sendable, Hashable {
         public static let maxKeepAlive = 1...65535
         public static let topicAliasMaximum = 0...65535
         public static let eventLoops = 0...1024
+        public static let tcpReceiveBuffer = 0...(64 << 20)
         public static let queueWater = 1...Int(Int32.max)
         public static let persistenceSyncMilliseconds = 0...10_000
     }
@@ -120,6 +128,7 @@ public struct BrokerConfiguration: Sendable, Hashable {
         try check(topicAliasMaximum, Bounds.topicAliasMaximum, "topic-alias-maximum")
         try check(maxConnections, Bounds.maxConnections, "max-connections")
         try check(eventLoops, Bounds.eventLoops, "event-loops")
+        try check(tcpReceiveBuffer, Bounds.tcpReceiveBuffer, "tcp-receive-buffer")
         try check(maxSubscriptions, Bounds.maxSubscriptions, "max-subscriptions")
         try check(maxTopicLength, Bounds.maxTopicLength, "max-topic-length")
         try check(maxTopicLevels, Bounds.maxTopicLevels, "max-topic-levels")

@@ -159,7 +159,13 @@ public final class Broker: Sendable {
         let core = self.core
         let logger = self.logger
         let configuration = self.configuration
-        return ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
+        if configuration.tcpReceiveBuffer > 0 {
+            // Set on the listener, so that accepted sockets have it from their SYN on (the
+            // window scale is chosen then).
+            bootstrap = bootstrap.serverChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(configuration.tcpReceiveBuffer))
+        }
+        return bootstrap
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
