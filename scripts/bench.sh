@@ -156,6 +156,9 @@ lean_latency() {  # $1 = label, $2 = QoS, $3 = "persistent" for persistent clien
 }
 lean_latency "lean latency qos0 10k/s" 0
 lean_latency "lean latency qos1 10k/s" 1
+# Connection set-up: 10,000 clients connect (64 attempts at a time, under Mosquitto's fixed listen
+# backlog of 100 — more would measure the kernel's SYN retries), are held 0.5 s and close.
+run "connect 10000" conns --connections 10000 --concurrency 64 --duration 0.5
 run "fanin qos1 v5" fanin --qos 1 --publishers 8 --messages $((m / 8)) --mqtt-version 5
 
 # Overload at default settings: 8 publishers at full speed into 1 subscriber, QoS 1 (64 in

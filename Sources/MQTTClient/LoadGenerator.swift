@@ -133,7 +133,7 @@ public enum LoadGenerator {
                 func start() {
                     let i = next
                     next += 1
-                    tasks.addTask { try? await connect(o, id: "\(o.prefix)-c\(i)", role: .idle, counters: counters, group: group) }
+                    tasks.addTask { try? await connect(o, id: "\(o.prefix)-c\(i)", role: .idle, counters: counters, loop: group.next()) }
                 }
                 while next < min(o.concurrency, o.connections) { start() }
                 var opened: [any Channel] = []
@@ -174,13 +174,18 @@ public enum LoadGenerator {
         case .conns:
             preconditionFailure("handled above")
         }
+        // Subscribers take the first loops; publishers the others while there are others, so
+        // that a subscriber's reads do not wait behind publishers' writes on its thread (that
+        // wait would be counted as the broker's latency).
+        let loops = Array(group.makeIterator())
+        let publisherLoops = loops.count > subscriptions.count ? Array(loops[subscriptions.count...]) : loops
         for (i, filter) in subscriptions.enumerated() {
-            channels.append(try await connect(o, id: "\(o.prefix)-s\(i)", role: .subscriber(filter), counters: counters, group: group))
+            channels.append(try await connect(o, id: "\(o.prefix)-s\(i)", role: .subscriber(filter), counters: counters, loop: loops[i % loops.count]))
         }
         var publisherChannels: [any Channel] = []
         for (i, p) in publishers.enumerated() {
             let role = BenchClient.Role.publisher(topic: p.topic, count: p.count, rate: o.scenario == .latency ? o.rate : nil)
-            publisherChannels.append(try await connect(o, id: "\(o.prefix)-p\(i)", role: role, counters: counters, group: group))
+            publisherChannels.append(try await connect(o, id: "\(o.prefix)-p\(i)", role: role, counters: counters, loop: publisherLoops[i % publisherLoops.count]))
         }
         channels += publisherChannels
         let started = DispatchTime.now().uptimeNanoseconds
@@ -216,9 +221,8 @@ public enum LoadGenerator {
         id: String,
         role: BenchClient.Role,
         counters: BenchCounters,
-        group: any EventLoopGroup
+        loop: any EventLoop
     ) async throws -> any Channel {
-        let loop = group.next()
         let ready = loop.makePromise(of: Void.self)
         var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)

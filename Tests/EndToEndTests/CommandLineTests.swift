@@ -45,8 +45,8 @@ struct CommandLineTests {
         #expect(sub.output == "m1\nm2\nm3\n")
     }
 
-    @Test("--tcp-receive-buffer: an accepted client socket's kernel receive buffer is the setting (32 KiB by default; 0 = the kernel's autotuned start)", arguments: [
-        (["--tcp-receive-buffer", "16384"], 16384), ([], 32768), (["--tcp-receive-buffer", "0"], 0),
+    @Test("--tcp-receive-buffer: an accepted client socket's kernel receive buffer is the setting (16 KiB by default; 0 = the kernel's autotuned start)", arguments: [
+        (["--tcp-receive-buffer", "65536"], 65536), ([], 16384), (["--tcp-receive-buffer", "0"], 0),
     ])
     func tcpReceiveBuffer(_ flags: [String], _ setting: Int) throws {
         let (server, port) = try AviaryBinary.serve(flags)

@@ -50,6 +50,14 @@ for label, by in runs.items():
     a, m = by["aviary"], by[other]
     n = len(a)
     figures = []
+    if a[0]["bench"]["scenario"] == "conns":
+        figures.append(("connects/s", med([x["bench"]["connects_per_s"] for x in a]), med([x["bench"]["connects_per_s"] for x in m]), "{:,.0f}"))
+        figures.append(("connected (min of runs)", min(x["bench"]["connected"] for x in a), min(x["bench"]["connected"] for x in m), "{:,.0f}"))
+        conns = a[0]["bench"]["connections"]
+        figures.append(("broker CPU µs per connection (connect, hold, close)", med([x["cpu_s"] for x in a]) * 1e6 / conns, med([x["cpu_s"] for x in m]) * 1e6 / conns, "{:.0f}"))
+        for name, va, vm, fmt in figures:
+            print(f"| {label} ({n}×2 runs) | {name} | {fmt.format(va)} | {fmt.format(vm)} | {ratio(va, vm)} |")
+        continue
     if "latency" in label:
         for key, name in (("p50_us", "p50 µs"), ("p99_us", "p99 µs"), ("p999_us", "p99.9 µs"), ("max_us", "max µs")):
             figures.append((name, med([x["bench"][key] for x in a]), med([x["bench"][key] for x in m]), "{:.0f}"))

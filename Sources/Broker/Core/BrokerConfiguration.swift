@@ -65,7 +65,7 @@ public struct BrokerConfiguration: Sendable, Hashable {
     /// is this size per client, so it bounds both the memory and the delay (BENCHMARKS.md,
     /// QoS 0 at saturation). It also caps one client's window: about this many bytes per
     /// round trip, which a client on a long link sending much data may need raised.
-    public var tcpReceiveBuffer: Int = 32768
+    public var tcpReceiveBuffer: Int = 16384
     /// MQTT over WebSockets (`ws://host:port/path`, subprotocol `mqtt`): the port (0 = a free
     /// one, nil = no listener), the path, and with TLS certificates the `wss://` port (nil = none).
     /// Started by `AviaryApplication` (serve, run), not by `Broker.start()`.
