@@ -339,6 +339,16 @@ bridged() {  # $1 = QoS
             kill -TERM "$upstream"; wait "$upstream" 2>/dev/null || true
             echo "{\"label\":\"$label\",\"broker\":\"$broker\",\"run\":$i,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b - a}'),\"peak_rss_kib\":$peak,\"upstream_cpu_s\":$(awk -v a="$u0" -v b="$u1" 'BEGIN{printf "%.3f", b - a}'),\"bench\":$line}" | tee -a "$results"
         done
+        # The ceiling: the same publishers straight into the upstream, no edge at all. No edge
+        # can deliver more than this upstream takes in.
+        "$mosquitto_bin" -c "$work/mosquitto.conf" > "$work/upstream.out" 2>&1 &
+        upstream=$!
+        for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/18883) 2>/dev/null && break; sleep 0.1; done
+        u0=$(cpu_seconds "$upstream")
+        line=$($bin bench fanin --qos "$1" --publishers 8 --messages $((bm / 8)) --port 18883)
+        u1=$(cpu_seconds "$upstream")
+        kill -TERM "$upstream"; wait "$upstream" 2>/dev/null || true
+        echo "{\"label\":\"$label\",\"run\":$i,\"upstream_cpu_s\":$(awk -v a="$u0" -v b="$u1" 'BEGIN{printf "%.3f", b - a}'),\"ceiling\":$line}" | tee -a "$results"
     done
 }
 bm=400000

@@ -18,8 +18,11 @@ stuck = {}
 lean = defaultdict(lambda: defaultdict(list))
 floors = {}
 transports = defaultdict(lambda: defaultdict(list))
+ceilings = defaultdict(list)
 for r in rows:
-    if "transport" in r:
+    if "ceiling" in r:
+        ceilings[r["label"]].append(r)
+    elif "transport" in r:
         transports[r["label"]][r["transport"]].append(r)
     elif "lean" in r:
         lean[r["label"]][r["broker"]].append(r["lean"])
@@ -75,6 +78,12 @@ for label, by in runs.items():
     figures.append(("broker peak RSS MiB", med([x["peak_rss_kib"] for x in a]) / 1024, med([x["peak_rss_kib"] for x in m]) / 1024, "{:.1f}"))
     for name, va, vm, fmt in figures:
         print(f"| {label} ({n}×2 runs) | {name} | {fmt.format(va)} | {fmt.format(vm)} | {ratio(va, vm)} |")
+for label, cs in ceilings.items():
+    rate = med([c["ceiling"]["msgs_per_s"] for c in cs])
+    busy = med([c["upstream_cpu_s"] / c["ceiling"]["seconds"] for c in cs if c["ceiling"]["seconds"]])
+    bridged = med([x["bench"]["msgs_per_s"] for x in runs.get(label, {}).get(other, [])])
+    print(f"| {label} ({len(cs)} runs) | ceiling: the publishers straight into the upstream, no edge (upstream busy {busy:.0%}), msgs/s | | {rate:,.0f} | |")
+    print(f"| {label} ({len(cs)} runs) | ceiling / {other_name} bridge: the most any edge could reach | | | {ratio(rate, bridged)} |")
 for label, by in lean.items():
     m = by[other]
     for variant, name_suffix in (("aviary", ""), ("aviary1", ", aviary with event_loops 1")):
