@@ -172,15 +172,41 @@ struct ClientQuery: Sendable {
                 _ = heap.replaceMax(with: rank)
             }
         }
-        // Everything tied with the last key kept may belong on the page: ties go by client id.
+        // The keys strictly before the last one kept are on the page; of the rows tied with
+        // it, ties go by client id, and only the `needed - strict` smallest ids can be on the
+        // page. When many rows tie (100,000 idle clients sorted by queue length, all 0), they
+        // are chosen by a second scan with a bounded heap of ids — never by copying and
+        // sorting every tied row, which took 60 ms at 100,000 and held the registry's lock.
         let boundary = heap.max!.key
-        var candidates = heap.unordered.map(\.index)
-        let kept = Set(candidates)
-        for index in keys.indices where keys[index] == boundary && !kept.contains(index) { candidates.append(index) }
-        let rows = registry.rows(at: candidates.map { slots[$0] })
+        let candidates = heap.unordered.filter { keys[$0.index] != boundary }.map(\.index)
+        let room = needed - candidates.count
+        var tied: [Int] = []
+        for index in keys.indices where keys[index] == boundary { tied.append(index) }
+        var pageSlots = candidates.map { slots[$0] }
+        var pageKeys = candidates.map { keys[$0] }
+        if tied.count <= room {
+            pageSlots += tied.map { slots[$0] }
+            pageKeys += tied.map { _ in boundary }
+        } else {
+            var isTied = [Bool](repeating: false, count: (slots.max() ?? 0) + 1)
+            for index in tied { isTied[slots[index]] = true }
+            var smallest = Heap<TieRank>()
+            registry.scan { row, slot in
+                guard slot < isTied.count, isTied[slot] else { return }
+                let rank = TieRank(clientId: row.clientId, slot: slot)
+                if smallest.count < room {
+                    smallest.insert(rank)
+                } else if rank < smallest.max! {
+                    _ = smallest.replaceMax(with: rank)
+                }
+            }
+            pageSlots += smallest.unordered.map(\.slot)
+            pageKeys += smallest.unordered.map { _ in boundary }
+        }
+        let rows = registry.rows(at: pageSlots)
         var ranked: [(key: SortKey, row: ClientListing)] = []
-        for (index, row) in zip(candidates, rows) {
-            if let row { ranked.append((keys[index], row)) }
+        for (key, row) in zip(pageKeys, rows) {
+            if let row { ranked.append((key, row)) }
         }
         let descending = self.descending
         ranked.sort { a, b in
@@ -199,6 +225,15 @@ struct ClientQuery: Sendable {
 
         static func < (a: KeyRank, b: KeyRank) -> Bool { a.descending ? b.key < a.key : a.key < b.key }
         static func == (a: KeyRank, b: KeyRank) -> Bool { a.key == b.key }
+    }
+
+    /// A row tied on the sort key, ranked by client id (then slot, so that equal ids — a
+    /// client gone and back between two scans — still order).
+    struct TieRank: Comparable {
+        var clientId: String
+        var slot: Int
+
+        static func < (a: TieRank, b: TieRank) -> Bool { (a.clientId, a.slot) < (b.clientId, b.slot) }
     }
 }
 

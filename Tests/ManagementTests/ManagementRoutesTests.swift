@@ -43,6 +43,40 @@ struct ManagementRoutesTests {
         }
     }
 
+    @Test("sorted pages equal a full sort by (key, client id) when many rows tie: all equal, groups of 3, three values, all distinct; both orders, every page")
+    func tiesMatchAFullSort() throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let broker = Broker(configuration: BrokerConfiguration(), logger: logger)
+        broker.addSimulatedClients(301)
+        let all = broker.registry.rows()
+        // mqueue_len: every row 0; username: user-0…user-99 (groups of 3 or 4); proto_ver: 3
+        // values; send_oct: random, (nearly) distinct.
+        for field in [ClientField.mqueueLen, .username, .protoVer, .sendOct] {
+            for order in ["asc", "desc"] {
+                let expected = all.sorted { a, b in
+                    let ka = field.key(of: a), kb = field.key(of: b)
+                    if ka != kb { return order == "desc" ? kb < ka : ka < kb }
+                    return a.clientId < b.clientId
+                }.map(\.clientId)
+                for limit in [1, 7, 50] {
+                    var seen: [String] = []
+                    var page = 1
+                    while seen.count < all.count {
+                        let query = try ClientQuery(items: [("_sort", field.rawValue), ("_order", order), ("_limit", "\(limit)"), ("_page", "\(page)")])
+                        let (rows, count) = query.apply(to: broker.registry)
+                        #expect(count == all.count)
+                        #expect(!rows.isEmpty, "\(field) \(order) limit \(limit) page \(page) is empty")
+                        if rows.isEmpty { break }
+                        seen += rows.map(\.clientId)
+                        page += 1
+                    }
+                    #expect(seen == expected, "\(field) \(order) limit \(limit)")
+                }
+            }
+        }
+    }
+
     @Test("errors are JSON with a code: 401 (104) with a challenge, 404 (102), 405 (with Allow), 400 (108)")
     func errors() async throws {
         try await Self.app(clients: 0).test(.router) { client in

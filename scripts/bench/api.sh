@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Management API latency: the first 50-row page, a page sorted by send_oct, a _like_clientid
-# search and a lookup by id, out of N clients in the table
+# Management API latency: the first 50-row page, a page sorted by send_oct, a page sorted by
+# mqueue_len (0 for every simulated session: all tie, so ties are broken by client id), a
+# _like_clientid search and a lookup by id, out of N clients in the table
 # (simulated sessions: offline sessions with random counters; no sockets), release build.
 # Usage: scripts/bench/api.sh [CLIENTS...]   (default: 10000 100000)
 set -euo pipefail
@@ -18,6 +19,7 @@ for n in "${sizes[@]}"; do
     python3 scripts/bench/api_latency.py "$port" "/api/v4/clients?_limit=50" 200
     python3 scripts/bench/api_latency.py "$port" "/api/v4/clients?_sort=send_oct&_order=desc&_limit=50" 200
     python3 scripts/bench/api_latency.py "$port" "/api/v4/clients?_sort=send_oct&_order=desc&_limit=50&_page=20" 200
+    python3 scripts/bench/api_latency.py "$port" "/api/v4/clients?_sort=mqueue_len&_order=desc&_limit=50" 200
     python3 scripts/bench/api_latency.py "$port" "/api/v4/clients?_like_clientid=sim-99&_limit=50" 200
     python3 scripts/bench/api_latency.py "$port" "/api/v4/clients?clientid=sim-4242" 200
     kill -TERM "$pid"; wait "$pid" || true; rm -f "$log"
