@@ -63,6 +63,15 @@ enum ClientField: String, CaseIterable, Sendable {
 
     static var names: String { allCases.map(\.rawValue).sorted().joined(separator: ", ") }
 
+    /// Whether `key(of:)` is a number for every row (else text): numeric fields are ranked on
+    /// plain `Int64` keys.
+    var isNumeric: Bool {
+        switch self {
+        case .clientIdNanoMQ, .clientId, .username, .connState, .protoName, .ipAddress: false
+        default: true
+        }
+    }
+
     func key(of row: some ClientFigures) -> SortKey {
         func n(_ v: UInt64) -> SortKey { .number(Int64(clamping: v)) }
         func n(_ v: Int) -> SortKey { .number(Int64(v)) }

@@ -50,9 +50,13 @@ struct ManagementRoutesTests {
         let broker = Broker(configuration: BrokerConfiguration(), logger: logger)
         broker.addSimulatedClients(301)
         let all = broker.registry.rows()
+        for field in ClientField.allCases {
+            let isNumber = if case .number = field.key(of: all[0]) { true } else { false }
+            #expect(field.isNumeric == isNumber, "\(field): isNumeric must say what key(of:) gives")
+        }
         // mqueue_len: every row 0; username: user-0…user-99 (groups of 3 or 4); proto_ver: 3
         // values; send_oct: random, (nearly) distinct.
-        for field in [ClientField.mqueueLen, .username, .protoVer, .sendOct] {
+        for field in [ClientField.mqueueLen, .username, .protoVer, .protoName, .sendOct, .clientId] {
             for order in ["asc", "desc"] {
                 let expected = all.sorted { a, b in
                     let ka = field.key(of: a), kb = field.key(of: b)

@@ -19,39 +19,41 @@ public protocol ClientFigures {
     var gauges: SessionGauges { get }
 }
 
+// Inlinable: queries in other modules (the management API) read these for 100,000 rows per
+// request; through the unspecialized getters each read retained and released the row's objects.
 extension ClientFigures {
-    public var clientId: String { identity.info.clientId }
-    public var info: ClientInfo { identity.info }
-    public var connected: Bool { gauges.connected }
-    public var disconnectedAtMs: Int64? { gauges.disconnectedAtMs }
-    public var expiryInterval: UInt32 { gauges.expiryInterval }
-    public var createdAtMs: Int64 { gauges.createdAtMs }
-    public var subscriptionsCount: Int { gauges.subscriptionsCount }
-    public var maxSubscriptions: Int { gauges.maxSubscriptions }
-    public var inflight: Int { gauges.inflight }
-    public var maxInflight: Int { gauges.maxInflight }
-    public var awaitingRel: Int { gauges.awaitingRel }
-    public var maxAwaitingRel: Int { gauges.maxAwaitingRel }
-    public var mqueueLen: Int { gauges.mqueueLen }
-    public var maxMqueue: Int { gauges.maxMqueue }
-    public var mqueueDropped: UInt64 { gauges.mqueueDropped }
-    public var heldBytes: UInt64 { gauges.heldBytes }
+    @inlinable public var clientId: String { identity.info.clientId }
+    @inlinable public var info: ClientInfo { identity.info }
+    @inlinable public var connected: Bool { gauges.connected }
+    @inlinable public var disconnectedAtMs: Int64? { gauges.disconnectedAtMs }
+    @inlinable public var expiryInterval: UInt32 { gauges.expiryInterval }
+    @inlinable public var createdAtMs: Int64 { gauges.createdAtMs }
+    @inlinable public var subscriptionsCount: Int { gauges.subscriptionsCount }
+    @inlinable public var maxSubscriptions: Int { gauges.maxSubscriptions }
+    @inlinable public var inflight: Int { gauges.inflight }
+    @inlinable public var maxInflight: Int { gauges.maxInflight }
+    @inlinable public var awaitingRel: Int { gauges.awaitingRel }
+    @inlinable public var maxAwaitingRel: Int { gauges.maxAwaitingRel }
+    @inlinable public var mqueueLen: Int { gauges.mqueueLen }
+    @inlinable public var maxMqueue: Int { gauges.maxMqueue }
+    @inlinable public var mqueueDropped: UInt64 { gauges.mqueueDropped }
+    @inlinable public var heldBytes: UInt64 { gauges.heldBytes }
     /// Flow control: subscribers holding this client's publishing back now (0 while offline),
     /// the acknowledgements it waits for because of that, and the publishers it holds back.
-    public var heldBy: UInt64 { connected ? identity.counters.heldBy.load(ordering: .relaxed) : 0 }
-    public var heldAcks: UInt64 { connected ? identity.counters.heldAcks.load(ordering: .relaxed) : 0 }
-    public var holdingPublishers: Int { gauges.holdingPublishers }
-    public var recvOct: UInt64 { identity.counters.recvOct.load(ordering: .relaxed) }
-    public var sendOct: UInt64 { identity.counters.sendOct.load(ordering: .relaxed) }
-    public var recvPkt: UInt64 { identity.counters.recvPkt.load(ordering: .relaxed) }
-    public var sendPkt: UInt64 { identity.counters.sendPkt.load(ordering: .relaxed) }
-    public var recvMsg: UInt64 { identity.counters.recvMsg.load(ordering: .relaxed) }
-    public var sendMsg: UInt64 { identity.counters.sendMsg.load(ordering: .relaxed) }
-    public var recvCnt: UInt64 { identity.counters.recvCnt.load(ordering: .relaxed) }
-    public var sendCnt: UInt64 { identity.counters.sendCnt.load(ordering: .relaxed) }
-    public var sendPend: UInt64 { identity.counters.sendPend.load(ordering: .relaxed) }
-    public var outboxLen: UInt64 { identity.counters.outboxLen.load(ordering: .relaxed) }
-    public var events: UInt64 { identity.counters.events.load(ordering: .relaxed) }
+    @inlinable public var heldBy: UInt64 { connected ? identity.counters.heldBy.load(ordering: .relaxed) : 0 }
+    @inlinable public var heldAcks: UInt64 { connected ? identity.counters.heldAcks.load(ordering: .relaxed) : 0 }
+    @inlinable public var holdingPublishers: Int { gauges.holdingPublishers }
+    @inlinable public var recvOct: UInt64 { identity.counters.recvOct.load(ordering: .relaxed) }
+    @inlinable public var sendOct: UInt64 { identity.counters.sendOct.load(ordering: .relaxed) }
+    @inlinable public var recvPkt: UInt64 { identity.counters.recvPkt.load(ordering: .relaxed) }
+    @inlinable public var sendPkt: UInt64 { identity.counters.sendPkt.load(ordering: .relaxed) }
+    @inlinable public var recvMsg: UInt64 { identity.counters.recvMsg.load(ordering: .relaxed) }
+    @inlinable public var sendMsg: UInt64 { identity.counters.sendMsg.load(ordering: .relaxed) }
+    @inlinable public var recvCnt: UInt64 { identity.counters.recvCnt.load(ordering: .relaxed) }
+    @inlinable public var sendCnt: UInt64 { identity.counters.sendCnt.load(ordering: .relaxed) }
+    @inlinable public var sendPend: UInt64 { identity.counters.sendPend.load(ordering: .relaxed) }
+    @inlinable public var outboxLen: UInt64 { identity.counters.outboxLen.load(ordering: .relaxed) }
+    @inlinable public var events: UInt64 { identity.counters.events.load(ordering: .relaxed) }
 }
 
 /// One row of the client table: the client's identity and its session's gauges, two

@@ -13,18 +13,18 @@ public final class SessionGauges: Sendable {
     public let maxAwaitingRel: Int
     public let maxMqueue: Int
 
-    let connectedFlag = Atomic<Bool>(false)
+    @usableFromInline let connectedFlag = Atomic<Bool>(false)
     /// 0 while connected or never disconnected.
-    let disconnectedAt = Atomic<Int64>(0)
-    let expiry = Atomic<UInt32>(0)
-    let subscriptionCount = Atomic<Int>(0)
-    let inflightCount = Atomic<Int>(0)
-    let window = Atomic<Int>(0)
-    let awaitingRelCount = Atomic<Int>(0)
-    let queueLength = Atomic<Int>(0)
-    let dropped = Atomic<UInt64>(0)
-    let held = Atomic<UInt64>(0)
-    let holdingCount = Atomic<Int>(0)
+    @usableFromInline let disconnectedAt = Atomic<Int64>(0)
+    @usableFromInline let expiry = Atomic<UInt32>(0)
+    @usableFromInline let subscriptionCount = Atomic<Int>(0)
+    @usableFromInline let inflightCount = Atomic<Int>(0)
+    @usableFromInline let window = Atomic<Int>(0)
+    @usableFromInline let awaitingRelCount = Atomic<Int>(0)
+    @usableFromInline let queueLength = Atomic<Int>(0)
+    @usableFromInline let dropped = Atomic<UInt64>(0)
+    @usableFromInline let held = Atomic<UInt64>(0)
+    @usableFromInline let holdingCount = Atomic<Int>(0)
     /// The session's subscriptions (filter and options), replaced whole on every change.
     let subscriptionList = Locked<[Subscription]>([])
 
@@ -35,20 +35,22 @@ public final class SessionGauges: Sendable {
         self.maxMqueue = maxMqueue
     }
 
-    public var connected: Bool { connectedFlag.load(ordering: .relaxed) }
-    public var disconnectedAtMs: Int64? {
+    // Inlinable, with their atomics: a query in another module reads these for every row, and a
+    // call would retain the gauges around each read.
+    @inlinable public var connected: Bool { connectedFlag.load(ordering: .relaxed) }
+    @inlinable public var disconnectedAtMs: Int64? {
         let at = disconnectedAt.load(ordering: .relaxed)
         return at == 0 ? nil : at
     }
-    public var expiryInterval: UInt32 { expiry.load(ordering: .relaxed) }
-    public var subscriptionsCount: Int { subscriptionCount.load(ordering: .relaxed) }
-    public var inflight: Int { inflightCount.load(ordering: .relaxed) }
-    public var maxInflight: Int { window.load(ordering: .relaxed) }
-    public var awaitingRel: Int { awaitingRelCount.load(ordering: .relaxed) }
-    public var mqueueLen: Int { queueLength.load(ordering: .relaxed) }
-    public var mqueueDropped: UInt64 { dropped.load(ordering: .relaxed) }
-    public var heldBytes: UInt64 { held.load(ordering: .relaxed) }
+    @inlinable public var expiryInterval: UInt32 { expiry.load(ordering: .relaxed) }
+    @inlinable public var subscriptionsCount: Int { subscriptionCount.load(ordering: .relaxed) }
+    @inlinable public var inflight: Int { inflightCount.load(ordering: .relaxed) }
+    @inlinable public var maxInflight: Int { window.load(ordering: .relaxed) }
+    @inlinable public var awaitingRel: Int { awaitingRelCount.load(ordering: .relaxed) }
+    @inlinable public var mqueueLen: Int { queueLength.load(ordering: .relaxed) }
+    @inlinable public var mqueueDropped: UInt64 { dropped.load(ordering: .relaxed) }
+    @inlinable public var heldBytes: UInt64 { held.load(ordering: .relaxed) }
     /// Publishers this session holds back now: it is over its queue's high-water mark.
-    public var holdingPublishers: Int { holdingCount.load(ordering: .relaxed) }
+    @inlinable public var holdingPublishers: Int { holdingCount.load(ordering: .relaxed) }
     public var subscriptions: [Subscription] { subscriptionList.withLock { $0 } }
 }
