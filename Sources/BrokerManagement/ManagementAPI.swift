@@ -356,6 +356,7 @@ func buildManagementApplication(
         server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "aviary"),
         onServerRunning: onServerRunning,
+        eventLoopGroupProvider: .shared(ManagementEventLoop.group),
         logger: logger
     )
 }

@@ -1,5 +1,7 @@
 import AviaryLocks
 import Foundation
+import NIOCore
+import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
@@ -19,18 +21,24 @@ final class QueryThread: Sendable {
 
     init(nice: Int32) {
         let thread = Thread { [self] in
-            #if canImport(Glibc)
-            // On Linux the nice value is per thread, and `who = 0` names the calling thread.
-            setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
-            #endif
+            Self.lowerPriority(ofThisThreadTo: nice)
+            // Named from inside: Foundation on Linux does not pass `thread.name` to the kernel,
+            // and `top -H` / /proc should show what the thread is (15 characters at most).
+            Thread.current.name = "aviary-query"
             while true {
                 self.ready.wait()
                 let job = self.jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
                 job?()
             }
         }
-        thread.name = "aviary-api-query"
         thread.start()
+    }
+
+    /// On Linux the nice value is per thread, and `who = 0` names the calling thread.
+    static func lowerPriority(ofThisThreadTo nice: Int32) {
+        #if canImport(Glibc)
+        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
+        #endif
     }
 
     /// Runs `body` on the query thread and returns its result.
@@ -40,4 +48,18 @@ final class QueryThread: Sendable {
             ready.signal()
         }
     }
+}
+
+/// The management API's own event loop: one thread, at nice 10 like the query thread, where its
+/// HTTP connections are read and written — never on the event loops that route MQTT messages
+/// (Hummingbird's default is NIO's shared group, which the broker uses for its connections).
+enum ManagementEventLoop {
+    static let group: MultiThreadedEventLoopGroup = {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        group.next().execute {
+            QueryThread.lowerPriority(ofThisThreadTo: 10)
+            Thread.current.name = "aviary-api-http"
+        }
+        return group
+    }()
 }

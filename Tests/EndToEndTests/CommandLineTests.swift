@@ -62,6 +62,30 @@ struct CommandLineTests {
         #expect(rb == expected, "\(ss.output)")
     }
 
+    @Test("the management API answers on threads of its own at nice 10 (its HTTP loop and its query thread), not on the MQTT event loops")
+    func apiThreads() async throws {
+        let (server, _) = try AviaryBinary.serve()
+        defer { server.signal(SIGTERM) }
+        let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"
+        #expect(try await HTTP.request("GET", "\(api)/api/v4/clients").status == 200)
+        // /proc/PID/task/TID: comm is the thread's name; field 19 of stat is its nice value.
+        var nice: [String: [Int]] = [:]
+        let tasks = "/proc/\(server.pid)/task"
+        for tid in try FileManager.default.contentsOfDirectory(atPath: tasks) {
+            guard let name = try? String(contentsOfFile: "\(tasks)/\(tid)/comm", encoding: .utf8),
+                let stat = try? String(contentsOfFile: "\(tasks)/\(tid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            // Fields after "(comm)": state is field 3, so nice (19) is the 17th from there.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            nice[name.trimmingCharacters(in: .whitespacesAndNewlines), default: []].append(Int(fields[16]) ?? -99)
+        }
+        #expect(nice["aviary-api-http"] == [10], "\(nice)")
+        #expect(nice["aviary-query"] == [10], "\(nice)")
+        let loops = nice.filter { $0.key.hasPrefix("NIO-") }.flatMap(\.value)
+        #expect(!loops.isEmpty && loops.allSatisfy { $0 == 0 }, "the MQTT event loops keep the normal priority: \(nice)")
+    }
+
     @Test("SIGTERM sends a connected 5.0 client DISCONNECT 0x8B before exiting")
     func sigtermDisconnects() throws {
         let (server, port) = try AviaryBinary.serve()
