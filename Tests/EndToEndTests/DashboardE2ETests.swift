@@ -105,8 +105,7 @@ struct DashboardE2ETests {
         try tui.waitFor("row gone") { s in !s.contains("e2e-sub-1 ") }
         // Quit restores the terminal.
         try tui.send("Escape")
-        try tui.send("q")
-        try tui.waitFor(text: "[exit 0]")
+        try tui.quit()
         #expect(try tui.display("#{alternate_on}") == "0")
         publisher.signal(SIGKILL)
         for s in subs { s.signal(SIGKILL) }
@@ -156,8 +155,7 @@ struct DashboardE2ETests {
         try tui.waitFor(text: "asked EMQX to disconnect 2 clients (bulk kickout)")
         try tui.waitFor("9 left") { s in s.contains("connected / 9") }
         try tui.send("Escape")
-        try tui.send("q")
-        try tui.waitFor(text: "[exit 0]")
+        try tui.quit()
     }
 
     @Test("F2 hides a column; the choice, the sort and the interval are remembered in $XDG_CONFIG_HOME/aviary/dashboard.conf for the next run")
@@ -179,8 +177,7 @@ struct DashboardE2ETests {
         try first.send("<")
         try first.send("+")
         try first.waitFor("USER gone, sort moved") { s in !s.contains("USER") && s.contains("UP▼") && s.contains("every 2s") }
-        try first.send("q")
-        try first.waitFor(text: "[exit 0]")
+        try first.quit()
         let saved = try String(contentsOfFile: config + "/aviary/dashboard.conf", encoding: .utf8)
         #expect(saved.contains("hidden_columns = username") && saved.contains("interval = 2"), "\(saved)")
         let second = try TmuxDriver([Tools.aviary, "watch", h.base], cols: 160, rows: 30, env: ["XDG_CONFIG_HOME": config])
@@ -216,8 +213,7 @@ struct DashboardE2ETests {
         let help = try tui.waitFor("the help") { s in s.contains("Keys") && s.contains("move the selection") }
         #expect(fits(help), "\(help)")
         try tui.send("Escape")
-        try tui.send("q")
-        try tui.waitFor(text: "[exit 0]")
+        try tui.quit()
     }
 
     @Test("several targets: aviary watch URL URL shows the first, t and Tab switch; without a URL the target lines of dashboard.conf are watched")
@@ -234,16 +230,14 @@ struct DashboardE2ETests {
         try tui.waitFor("the second") { s in s.contains("[2/2] aviary") && s.contains("on-b") && !s.contains("on-a ") }
         try tui.send("Tab")
         try tui.waitFor("the first again") { s in s.contains("[1/2]") && s.contains("on-a") }
-        try tui.send("q")
-        try tui.waitFor(text: "[exit 0]")
+        try tui.quit()
         let config = NSTemporaryDirectory() + "aviary-xdg-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: config) }
         try FileManager.default.createDirectory(atPath: config + "/aviary", withIntermediateDirectories: true)
         try "# named targets\ntarget = edge-b \(b.base) admin public\n".write(toFile: config + "/aviary/dashboard.conf", atomically: true, encoding: .utf8)
         let named = try TmuxDriver([Tools.aviary, "watch"], cols: 160, rows: 30, env: ["XDG_CONFIG_HOME": config])
         try named.waitFor("the named target") { s in s.contains("on-b") }
-        try named.send("q")
-        try named.waitFor(text: "[exit 0]")
+        try named.quit()
         let kept = try String(contentsOfFile: config + "/aviary/dashboard.conf", encoding: .utf8)
         #expect(kept.contains("target = edge-b \(b.base) admin public"), "the target line survives the save at exit: \(kept)")
         withExtendedLifetime((ca, cb)) {}
@@ -256,8 +250,7 @@ struct DashboardE2ETests {
         let h = try await APIHarness.start()
         let wrong = try TmuxDriver([Tools.aviary, "watch", "127.0.0.1:\(h.apiPort)", "--password", "nope"], cols: 120, rows: 20)
         try wrong.waitFor(text: "CREDENTIALS REJECTED")
-        try wrong.send("q")
-        try wrong.waitFor(text: "[exit 0]")
+        try wrong.quit()
         let c = try TestClient(port: h.mqtt.port)
         // A persistent session: the stop closes connections before the API goes, and a poll in
         // between must still list the client (offline), or the last screen would not show it.
@@ -465,8 +458,7 @@ struct DashboardE2ETests {
         try tui.type("sim-29")
         try tui.send("Enter")
         try tui.waitFor("server-side filter") { s in s.contains("matching") && !shownIds().isEmpty && shownIds().allSatisfy { $0.contains("sim-29") } }
-        try tui.send("q")
-        try tui.waitFor(text: "[exit 0]")
+        try tui.quit()
         await h.stop()
     }
 }

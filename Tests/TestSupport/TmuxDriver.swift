@@ -67,6 +67,12 @@ package final class TmuxDriver {
         try waitFor("'\(text)'", timeout: timeout) { $0.contains(text) }
     }
 
+    /// Presses q and waits for the dashboard to exit with status 0.
+    package func quit() throws {
+        try send("q")
+        try waitFor(text: "[exit 0]")
+    }
+
     /// PID of the program (the child of the pane's shell).
     package func programPID() throws -> Int32? {
         let shell = try display("#{pane_pid}")
