@@ -157,7 +157,27 @@ lean_latency() {  # $1 = label, $2 = QoS, $3 = "persistent" for persistent clien
 lean_latency "lean latency qos0 10k/s" 0
 lean_latency "lean latency qos1 10k/s" 1
 # Connection set-up: 10,000 clients connect (64 attempts at a time, under Mosquitto's fixed listen
-# backlog of 100 — more would measure the kernel's SYN retries), are held 0.5 s and close.
+# backlog of 100 — more would measure the kernel's SYN retries), are held 0.5 s and close. First
+# with the lean C client (scripts/bench/lean/mqtt_connect.c: epoll, one thread, its own CPU per
+# connection printed beside the brokers'), then with the NIO load generator, whose own ~100 µs
+# per connection on the same two cores caps both brokers near 10,000/s.
+lean_connect() {  # $1 = label, $2 = connections
+    selected "$1" || return 0
+    local connect
+    connect=$(scripts/bench/lean/build.sh mqtt_connect)
+    for i in $(seq "$pairs"); do
+        for broker in aviary $other; do
+            start_broker "$broker"
+            c0=$(cpu_seconds "$pid")
+            line=$("$connect" "$port" "$2" 64 0.5 || true)
+            c1=$(cpu_seconds "$pid")
+            peak=$(peak_kib "$pid")
+            stop_broker
+            echo "{\"label\":\"$1\",\"broker\":\"$broker\",\"run\":$i,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b - a}'),\"peak_rss_kib\":$peak,\"bench\":$line}" | tee -a "$results"
+        done
+    done
+}
+lean_connect "connect 10000 lean" 10000
 run "connect 10000" conns --connections 10000 --concurrency 64 --duration 0.5
 run "fanin qos1 v5" fanin --qos 1 --publishers 8 --messages $((m / 8)) --mqtt-version 5
 

@@ -36,6 +36,7 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("topic-alias-maximum"), help: .setting("topic_alias_maximum")) var topicAliasMaximum: String?
     @Option(name: .customLong("event-loops"), help: .setting("event_loops")) var eventLoops: String?
     @Option(name: .customLong("tcp-receive-buffer"), help: .setting("tcp_receive_buffer")) var tcpReceiveBuffer: String?
+    @Option(name: .customLong("listener-per-loop"), help: .setting("listener_per_loop")) var listenerPerLoop: String?
     @Option(name: .customLong("persistence"), help: .setting("persistence")) var persistence: String?
     @Option(name: .customLong("persistence-dir"), help: .setting("persistence_dir")) var persistenceDir: String?
     @Option(name: .customLong("persistence-sync"), help: .setting("persistence_sync")) var persistenceSync: String?
@@ -67,7 +68,7 @@ struct SettingsOptions: ParsableArguments {
             ("max_stall", maxStall), ("overload_policy", overloadPolicy), ("max_subscriptions", maxSubscriptions), ("max_topic_length", maxTopicLength),
             ("max_topic_levels", maxTopicLevels), ("max_session_expiry", maxSessionExpiry), ("max_keepalive", maxKeepalive),
             ("topic_alias_maximum", topicAliasMaximum), ("topic_alias_server", topicAliasServer), ("keepalive_cap_v3", keepaliveCapV3),
-            ("validate_utf8_payloads", validateUTF8Payloads), ("response_information", responseInformation), ("event_loops", eventLoops), ("tcp_receive_buffer", tcpReceiveBuffer),
+            ("validate_utf8_payloads", validateUTF8Payloads), ("response_information", responseInformation), ("event_loops", eventLoops), ("tcp_receive_buffer", tcpReceiveBuffer), ("listener_per_loop", listenerPerLoop),
             ("persistence", persistence), ("persistence_dir", persistenceDir), ("persistence_sync", persistenceSync),
             ("persistence_max_bytes", persistenceMaxBytes), ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
             ("allow_anonymous", allowAnonymous), ("password_file", passwordFile), ("acl_file", aclFile),

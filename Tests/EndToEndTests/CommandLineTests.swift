@@ -62,6 +62,33 @@ struct CommandLineTests {
         #expect(rb == expected, "\(ss.output)")
     }
 
+    @Test("--listener-per-loop: one listening socket per event loop on the MQTT and WebSocket ports (one without it); a port in use is still refused; clients on every socket reach each other", arguments: [true, false])
+    func listenerPerLoop(_ perLoop: Bool) throws {
+        let (server, port) = try AviaryBinary.serve(["--event-loops", "2", "--listener-per-loop", "\(perLoop)", "--ws-port", "0"])
+        defer { server.signal(SIGTERM) }
+        let wsPort = try #require(server.lines.lazy.compactMap { $0.firstMatch(of: /MQTT over WebSockets on ws:\/\/[^:]+:(\d+)/).flatMap { Int($0.1) } }.first, "\(server.output)")
+        for listener in [port, wsPort] {
+            let ss = try Subprocess.run(["ss", "-ltnH", "( sport = :\(listener) )"])
+            #expect(ss.output.split(separator: "\n").count == (perLoop ? 2 : 1), "\(ss.output)")
+        }
+        let second = try Subprocess([Tools.aviary, "serve", "--mqtt-host", "127.0.0.1", "--mqtt-port", "\(port)", "--api-port", "0", "--ws-port", "off", "--wss-port", "off"])
+        #expect(second.wait(timeout: 20) != 0)
+        #expect(second.output.contains("Address already in use"), "\(second.output)")
+        // Sixteen clients land on both loops whatever the spread; each one's message reaches all.
+        let clients = try (0..<16).map { n in
+            let c = try TestClient(port: port)
+            try c.connect("spread-\(n)")
+            #expect(try c.subscribe("spread/#") == [.grantedQoS0])
+            return c
+        }
+        for (n, c) in clients.enumerated() { c.publish("spread/\(n)", "from \(n)") }
+        for c in clients {
+            var topics: Set<String> = []
+            for _ in 0..<16 { topics.insert(try c.receivePublish().topic) }
+            #expect(topics == Set((0..<16).map { "spread/\($0)" }))
+        }
+    }
+
     @Test("the management API answers on threads of its own at nice 10 (its HTTP loop and its query thread), not on the MQTT event loops")
     func apiThreads() async throws {
         let (server, _) = try AviaryBinary.serve()

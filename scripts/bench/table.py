@@ -58,6 +58,8 @@ for label, by in runs.items():
         figures.append(("connected (min of runs)", min(x["bench"]["connected"] for x in a), min(x["bench"]["connected"] for x in m), "{:,.0f}"))
         conns = a[0]["bench"]["connections"]
         figures.append(("broker CPU µs per connection (connect, hold, close)", med([x["cpu_s"] for x in a]) * 1e6 / conns, med([x["cpu_s"] for x in m]) * 1e6 / conns, "{:.0f}"))
+        if "client_cpu_s" in a[0]["bench"]:
+            figures.append(("the lean client's own CPU µs per connection", med([x["bench"]["client_cpu_s"] for x in a]) * 1e6 / conns, med([x["bench"]["client_cpu_s"] for x in m]) * 1e6 / conns, "{:.0f}"))
         for name, va, vm, fmt in figures:
             print(f"| {label} ({n}×2 runs) | {name} | {fmt.format(va)} | {fmt.format(vm)} | {ratio(va, vm)} |")
         continue

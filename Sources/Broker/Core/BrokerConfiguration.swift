@@ -66,6 +66,11 @@ public struct BrokerConfiguration: Sendable, Hashable {
     /// QoS 0 at saturation). It also caps one client's window: about this many bytes per
     /// round trip, which a client on a long link sending much data may need raised.
     public var tcpReceiveBuffer: Int = 16384
+    /// One listening socket per event loop (SO_REUSEPORT, Linux), each keeping the clients it
+    /// accepts: accepting costs no hop between threads, but the kernel spreads clients by
+    /// address hash rather than in turn, so a few busy clients may share a loop. Off: one
+    /// socket, clients handed to the loops in turn.
+    public var listenerPerLoop = false
     /// MQTT over WebSockets (`ws://host:port/path`, subprotocol `mqtt`): the port (0 = a free
     /// one, nil = no listener), the path, and with TLS certificates the `wss://` port (nil = none).
     /// Started by `AviaryApplication` (serve, run), not by `Broker.start()`.

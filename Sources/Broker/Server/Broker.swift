@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import DurableStore
 import MQTTCodec
 import Logging
@@ -29,9 +32,10 @@ public final class Broker: Sendable {
     let bridgeList = Locked<[BridgeStatus]>([])
 
     private struct Runtime {
-        var serverChannel: (any Channel)?
-        var tlsChannel: (any Channel)?
-        var webSocketChannels: [any Channel] = []
+        /// The plain MQTT listener's sockets (one per event loop on Linux; see `listen`).
+        var serverChannels: [any Channel] = []
+        /// TLS and WebSocket listeners' sockets.
+        var otherListeners: [any Channel] = []
         var timer: RepeatedTask?
     }
 
@@ -81,8 +85,8 @@ public final class Broker: Sendable {
         try configuration.validate()
         let core = self.core
         if configuration.persistence { try openStore() }
-        let channel = try await bootstrap(tls: nil).bind(host: configuration.host, port: configuration.port).get()
-        let port = channel.localAddress?.port ?? configuration.port
+        let channels = try await listen(host: configuration.host, port: configuration.port, tls: nil)
+        let port = channels.first?.localAddress?.port ?? configuration.port
         let timerLoop = group.next()
         let sysEvery = configuration.sysInterval
         let sysTicks = Locked(0.0)
@@ -101,7 +105,7 @@ public final class Broker: Sendable {
             if due { SysTopics.publish(self, now: now) }
         }
         runtime.withLock {
-            $0.serverChannel = channel
+            $0.serverChannels = channels
             $0.timer = timer
         }
         if sysEvery > 0 { SysTopics.publish(self, now: .now()) }
@@ -132,9 +136,9 @@ public final class Broker: Sendable {
     @discardableResult
     public func startTLS(host: String, port: Int, configuration tls: TLSConfiguration) async throws -> Int {
         let context = try NIOSSLContext(configuration: tls)
-        let channel = try await bootstrap(tls: context).bind(host: host, port: port).get()
-        runtime.withLock { $0.tlsChannel = channel }
-        let bound = channel.localAddress?.port ?? port
+        let channels = try await listen(host: host, port: port, tls: context)
+        runtime.withLock { $0.otherListeners += channels }
+        let bound = channels.first?.localAddress?.port ?? port
         logger.info("MQTT TLS listener started", metadata: ["listener.host": "\(host)", "listener.port": "\(bound)"])
         return bound
     }
@@ -145,9 +149,9 @@ public final class Broker: Sendable {
     @discardableResult
     public func startWebSocket(host: String, port: Int, path: String, tls: TLSConfiguration? = nil) async throws -> Int {
         let context = try tls.map { try NIOSSLContext(configuration: $0) }
-        let channel = try await bootstrap(tls: context, webSocketPath: path).bind(host: host, port: port).get()
-        runtime.withLock { $0.webSocketChannels.append(channel) }
-        let bound = channel.localAddress?.port ?? port
+        let channels = try await listen(host: host, port: port, tls: context, webSocketPath: path)
+        runtime.withLock { $0.otherListeners += channels }
+        let bound = channels.first?.localAddress?.port ?? port
         logger.info(
             "MQTT over WebSockets listener started",
             metadata: ["listener.host": "\(host)", "listener.port": "\(bound)", "listener.path": "\(path)", "listener.tls": "\(tls != nil)"]
@@ -155,7 +159,39 @@ public final class Broker: Sendable {
         return bound
     }
 
-    private func bootstrap(tls: NIOSSLContext?, webSocketPath: String? = nil) -> ServerBootstrap {
+    /// Binds a listener. On Linux with more than one event loop, one listening socket per loop
+    /// (SO_REUSEPORT; the kernel spreads incoming connections over them by address hash), each
+    /// handing its connections to its own loop: accepting a client then costs no hop between
+    /// threads (one socket on one loop for all takes three per client that lands on another
+    /// loop). A probe bind without SO_REUSEPORT first, so that a port in use, by another
+    /// broker too, is refused as with one socket; it also picks the port for port 0.
+    private func listen(host: String, port: Int, tls: NIOSSLContext?, webSocketPath: String? = nil) async throws -> [any Channel] {
+        #if os(Linux)
+        let loops = Array(group.makeIterator())
+        if configuration.listenerPerLoop && loops.count > 1 {
+            let probe = try await ServerBootstrap(group: loops[0])
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: host, port: port).get()
+            let bound = probe.localAddress?.port ?? port
+            try await probe.close()
+            var channels: [any Channel] = []
+            do {
+                for loop in loops {
+                    let bootstrap = bootstrap(tls: tls, webSocketPath: webSocketPath, group: loop)
+                        .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+                    channels.append(try await bootstrap.bind(host: host, port: bound).get())
+                }
+            } catch {
+                for channel in channels { try? await channel.close() }
+                throw error
+            }
+            return channels
+        }
+        #endif
+        return [try await bootstrap(tls: tls, webSocketPath: webSocketPath, group: group).bind(host: host, port: port).get()]
+    }
+
+    private func bootstrap(tls: NIOSSLContext?, webSocketPath: String?, group: any EventLoopGroup) -> ServerBootstrap {
         let core = self.core
         let logger = self.logger
         let configuration = self.configuration
@@ -165,6 +201,12 @@ public final class Broker: Sendable {
             // window scale is chosen then).
             bootstrap = bootstrap.serverChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(configuration.tcpReceiveBuffer))
         }
+        #if os(Linux)
+        // Linux gives every accepted socket the listener's TCP_NODELAY: no setsockopt per client.
+        bootstrap = bootstrap.serverChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        #else
+        bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        #endif
         return bootstrap
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -177,14 +219,9 @@ public final class Broker: Sendable {
                     try channel.pipeline.syncOperations.addHandler(AcceptGuard(core: core))
                 }
             }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 8)
-            // NIO keeps each channel's last read buffer for reuse: starting at 256 bytes (a
-            // CONNECT fits) instead of 2,048 saves ~1.8 KB per idle client; busy ones grow it.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try Self.configure(accepted: channel)
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     guard let webSocketPath else {
                         try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(core: core, logger: logger, now: channel.eventLoop.now))
@@ -203,9 +240,20 @@ public final class Broker: Sendable {
             }
     }
 
+    /// An accepted connection's NIO options, set in place (child channel options would be
+    /// set one future after another, per client).
+    private static func configure(accepted channel: any Channel) throws {
+        guard let options = channel.syncOptions else { return }
+        try options.setOption(.maxMessagesPerRead, value: 8)
+        // NIO keeps each channel's last read buffer for reuse: starting at 256 bytes (a
+        // CONNECT fits) instead of 2,048 saves ~1.8 KB per idle client; busy ones grow it.
+        try options.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
+        try options.setOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
+    }
+
     /// The bound MQTT port, once started.
     public var localPort: Int? {
-        runtime.withLock { $0.serverChannel?.localAddress?.port }
+        runtime.withLock { $0.serverChannels.first?.localAddress?.port }
     }
 
     /// Stops accepting, sends 5.0 clients DISCONNECT 0x8B, closes every connection and
@@ -213,20 +261,17 @@ public final class Broker: Sendable {
     /// A second call returns at once.
     public func shutdown(timeout: TimeAmount = .seconds(5)) async {
         guard !core.shuttingDown.exchange(true, ordering: .relaxed) else { return }
-        let (channel, tlsChannel, webSocketChannels, timer) = runtime.withLock { rt in
+        let (listeners, timer) = runtime.withLock { rt in
             defer {
-                rt.serverChannel = nil
-                rt.tlsChannel = nil
-                rt.webSocketChannels = []
+                rt.serverChannels = []
+                rt.otherListeners = []
                 rt.timer = nil
             }
-            return (rt.serverChannel, rt.tlsChannel, rt.webSocketChannels, rt.timer)
+            return (rt.serverChannels + rt.otherListeners, rt.timer)
         }
         timer?.cancel()
         core.loops.cancelAll()
-        try? await channel?.close()
-        try? await tlsChannel?.close()
-        for listener in webSocketChannels { try? await listener.close() }
+        for listener in listeners { try? await listener.close() }
         let now = NIODeadline.now()
         core.withState { $0.closeAll(now: now) }
         let deadline = NIODeadline.now() + timeout

@@ -97,6 +97,7 @@ struct Setting {
             bool("topic_alias_server", "Give topics aliases in PUBLISHes to 5.0 clients that accept them (Topic Alias Maximum > 0); off by default, as some client libraries do not resolve them.", \.broker.topicAliasServer),
             int("topic_alias_maximum", "Topic aliases accepted from each 5.0 client.", \.broker.topicAliasMaximum, BrokerConfiguration.Bounds.topicAliasMaximum),
             int("tcp_receive_buffer", "Kernel receive buffer of each client socket, in bytes (0 = the kernel's autotuning): bounds what waits unread in front of the broker under overload; raise it for clients on long links that send much data.", \.broker.tcpReceiveBuffer, BrokerConfiguration.Bounds.tcpReceiveBuffer, unit: "bytes"),
+            bool("listener_per_loop", "One MQTT listening socket per event loop (SO_REUSEPORT, Linux): accepting a client costs no hop between threads; clients are spread over the loops by address hash instead of in turn.", \.broker.listenerPerLoop),
             int("event_loops", "Threads serving MQTT connections (0 = one per CPU core; 1 = Mosquitto's single thread: lowest latency at light load, less peak throughput).", \.broker.eventLoops, BrokerConfiguration.Bounds.eventLoops),
             Setting(
                 key: "persistence",
