@@ -61,6 +61,7 @@ max_inflight_messages 100
 max_connections -1
 CONF
 durable=0
+aviary_flags=()  # extra flags for the aviary under test (not the baseline) in a part
 durable_sync=always
 keep_store=0
 
@@ -77,6 +78,7 @@ start_broker() {  # $1 = aviary|mosquitto|baseline; sets pid and port
         queues=(--max-queued-messages 1000000 --max-inflight 100 --overload-policy throttle)
         [ "$defaults" = 1 ] && queues=(--max-stall "${max_stall:-30}")
         [ "$1" = aviary1 ] && queues+=(--event-loops 1)
+        [ "$1" = aviary ] && queues+=("${aviary_flags[@]}")
         if [ "$durable" = 1 ]; then
             [ "$keep_store" = 1 ] || rm -rf "$work/store"
             queues+=(--persistence on --persistence-dir "$work/store" --persistence-sync "$durable_sync")
@@ -178,6 +180,9 @@ lean_connect() {  # $1 = label, $2 = connections
     done
 }
 lean_connect "connect 10000 lean" 10000
+aviary_flags=(--listener-per-loop true)
+lean_connect "connect 10000 lean, listener_per_loop" 10000
+aviary_flags=()
 run "connect 10000" conns --connections 10000 --concurrency 64 --duration 0.5
 run "fanin qos1 v5" fanin --qos 1 --publishers 8 --messages $((m / 8)) --mqtt-version 5
 
