@@ -89,6 +89,33 @@ struct CommandLineTests {
         }
     }
 
+    @Test("an accepted client socket has TCP_NODELAY (NIO sets it on the listener; accepted sockets inherit it, with one listener or one per loop)", arguments: [false, true])
+    func acceptedSocketsNoDelay(_ perLoop: Bool) throws {
+        let (server, port) = try AviaryBinary.serve(["--event-loops", "2", "--listener-per-loop", "\(perLoop)"])
+        defer { server.signal(SIGTERM) }
+        let c = try TestClient(port: port)
+        try c.connect("nodelay")
+        // The broker's own socket, read from outside: `ss` names its descriptor, pidfd_getfd
+        // (system call 438) lends a copy of it to this script, which asks the option.
+        let script = #"""
+            import ctypes, os, re, socket, subprocess, sys
+            pid, port = int(sys.argv[1]), sys.argv[2]
+            out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True, text=True).stdout
+            libc = ctypes.CDLL(None, use_errno=True)
+            pidfd = os.pidfd_open(pid)
+            for fd in re.findall(rf"pid={pid},fd=(\d+)", out):
+                local = libc.syscall(438, pidfd, int(fd), 0)
+                if local < 0:
+                    sys.exit(f"pidfd_getfd: errno {ctypes.get_errno()}")
+                s = socket.socket(fileno=local)
+                print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                s.close()
+            """#
+        let r = try Subprocess.run(["python3", "-c", script, "\(server.pid)", "\(port)"])
+        #expect(r.code == 0, "\(r.output)")
+        #expect(r.output == "1\n", "one accepted socket, TCP_NODELAY on: \(r.output)")
+    }
+
     @Test("the management API answers on threads of its own at nice 10 (its HTTP loop and its query thread), not on the MQTT event loops")
     func apiThreads() async throws {
         let (server, _) = try AviaryBinary.serve()

@@ -201,12 +201,8 @@ public final class Broker: Sendable {
             // window scale is chosen then).
             bootstrap = bootstrap.serverChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(configuration.tcpReceiveBuffer))
         }
-        #if os(Linux)
-        // Linux gives every accepted socket the listener's TCP_NODELAY: no setsockopt per client.
-        bootstrap = bootstrap.serverChannelOption(.socketOption(.tcp_nodelay), value: 1)
-        #else
-        bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-        #endif
+        // TCP_NODELAY: ServerBootstrap sets it on the listener, and accepted sockets inherit it
+        // (no setsockopt per client; test `acceptedSocketsNoDelay`).
         return bootstrap
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
