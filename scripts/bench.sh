@@ -108,20 +108,29 @@ cpu_seconds() { awk -v t="$ticks" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/s
 peak_kib() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
 
 selected() { [ -z "${BENCH_ONLY:-}" ] || [[ "$1" =~ $BENCH_ONLY ]]; }
-run() {  # $1 = label, rest = aviary bench arguments
+# One part: each pair of runs starts each broker afresh and runs the client command once ($1 =
+# label, the rest = the command; the word PORT in it stands for the broker's port). A client
+# that exits non-zero after printing its JSON line (the lean connect client, when some attempts
+# failed) is counted with its failures; one that prints nothing stops the benchmark.
+measure() {
     label=$1; shift
     selected "$label" || return 0
     for i in $(seq "$pairs"); do
         for broker in aviary $other; do
             start_broker "$broker"
+            local command=("${@/#PORT/$port}")
             c0=$(cpu_seconds "$pid")
-            line=$($bin bench "$@" --port "$port")
+            line=$("${command[@]}") || [ -n "$line" ] || { echo "bench part '$label': $1 failed" >&2; exit 1; }
             c1=$(cpu_seconds "$pid")
             peak=$(peak_kib "$pid")
             stop_broker
             echo "{\"label\":\"$label\",\"broker\":\"$broker\",\"run\":$i,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b - a}'),\"peak_rss_kib\":$peak,\"bench\":$line}" | tee -a "$results"
         done
     done
+}
+run() {  # $1 = label, rest = aviary bench arguments
+    local label=$1; shift
+    measure "$label" "$bin" bench "$@" --port PORT
 }
 
 m=200000; fo=50000; lat=10
@@ -165,19 +174,7 @@ lean_latency "lean latency qos1 10k/s" 1
 # per connection on the same two cores caps both brokers near 10,000/s.
 lean_connect() {  # $1 = label, $2 = connections
     selected "$1" || return 0
-    local connect
-    connect=$(scripts/bench/lean/build.sh mqtt_connect)
-    for i in $(seq "$pairs"); do
-        for broker in aviary $other; do
-            start_broker "$broker"
-            c0=$(cpu_seconds "$pid")
-            line=$("$connect" "$port" "$2" 64 0.5 || true)
-            c1=$(cpu_seconds "$pid")
-            peak=$(peak_kib "$pid")
-            stop_broker
-            echo "{\"label\":\"$1\",\"broker\":\"$broker\",\"run\":$i,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b - a}'),\"peak_rss_kib\":$peak,\"bench\":$line}" | tee -a "$results"
-        done
-    done
+    measure "$1" "$(scripts/bench/lean/build.sh mqtt_connect)" PORT "$2" 64 0.5
 }
 lean_connect "connect 10000 lean" 10000
 aviary_flags=(--listener-per-loop true)
