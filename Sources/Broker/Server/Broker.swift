@@ -32,7 +32,7 @@ public final class Broker: Sendable {
     let bridgeList = Locked<[BridgeStatus]>([])
 
     private struct Runtime {
-        /// The plain MQTT listener's sockets (one per event loop on Linux; see `listen`).
+        /// The plain MQTT listener's sockets (one per event loop with `listener_per_loop`).
         var serverChannels: [any Channel] = []
         /// TLS and WebSocket listeners' sockets.
         var otherListeners: [any Channel] = []
@@ -159,12 +159,13 @@ public final class Broker: Sendable {
         return bound
     }
 
-    /// Binds a listener. On Linux with more than one event loop, one listening socket per loop
-    /// (SO_REUSEPORT; the kernel spreads incoming connections over them by address hash), each
-    /// handing its connections to its own loop: accepting a client then costs no hop between
-    /// threads (one socket on one loop for all takes three per client that lands on another
-    /// loop). A probe bind without SO_REUSEPORT first, so that a port in use, by another
-    /// broker too, is refused as with one socket; it also picks the port for port 0.
+    /// Binds a listener: one socket whose clients go to the event loops in turn, or with
+    /// `listener_per_loop` (Linux, more than one loop) one socket per loop (SO_REUSEPORT; the
+    /// kernel spreads incoming connections over them by address hash), each keeping its
+    /// connections on its own loop: accepting a client then costs no hop between threads (one
+    /// socket for all takes three per client that lands on another loop than the socket's).
+    /// A probe bind without SO_REUSEPORT comes first, so that a port in use, by another broker
+    /// too, is refused as with one socket; it also picks the port for port 0.
     private func listen(host: String, port: Int, tls: NIOSSLContext?, webSocketPath: String? = nil) async throws -> [any Channel] {
         #if os(Linux)
         let loops = Array(group.makeIterator())
