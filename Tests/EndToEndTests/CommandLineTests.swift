@@ -116,6 +116,18 @@ struct CommandLineTests {
         #expect(r.output == "1\n", "one accepted socket, TCP_NODELAY on: \(r.output)")
     }
 
+    @Test("the descriptor table is sized for every client the file limit allows before any connects (no growth, and no RCU wait, inside accept)")
+    func descriptorTableReserved() throws {
+        let (server, _) = try AviaryBinary.serve()
+        defer { server.signal(SIGTERM) }
+        let status = try String(contentsOfFile: "/proc/\(server.pid)/status", encoding: .utf8)
+        let size = try #require(status.firstMatch(of: /FDSize:\s+(\d+)/).flatMap { Int($0.1) }, "\(status)")
+        let limits = try String(contentsOfFile: "/proc/\(server.pid)/limits", encoding: .utf8)
+        let soft = try #require(limits.firstMatch(of: /Max open files\s+(\d+)/).flatMap { Int($0.1) }, "\(limits)")
+        // Sockets stop 32 short of the limit, and the table is reserved up to 65,536 at most.
+        #expect(size >= min(soft - 64, 1 << 16), "FDSize \(size) with an open-file limit of \(soft)")
+    }
+
     @Test("the management API answers on threads of its own at nice 10 (its HTTP loop and its query thread), not on the MQTT event loops")
     func apiThreads() async throws {
         let (server, _) = try AviaryBinary.serve()

@@ -40,10 +40,32 @@ struct ConnectionCapacity: Sendable {
         self.maxConnections = configured > 0 ? min(configured, connections) : connections
     }
 
-    /// Raises this process's soft open-file limit to its hard limit and measures the
-    /// capacity left for clients.
+    /// Raises this process's soft open-file limit to its hard limit, measures the capacity left
+    /// for clients and makes room for them in the descriptor table.
     static func measure(configured: Int) -> ConnectionCapacity {
-        ConnectionCapacity(configured: configured, fileLimit: raiseFileLimit(), openDescriptors: openDescriptors())
+        let capacity = ConnectionCapacity(configured: configured, fileLimit: raiseFileLimit(), openDescriptors: openDescriptors())
+        reserveDescriptorTable(upTo: min(capacity.maxSockets + socketReserve, tableReserveLimit))
+        return capacity
+    }
+
+    /// The descriptor table is grown up front to at most this many slots (a pointer each: 512 KiB
+    /// of kernel memory); past it, it grows as clients come.
+    static let tableReserveLimit = 1 << 16
+
+    /// Grows this process's descriptor table now, to hold descriptors up to `count`. Left to
+    /// itself the kernel doubles it as descriptors open, and in a process with threads each
+    /// growth waits for an RCU grace period inside the `accept4` that needed it: 7–15 ms each on
+    /// the bench VM, six of them on the way to 10,000 clients, with the listener's event loop
+    /// blocked (single-threaded Mosquitto never pays it). The table never shrinks, so growing
+    /// it once, by asking for a descriptor at the top and closing it, saves them all.
+    static func reserveDescriptorTable(upTo count: Int) {
+        guard count > 256 else { return }
+        let probe = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard probe >= 0 else { return }
+        // F_DUPFD takes the lowest free descriptor at or above the number: never one in use.
+        let top = fcntl(probe, F_DUPFD_CLOEXEC, Int32(count - 1))
+        if top >= 0 { close(top) }
+        close(probe)
     }
 
     /// The soft RLIMIT_NOFILE after raising it to the hard limit (as far as the kernel allows).
