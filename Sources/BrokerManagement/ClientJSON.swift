@@ -4,7 +4,7 @@ import MQTTCodec
 import Glibc
 #endif
 
-/// Renders `ClientSnapshot`s in the shapes existing tools parse (see shared/API.md).
+/// Renders `ClientSnapshot`s in the shapes existing tools parse (see docs/API.md).
 struct ClientJSON {
     let node: String
     private var lastSecond: Int64 = -1

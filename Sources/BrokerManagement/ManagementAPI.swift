@@ -13,7 +13,7 @@ import Glibc
 #endif
 
 /// The management API: NanoMQ v4 and EMQX v3/v4 compatible endpoints over the broker's
-/// client table (shared/API.md). Routing is done here over the percent-decoded path
+/// client table (docs/API.md). Routing is done here over the percent-decoded path
 /// segments, so client ids containing `/`, `%`, spaces or non-ASCII characters work.
 struct ManagementAPI: HTTPResponder {
     typealias Context = APIRequestContext

@@ -320,7 +320,7 @@ struct ManagementAPILiveTests {
         let c = try TestClient(port: h.mqtt.port, version: .v3_1_1)
         try c.connect("shape", will: Will(topic: "w", payload: ByteBuffer(string: "gone")))
         let ours = try await HTTP.request("GET", "\(h.base)/api/v4/clients")
-        let golden = Tools.packageRoot.deletingLastPathComponent().appendingPathComponent("shared/golden/nanomq/09_GET_clients_paho-alice.txt")
+        let golden = Tools.fixtures.appendingPathComponent("nanomq/09_GET_clients_paho-alice.txt")
         let text = try String(contentsOf: golden, encoding: .utf8)
         let body = try #require(text.components(separatedBy: "\r\n\r\n").last)
         let nano = try #require(((try JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["data"] as? [[String: Any]]).first!

@@ -10,14 +10,14 @@ import TestSupport
 /// 0.25.5 (no endpoint: said once, then not offered) and as newer NanoMQ (DELETE).
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct NanoMQDashboardTests {
-    static let golden = Tools.packageRoot.appendingPathComponent("../shared/golden/nanomq").standardized.path
+    static let golden = Tools.fixtures.appendingPathComponent("nanomq").path
 
     static func fake(kick: Bool) throws -> (Subprocess, String) {
         let fake = try FakeAPI.nanomq(golden: golden, kick: kick)
         return (fake.process, fake.base)
     }
 
-    @Test("uptime in seconds (from \"0 Hours, 0 minutes, 19 seconds\"), broker message counters from Prometheus, PROTO on every row", .enabled(if: FileManager.default.fileExists(atPath: golden)))
+    @Test("uptime in seconds (from \"0 Hours, 0 minutes, 19 seconds\"), broker message counters from Prometheus, PROTO on every row")
     func header() async throws {
         let (server, base) = try Self.fake(kick: false)
         defer { server.signal(SIGTERM) }
@@ -33,7 +33,7 @@ struct NanoMQDashboardTests {
         #expect(tracker.total.msgsIn == Double(messages.received - 46) / 2 && tracker.total.msgsOut == Double(messages.sent - 67) / 2)
     }
 
-    @Test("the detail of \"dev/ice 1\", which NanoMQ's lookup cannot find, shows the listing's fields and says why", .enabled(if: FileManager.default.fileExists(atPath: golden)))
+    @Test("the detail of \"dev/ice 1\", which NanoMQ's lookup cannot find, shows the listing's fields and says why")
     func detailOfOddId() async throws {
         let (server, base) = try Self.fake(kick: false)
         defer { server.signal(SIGTERM) }
@@ -48,7 +48,7 @@ struct NanoMQDashboardTests {
         #expect(!lines.contains { $0.contains("loading every field") } && lines.contains { $0.contains("showing what the listing gives") })
     }
 
-    @Test("NanoMQ 0.25.5 (no DELETE route): d says so once, then the API is known not to kick; newer NanoMQ: DELETE disconnects, an offline client is named", .enabled(if: FileManager.default.fileExists(atPath: golden)))
+    @Test("NanoMQ 0.25.5 (no DELETE route): d says so once, then the API is known not to kick; newer NanoMQ: DELETE disconnects, an offline client is named")
     func kick() async throws {
         let (old, oldBase) = try Self.fake(kick: false)
         defer { old.signal(SIGTERM) }

@@ -147,6 +147,9 @@ package enum Tools {
     package static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
+    /// Recorded data the tests read (`Tests/Fixtures`, see its README for where each came from).
+    package static let fixtures: URL = packageRoot.appendingPathComponent("Tests/Fixtures")
+
     /// The built `aviary` binary next to the test bundle.
     package static let aviary: String = {
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

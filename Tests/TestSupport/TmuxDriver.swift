@@ -2,7 +2,7 @@ import Foundation
 import TUI
 
 /// Runs a command in a private tmux server at a fixed size and reads its screen
-/// (the harness described in shared/TUI-NOTES.md).
+/// (send-keys to type, capture-pane to read the screen).
 package final class TmuxDriver {
     package let dir: String
     package let socket: String

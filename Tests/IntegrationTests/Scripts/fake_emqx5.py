@@ -1,5 +1,5 @@
 """A local stand-in for an EMQX 5/6 cluster's management API (/api/v5), following the contract
-in ../shared/emqx5 (EMQX's source and docs): page/limit/hasnext paging with limit at most
+in docs/EMQX5-API.md (read from EMQX's source and docs): page/limit/hasnext paging with limit at most
 10,000, `node` on every client, JSON error bodies {code, message}, API key + secret as Basic
 Auth, POST /api/v5/login for a bearer token (which expires after a number of requests here),
 DELETE /api/v5/clients/{id} → 204 or 404 CLIENTID_NOT_FOUND, /status?format=json, /nodes.

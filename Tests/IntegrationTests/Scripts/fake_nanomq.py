@@ -1,5 +1,5 @@
 """A stand-in for NanoMQ's HTTP API v4 that answers with the responses captured from a real
-NanoMQ 0.25.5 (../shared/golden/nanomq): /brokers, /clients (with an id holding a space and a
+NanoMQ 0.25.5 (Tests/Fixtures/nanomq): /brokers, /clients (with an id holding a space and a
 '/'), lookups (an empty list for such an id, as NanoMQ answers), /prometheus (its message
 counters grow with every scrape), and DELETE /api/v4/clients/{id} either as 0.25.5 (404
 {"code":102}: no such route) or, with --kick, as newer NanoMQ (200 for a connected client, 404

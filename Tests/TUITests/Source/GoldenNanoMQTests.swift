@@ -3,7 +3,7 @@ import Testing
 
 @testable import TUI
 
-/// A response captured from a real NanoMQ 0.25.5 (shared/golden/nanomq).
+/// A response captured from a real NanoMQ 0.25.5 (Tests/Fixtures/nanomq).
 struct GoldenResponse: Sendable, CustomTestStringConvertible {
     var file: String
     var status: Int
@@ -11,11 +11,11 @@ struct GoldenResponse: Sendable, CustomTestStringConvertible {
     var testDescription: String { file }
 
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/golden/nanomq")
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/nanomq")
 
     struct Missing: Error, CustomStringConvertible {
         var path: String
-        var description: String { "golden file missing: \(path) (shared/ must sit beside the checkout)" }
+        var description: String { "golden file missing: \(path) (Tests/Fixtures/nanomq is part of the repository)" }
     }
 
     static func load(_ file: String) throws -> GoldenResponse {
@@ -39,7 +39,7 @@ struct GoldenResponse: Sendable, CustomTestStringConvertible {
 struct GoldenNanoMQTests {
     @Test("the golden captures are present")
     func present() {
-        #expect(GoldenResponse.clientResponses.count >= 40, "shared/golden/nanomq not found at \(GoldenResponse.directory.path)")
+        #expect(GoldenResponse.clientResponses.count >= 40, "Tests/Fixtures/nanomq not found at \(GoldenResponse.directory.path)")
     }
 
     @Test("every NanoMQ client list and lookup decodes with the dashboard's decoder", arguments: GoldenResponse.clientResponses)
@@ -133,7 +133,7 @@ struct GoldenNanoMQTests {
         #expect(Poller.parseUptime("3 days, 2 hours, 5 minutes, 1 seconds") == 266_701)
         #expect(Poller.parseUptime("soon") == nil)
         let prometheus = try GoldenResponse.load("36_GET_prometheus.txt")
-        let messages = try #require(Poller.parsePrometheusMessages(String(decoding: prometheus.body, as: UTF8.self)))
+        let messages = try #require(NanoMQAPI.parsePrometheusMessages(String(decoding: prometheus.body, as: UTF8.self)))
         #expect(messages.received == 46 && messages.sent == 67)
         let layout = Column.layout(width: 80, counters: false).map(\.column)
         #expect(layout.contains(.proto) && layout.contains(.state) && layout.contains(.connectedFor) && !layout.contains(.recvOct), "\(layout)")
