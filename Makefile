@@ -1,5 +1,5 @@
 # Convenience targets; the README's Quick start uses the scripts directly.
-.PHONY: run test build fuzz sanitize bench crash
+.PHONY: run test build fuzz sanitize bench crash install uninstall
 FUZZ_SECONDS ?= 300
 run:
 	scripts/run
@@ -23,3 +23,31 @@ crash:
 	swift build --product aviary
 	for qos in 1 2; do d=$$(mktemp -d); python3 Tests/EndToEndTests/Scripts/crash_durability.py --aviary .build/debug/aviary \
 		--dir $$d --port 22883 --qos $$qos --kills $(CRASH_KILLS) --seed $$RANDOM || exit 1; echo; rm -rf $$d; done
+
+# Install as an operator expects: stripped binaries, the systemd unit (pointing at them) and the
+# sample config, which an existing one is never overwritten by.
+#   make install                          release build, then into /usr/local (+ /etc/aviary)
+#   make install PREFIX=/usr DESTDIR=pkg  staged, for a package
+#   make install CONFIGURATION=debug SKIP_BUILD=1   what is built already (the test does this)
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+CONFIGURATION ?= release
+install:
+ifneq ($(SKIP_BUILD),1)
+	swift build -c $(CONFIGURATION) --product aviary
+	swift build -c $(CONFIGURATION) --product aviary-dashboard
+endif
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(SYSCONFDIR)/aviary"
+	install -s -m 755 .build/$(CONFIGURATION)/aviary .build/$(CONFIGURATION)/aviary-dashboard "$(DESTDIR)$(BINDIR)/"
+	sed -e 's|/usr/local/bin/aviary|$(BINDIR)/aviary|g' -e 's|/etc/aviary/aviary.conf|$(SYSCONFDIR)/aviary/aviary.conf|g' \
+		contrib/aviary.service > "$(DESTDIR)$(UNITDIR)/aviary.service"
+	chmod 644 "$(DESTDIR)$(UNITDIR)/aviary.service"
+	if [ -e "$(DESTDIR)$(SYSCONFDIR)/aviary/aviary.conf" ]; then \
+		install -m 640 contrib/aviary.conf "$(DESTDIR)$(SYSCONFDIR)/aviary/aviary.conf.new"; \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/aviary/aviary.conf; the sample is aviary.conf.new beside it"; \
+	else install -m 640 contrib/aviary.conf "$(DESTDIR)$(SYSCONFDIR)/aviary/aviary.conf"; fi
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/aviary" "$(DESTDIR)$(BINDIR)/aviary-dashboard" "$(DESTDIR)$(UNITDIR)/aviary.service"
+	@echo "left $(DESTDIR)$(SYSCONFDIR)/aviary (configuration) and /var/lib/aviary (the store) in place"

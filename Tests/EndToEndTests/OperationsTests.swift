@@ -179,4 +179,53 @@ struct OperationsTests {
         p.signal(SIGTERM)
         #expect(p.wait(timeout: 15) == 0, "\(p.output)")
     }
+
+    @Test("make install into a DESTDIR: stripped aviary and aviary-dashboard, the unit pointing at them, the sample config; the installed binary serves")
+    func makeInstall() async throws {
+        let destdir = NSTemporaryDirectory() + "aviary-install-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: destdir) }
+        // What this test run built (debug), without building again: `swift test` holds .build.
+        let configuration = URL(fileURLWithPath: Tools.aviary).deletingLastPathComponent().lastPathComponent
+        let make = ["make", "-s", "-C", Tools.packageRoot.path, "install", "SKIP_BUILD=1", "CONFIGURATION=\(configuration)", "PREFIX=/usr", "DESTDIR=\(destdir)"]
+        let r = try await Subprocess.runAsync(make, timeout: 120)
+        #expect(r.code == 0, "\(r.output)")
+        let aviary = destdir + "/usr/bin/aviary"
+        for binary in [aviary, destdir + "/usr/bin/aviary-dashboard"] {
+            #expect(FileManager.default.isExecutableFile(atPath: binary))
+            let sections = try await Subprocess.runAsync(["readelf", "-S", "-W", binary]).output
+            #expect(!sections.contains(".symtab") && sections.contains(".text"), "\(binary) is stripped")
+        }
+        let version = try await Subprocess.runAsync([aviary, "--version"])
+        let built = try await Subprocess.runAsync([Tools.aviary, "--version"]).output
+        #expect(version.code == 0 && version.output == built && !built.isEmpty, "\(version.output)")
+        // aviary finds the dashboard installed beside it.
+        let watchHelp = try await Subprocess.runAsync([aviary, "watch", "--help"])
+        #expect(watchHelp.code == 0 && watchHelp.output.contains("USAGE"), "\(watchHelp.output)")
+        // The installed unit names the installed binary and config; a second install keeps the config.
+        let unit = try String(contentsOfFile: destdir + "/usr/lib/systemd/system/aviary.service", encoding: .utf8)
+        let execStart = try #require(unit.split(separator: "\n").first { $0.hasPrefix("ExecStart=") })
+        #expect(execStart == "ExecStart=/usr/bin/aviary serve --config /etc/aviary/aviary.conf --log-format json")
+        let config = destdir + "/etc/aviary/aviary.conf"
+        try "# edited by the operator\n".write(toFile: config, atomically: false, encoding: .utf8)
+        let second = try await Subprocess.runAsync(make, timeout: 120)
+        #expect(second.output.contains("kept"), "\(second.output)")
+        #expect(try String(contentsOfFile: config, encoding: .utf8) == "# edited by the operator\n")
+        try FileManager.default.removeItem(atPath: config)
+        try FileManager.default.moveItem(atPath: config + ".new", toPath: config)
+        // The installed binary serves with the installed config on free loopback ports.
+        let state = destdir + "/state"
+        let p = try Subprocess([
+            aviary, "serve", "--config", config, "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off", "--persistence-dir", state,
+        ])
+        var port: Int?
+        try await eventuallyAsync("the installed broker to listen") {
+            port = p.lines.first { $0.contains("listening for MQTT on") }.flatMap { $0.split(separator: ":").last }.flatMap { Int($0) }
+            return port != nil
+        }
+        let client = try TestClient(port: try #require(port))
+        try client.connect("installed")
+        #expect(FileManager.default.fileExists(atPath: state), "the sample config turns persistence on")
+        p.signal(SIGTERM)
+        #expect(await p.waitAsync(timeout: 15) == 0, "\(p.output)")
+    }
 }
