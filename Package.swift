@@ -210,12 +210,26 @@ let package = Package(
             name: "BrokerTests",
             dependencies: [
                 "Broker",
-                "Bridge",
+                "TestSupport",
                 "AviaryLocks",
                 "MQTTCodec",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BridgeTests",
+            dependencies: ["Bridge", "MQTTCodec"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DurableStoreTests",
+            dependencies: [
+                "DurableStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -250,6 +264,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 "TUI",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // The tests' own SCRAM-SHA-256 client (no MQTT client library here speaks it).
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
@@ -269,9 +286,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                // The test's own SCRAM-SHA-256 client (no MQTT client library here speaks it).
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             exclude: ["Scripts"],
             swiftSettings: swiftSettings

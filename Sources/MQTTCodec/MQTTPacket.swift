@@ -135,6 +135,24 @@ public struct PublishPacket: Hashable, Sendable {
         self.packetId = packetId
         self.properties = properties
     }
+
+    /// How this message is delivered, with the packet identifier QoS 1 and 2 carry.
+    public enum Delivery: Hashable, Sendable {
+        case atMostOnce
+        case atLeastOnce(packetId: UInt16)
+        case exactlyOnce(packetId: UInt16)
+    }
+
+    /// `qos` with its packet identifier; nil for QoS 1 or 2 without one (the decoder never
+    /// yields such a packet: it is malformed).
+    public var delivery: Delivery? {
+        switch (qos, packetId) {
+        case (.atMostOnce, _): .atMostOnce
+        case (.atLeastOnce, let id?): .atLeastOnce(packetId: id)
+        case (.exactlyOnce, let id?): .exactlyOnce(packetId: id)
+        default: nil
+        }
+    }
 }
 
 /// PUBACK, PUBREC, PUBREL and PUBCOMP share one shape (sections 3.4–3.7).

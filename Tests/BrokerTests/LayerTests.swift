@@ -1,10 +1,11 @@
 import Foundation
 import Testing
 
-/// The layers inside the Broker target (one module) depend on each other without cycles, and
-/// the codec imports NIOCore only: scripts/lint/layers.py reads the sources and says.
+/// The layers inside each target with folders (the broker's, the dashboard's: one module each)
+/// depend on each other without cycles, and the codec imports NIOCore only:
+/// scripts/lint/layers.py reads the sources and says.
 struct LayerTests {
-    @Test("Sources/Broker's folders form no cycle and MQTTCodec imports NIOCore only (scripts/lint/layers.py)")
+    @Test("the folders of Sources/Broker and Sources/TUI form no cycle and MQTTCodec imports NIOCore only (scripts/lint/layers.py)")
     func layers() throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scripts/lint/layers.py")
@@ -13,10 +14,14 @@ struct LayerTests {
         process.arguments = ["python3", script.path]
         let errors = Pipe()
         process.standardError = errors
-        process.standardOutput = Pipe()
+        let output = Pipe()
+        process.standardOutput = output
         try process.run()
+        let graphs = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(process.terminationStatus == 0, "\(message)")
+        // Both targets were read, and the dashboard's model depends on nothing of it.
+        #expect(graphs.contains("Broker:\n") && graphs.contains("TUI:\n") && graphs.contains("  Model       -> (nothing)"), "\(graphs)")
     }
 }

@@ -5,7 +5,7 @@ import TestSupport
 @testable import TUI
 
 /// The dashboard's poller against a local EMQX 5/6 stand-in (`Scripts/fake_emqx5.py`, which
-/// follows the /api/v5 contract in ../shared/emqx5): detection, both kinds of credentials,
+/// follows the /api/v5 contract in docs/EMQX5-API.md): detection, both kinds of credentials,
 /// paging with hasnext and the 1,000-row fallback, nodes, detail, kick.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct EMQX5DashboardTests {
@@ -17,7 +17,7 @@ struct EMQX5DashboardTests {
     /// Runs a poller until `done` holds for its snapshot (or 60 s pass), on a thread of its own
     /// (tests elsewhere may hold the cooperative pool's two threads for seconds).
     static func poll(_ poller: Poller, until done: @escaping (PollSnapshot) -> Bool) async throws -> PollSnapshot {
-        let task = Task(executorPreference: ThreadTaskExecutor.shared) { await poller.run() }
+        let task = Task(executorPreference: TestExecutor.shared) { await poller.run() }
         defer { task.cancel() }
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
@@ -52,7 +52,7 @@ struct EMQX5DashboardTests {
         #expect(first.connections == 1250 && first.liveConnections == 1000 && first.sessions == 1250 && first.receivedRate == 20_000 && first.sentRate == 10_000, "\(first)")
         #expect(first.memoryUsed == "3.12G" && first.uptimeSeconds == 86400 && s.nodes[2].receivedRate == nil)
         let paths = try Self.log(base).compactMap { $0["path"] }.filter { $0.hasPrefix("/api/v5/clients?") }
-        let fields = "&fields=" + Poller.v5Fields
+        let fields = "&fields=" + EMQX5API.fields
         #expect(paths.prefix(4) == ["/api/v5/clients?page=1&limit=10000\(fields)", "/api/v5/clients?page=1&limit=1000\(fields)", "/api/v5/clients?page=2&limit=1000\(fields)", "/api/v5/clients?page=3&limit=1000\(fields)"], "\(paths.prefix(5))")
     }
 
@@ -110,9 +110,9 @@ struct EMQX5DashboardTests {
         #expect(after.rows.count == 22 && !after.rows.contains { $0.clientId == "dev-0003" })
     }
 
-    @Test("the decoders read EMQX's own example responses (../shared/emqx5/examples)", .enabled(if: FileManager.default.fileExists(atPath: Tools.packageRoot.appendingPathComponent("../shared/emqx5/examples").path)))
+    @Test("the decoders read EMQX's own example responses (Tests/Fixtures/emqx5/examples)")
     func contractExamples() throws {
-        let examples = Tools.packageRoot.appendingPathComponent("../shared/emqx5/examples")
+        let examples = Tools.fixtures.appendingPathComponent("emqx5/examples")
         let list = try Data(contentsOf: examples.appendingPathComponent("clients_list.json"))
         let page = try ClientDecoder.decodeV5Page(Array(list))
         #expect(page.rows.count == 3 && page.hasNext == false && page.count == 3)
@@ -125,10 +125,10 @@ struct EMQX5DashboardTests {
         // The cluster view: /nodes (a stopped node has its name, status and role only) and a
         // node's monitor_current.
         let nodesJSON = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: examples.appendingPathComponent("nodes.json"))) as? [[String: Any]])
-        var nodes = nodesJSON.compactMap(Poller.node)
+        var nodes = nodesJSON.compactMap(EMQX5API.node)
         #expect(nodes.map(\.status) == ["running", "running", "stopped"] && nodes[0].memoryUsed == "3.12G" && nodes[0].uptimeSeconds == 86400 && nodes[2].version == nil)
         let current = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: examples.appendingPathComponent("monitor_current_node.json"))) as? [String: Any])
-        Poller.apply(current: current, to: &nodes[0])
+        EMQX5API.apply(current: current, to: &nodes[0])
         #expect(nodes[0].receivedRate == 6 && nodes[0].sentRate == 2 && nodes[0].liveConnections == 1)
         // Error bodies {code, message} as the header shows them.
         for (file, status, shown) in [
@@ -136,9 +136,9 @@ struct EMQX5DashboardTests {
             ("error_404_clientid_not_found.json", 404, "CLIENTID_NOT_FOUND: Client ID not found"), ("error_403_unauthorized_role_6x.json", 403, "UNAUTHORIZED_ROLE"),
         ] {
             let body = Array(try Data(contentsOf: examples.appendingPathComponent(file)))
-            let error = Poller.v5Error(Poller.Reply(status: status, body: body))
+            let error = EMQX5API.error(Poller.Reply(status: status, body: body))
             #expect(error.status == status && error.message.hasPrefix(shown), "\(file): \(error)")
         }
-        #expect(Poller.v5Code(Array(try Data(contentsOf: examples.appendingPathComponent("error_401_token_expired_6x.json")))) == "TOKEN_TIME_OUT")
+        #expect(EMQX5API.code(Array(try Data(contentsOf: examples.appendingPathComponent("error_401_token_expired_6x.json")))) == "TOKEN_TIME_OUT")
     }
 }

@@ -1,6 +1,4 @@
 import Broker
-import Crypto
-import CryptoExtras
 import Foundation
 import MQTTCodec
 import NIOCore
@@ -8,37 +6,10 @@ import Testing
 import TestSupport
 
 /// MQTT 5 enhanced authentication with SCRAM-SHA-256 over TCP, with a SCRAM client written
-/// here from RFC 5802 (independent of the broker's code): CONNECT → AUTH → CONNACK,
+/// in TestSupport from RFC 5802 (independent of the broker's code): CONNECT → AUTH → CONNACK,
 /// re-authentication, wrong passwords, unknown methods; users written by `aviary passwd`'s code.
 @Suite(.timeLimit(.minutes(1)))
 struct EnhancedAuthTests {
-    /// The client's side of one exchange.
-    struct ScramClient {
-        let user: String
-        let password: String
-        let nonce = Data((0..<18).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
-        var clientFirstBare: String { "n=\(user),r=\(nonce)" }
-        var clientFirst: String { "n,," + clientFirstBare }
-        var serverSignature: [UInt8] = []
-
-        /// client-final for a server-first; remembers the server signature to expect.
-        mutating func clientFinal(serverFirst: String) throws -> String {
-            var fields: [String: String] = [:]
-            for part in serverFirst.split(separator: ",") { fields[String(part.prefix(1))] = String(part.dropFirst(2)) }
-            let combined = try #require(fields["r"]), salt = try #require(Data(base64Encoded: fields["s"] ?? "")), iterations = try #require(Int(fields["i"] ?? ""))
-            #expect(combined.hasPrefix(nonce))
-            let salted = try KDF.Insecure.PBKDF2.deriveKey(from: Array(password.utf8), salt: salt, using: .sha256, outputByteCount: 32, unsafeUncheckedRounds: iterations)
-            func hmac(_ key: SymmetricKey, _ text: String) -> [UInt8] { Array(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: key)) }
-            let clientKey = hmac(salted, "Client Key")
-            let storedKey = Array(SHA256.hash(data: clientKey))
-            let withoutProof = "c=biws,r=\(combined)"
-            let authMessage = clientFirstBare + "," + serverFirst + "," + withoutProof
-            let proof = zip(clientKey, hmac(SymmetricKey(data: storedKey), authMessage)).map { $0 ^ $1 }
-            serverSignature = hmac(SymmetricKey(data: hmac(salted, "Server Key")), authMessage)
-            return withoutProof + ",p=" + Data(proof).base64EncodedString()
-        }
-    }
-
     /// A port nobody listens on now (bound to 0 and released).
     static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

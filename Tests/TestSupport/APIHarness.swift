@@ -36,7 +36,7 @@ package final class APIHarness: Sendable {
             port.withLock { $0 = ports.api }
         }
         let group = ServiceGroup(configuration: .init(services: application.services.map { .init(service: $0) }, logger: logger))
-        let task = Task(executorPreference: APIExecutor.shared) { try await group.run() }
+        let task = Task(executorPreference: TestExecutor.shared) { try await group.run() }
         try await eventuallyAsync("the API to listen") { port.withLock { $0 } != nil }
         let mqtt = BrokerHarness(broker: application.broker, port: application.mqttPort)
         return APIHarness(mqtt: mqtt, apiPort: port.withLock { $0 }!, group: group, task: task)
@@ -63,18 +63,6 @@ package final class APIHarness: Sendable {
         }
         _ = await task.result
         watchdog.cancel()
-    }
-}
-
-/// Runs the API's tasks on Dispatch threads rather than the 2-thread cooperative pool, which
-/// the blocking waits of other tests (raw sockets, subprocesses) can fill on a 2-core machine.
-package final class APIExecutor: TaskExecutor {
-    package static let shared = APIExecutor()
-    private let queue = DispatchQueue(label: "aviary.test.api", attributes: .concurrent)
-
-    package func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 

@@ -20,9 +20,9 @@ final class BrokerCore: Sendable {
     /// Per event loop: CONNECT timeouts and keepalives, and same-loop deliveries.
     let loops: LoopConnectionsRegistry
     /// Refusals at capacity are logged at most every 10 s (they are counted one by one).
-    let capacityLog = LogThrottle()
+    let capacityLog = Locked(LogThrottle())
     /// Store write failures are logged at most every 10 s (they are counted).
-    let storeFailureLog = LogThrottle()
+    let storeFailureLog = Locked(LogThrottle())
     /// The durable store and what start-up loaded from it, set once at start.
     private let durable = Locked<(store: DurableStore?, recovery: RecoveryReport?)>((nil, nil))
 

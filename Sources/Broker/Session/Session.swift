@@ -162,8 +162,8 @@ final class Session {
         get { gauges.mqueueDropped }
         set { gauges.dropped.store(newValue, ordering: .relaxed) }
     }
-    /// When drops were last logged for this client (a warning at most every 10 s per client).
-    var lastDropWarning: NIODeadline?
+    /// Drops are logged for this client at most every 10 s.
+    var dropLog = LogThrottle()
     /// Payload bytes in `queue` and `inflight` (the `heap_size` analogue).
     private(set) var heldBytes = 0 {
         didSet { gauges.held.store(UInt64(max(0, heldBytes)), ordering: .relaxed) }

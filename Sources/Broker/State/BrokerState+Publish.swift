@@ -95,8 +95,7 @@ extension BrokerState {
     /// consumer cannot flood the log.
     func noteDrops(_ drops: Int, session: Session, now: NIODeadline) {
         metrics.messagesDropped.add(UInt64(drops))
-        if let last = session.lastDropWarning, now - last < .seconds(10) { return }
-        session.lastDropWarning = now
+        guard session.dropLog.due(now: now) else { return }
         logger.warning(
             "messages dropped for a client (offline queue full, QoS 0 over its high-water mark, too large for it, or expired)",
             metadata: [
