@@ -37,7 +37,7 @@ public final class Poller: Sendable {
     private let control = Locked((interval: 1.0, paused: false, detailId: String?.none))
     private let subscriptionsWanted = Locked(false)
     /// What the table shows, for server-side sort and paging of large tables.
-    private let query = Locked(ViewQuery())
+    let query = Locked(ViewQuery())
 
     public struct ViewQuery: Sendable, Equatable {
         public var sortField = "recv_oct"
@@ -57,7 +57,10 @@ public final class Poller: Sendable {
     /// EMQX 5/6 took `fields=` (5.6+); false once it refused it.
     let v5FieldsAccepted = Locked(true)
     /// Clients on the source, from an unfiltered poll; nil until known (polls start windowed).
-    private let knownTotal = Locked<Int?>(nil)
+    let knownTotal = Locked<Int?>(nil)
+    /// Rows (clients, subscriptions) fetched per poll at most from a paging API; a larger table
+    /// is shown in part, with a header note.
+    static let rowBudget = 50_000
 
     public init(url: String, user: String, password: String, interval: Double) {
         var base = url
@@ -128,7 +131,7 @@ public final class Poller: Sendable {
     /// Works out which API this is: EMQX 5/6 from `/api/v5/status`, the others from
     /// `/api/v4/brokers` (or EMQX v3's).
     func detect() async throws -> (Flavour, name: String?, version: String?, uptime: String?, uptimeSeconds: Int64?) {
-        if let v5 = try await detectV5() { return v5 }
+        if let v5 = try await EMQX5API.detect(self) { return v5 }
         let reply = try await request("/api/v4/brokers")
         if reply.status == 401 { throw APIResponseError(status: 401, code: nil, message: "credentials rejected") }
         if reply.status == 404 {
@@ -170,78 +173,6 @@ public final class Poller: Sendable {
         return json?["data"] as? [String: Any]
     }
 
-    /// The listing to fetch, and how it is windowed (nil: every client). The first poll is
-    /// windowed, so a huge table is never fetched whole just to learn its size.
-    func clientsPath(_ flavour: Flavour) -> (path: String, window: String?, filtered: Bool) {
-        switch flavour {
-        case .aviary, .emqx4:
-            let total = knownTotal.withLock { $0 }
-            if let total, total <= Self.fullFetchLimit { return ("/api/v4/clients?_limit=10000", nil, false) }
-            let q = query.withLock { $0 }
-            var path = "/api/v4/clients?_sort=\(q.sortField)&_order=\(q.descending ? "desc" : "asc")&_limit=\(Self.window)"
-            if !q.filter.isEmpty { path += "&_like_clientid=" + Self.encode(q.filter) }
-            return (path, "top \(Self.window) by \(q.sortField)\(q.descending ? "" : " (ascending)")", !q.filter.isEmpty)
-        case .nanomq: return ("/api/v4/clients", nil, false)
-        case .emqx3: return ("/api/v3/connections?_limit=10000", nil, false)
-        case .emqx5: return ("/api/v5/clients", nil, false)  // paged by `listV5`
-        }
-    }
-
-    /// Every subscription (at most 50,000): aviary, EMQX v4 and NanoMQ at /api/v4/subscriptions,
-    /// EMQX v3 at /api/v3/subscriptions, EMQX 5/6 page by page at /api/v5/subscriptions.
-    func fetchAllSubscriptions(_ flavour: Flavour) async -> [SubscriptionRow]? {
-        func rows(_ body: [UInt8]) -> (rows: [SubscriptionRow], hasNext: Bool?)? {
-            guard let json = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let data = json["data"] as? [[String: Any]] else { return nil }
-            let list = data.compactMap { o -> SubscriptionRow? in
-                guard let topic = o["topic"] as? String, let id = (o["clientid"] ?? o["client_id"]) as? String else { return nil }
-                return SubscriptionRow(clientId: id, topic: topic, qos: (o["qos"] as? NSNumber)?.intValue ?? 0)
-            }
-            return (list, (json["meta"] as? [String: Any])?["hasnext"] as? Bool)
-        }
-        // Paged APIs: EMQX 5/6 (page, limit ≤ 1,000 before 5.5) and aviary / EMQX v4 (_page, _limit ≤ 10,000).
-        let pageQuery: ((Int) -> String)? =
-            switch flavour {
-            case .emqx5: { "/api/v5/subscriptions?page=\($0)&limit=1000" }
-            case .aviary, .emqx4: { "/api/v4/subscriptions?_page=\($0)&_limit=10000" }
-            case .nanomq, .emqx3: nil
-            }
-        guard let pageQuery else {
-            guard let reply = try? await request(flavour == .emqx3 ? "/api/v3/subscriptions?_limit=10000" : "/api/v4/subscriptions"), reply.status == 200 else { return nil }
-            return rows(reply.body)?.rows
-        }
-        var all: [SubscriptionRow] = []
-        var page = 1
-        while all.count < Self.v5RowBudget {
-            let path = pageQuery(page)
-            guard let reply = try? await (flavour == .emqx5 ? requestV5(path) : request(path)), reply.status == 200, let got = rows(reply.body) else {
-                return all.isEmpty ? nil : all
-            }
-            all += got.rows
-            if !(got.hasNext ?? false) || got.rows.isEmpty { break }
-            page += 1
-        }
-        return all
-    }
-
-    /// NanoMQ's whole-broker message counters from its Prometheus text, or nil.
-    func nanoMQMessages() async -> (received: UInt64, sent: UInt64)? {
-        guard let reply = try? await request("/api/v4/prometheus"), reply.status == 200 else { return nil }
-        return Self.parsePrometheusMessages(String(decoding: reply.body, as: UTF8.self))
-    }
-
-    static func parsePrometheusMessages(_ text: String) -> (received: UInt64, sent: UInt64)? {
-        var received: UInt64?
-        var sent: UInt64?
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            let parts = line.split(separator: " ")
-            guard parts.count >= 2, let value = Double(parts[1]) else { continue }
-            if parts[0] == "nanomq_messages_received" { received = UInt64(max(0, value)) }
-            if parts[0] == "nanomq_messages_sent" { sent = UInt64(max(0, value)) }
-        }
-        guard let received, let sent else { return nil }
-        return (received, sent)
-    }
-
     // MARK: - Loop
 
     /// Polls until the task is cancelled.
@@ -253,7 +184,7 @@ public final class Poller: Sendable {
             if paused {
                 // The detail view still gets its fields when opened while paused.
                 if let id = detailId, let flavour = flavourBox.withLock({ $0 }), state.withLock({ $0.detail == nil }) {
-                    let detail = await fetchDetail(id, flavour: flavour)
+                    let detail = await flavour.api(self).detail(id)
                     state.withLock { s in if s.detailId == id { s.detail = detail } }
                 }
                 try? await Task.sleep(for: .milliseconds(50))
@@ -275,26 +206,15 @@ public final class Poller: Sendable {
                         $0.info.uptimeReadMs = Int64(Date().timeIntervalSince1970 * 1000)
                     }
                 }
-                let page: ClientPage
-                let shownWindow: String?
-                var nodes: [NodeRow] = []
-                if flavour == .emqx5 {
-                    (page, shownWindow) = try await listV5()
-                    nodes = await nodesV5()
-                } else {
-                    let (path, window, filtered) = clientsPath(flavour!)
-                    let reply = try await request(path)
-                    page = try ClientDecoder.decode(status: reply.status, body: reply.body, includeFields: false)
-                    if !filtered { knownTotal.withLock { $0 = page.total } }
-                    // A small table is shown whole from the next poll on.
-                    shownWindow = window != nil && page.total <= Self.fullFetchLimit && !filtered ? nil : window
-                }
-                let subscriptions = subscriptionsWanted.withLock { $0 } ? await fetchAllSubscriptions(flavour!) : nil
+                let api = flavour!.api(self)
+                let listing = try await api.listClients()
+                let page = listing.page
+                let subscriptions = subscriptionsWanted.withLock { $0 } ? await api.allSubscriptions() : nil
                 // NanoMQ has no per-client counters; its broker counters give the header's rates.
-                let brokerMessages = flavour == .nanomq ? await nanoMQMessages() : nil
+                let brokerMessages = await api.brokerMessages()
                 var detail: DetailInfo?
                 if let id = detailId {
-                    detail = await fetchDetail(id, flavour: flavour!)
+                    detail = await api.detail(id)
                 }
                 let finished = Self.monotonic()
                 let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -303,9 +223,9 @@ public final class Poller: Sendable {
                     s.rows = page.rows
                     s.fetchedAt = finished
                     s.info.total = page.total
-                    s.info.window = shownWindow
+                    s.info.window = listing.window
                     s.info.brokerMessages = brokerMessages
-                    s.nodes = nodes
+                    s.nodes = listing.nodes
                     s.subscriptions = subscriptions
                     s.info.canKick = !kickUnsupported.withLock { $0 }
                     s.info.lastPollMs = now
@@ -349,30 +269,6 @@ public final class Poller: Sendable {
         return text
     }
 
-    func fetchDetail(_ id: String, flavour: Flavour) async -> DetailInfo {
-        if flavour == .emqx5 { return await fetchDetailV5(id) }
-        let lookup = flavour == .emqx3 ? "/api/v3/connections/\(Self.encode(id))" : "/api/v4/clients/\(Self.encode(id))"
-        var fields: [(key: String, value: String)]?
-        if let reply = try? await request(lookup), let page = try? ClientDecoder.decode(status: reply.status, body: reply.body) {
-            fields = page.rows.first?.fields
-        }
-        var info = await fetchSubscriptions(id, flavour: flavour)
-        info.fields = fields
-        if fields == nil {
-            info.note = "the API's lookup cannot find this id\(flavour == .nanomq ? " (NanoMQ does not find ids with a space or '/')" : ""): showing what the listing gives"
-        }
-        return info
-    }
-
-    func fetchSubscriptions(_ id: String, flavour: Flavour) async -> DetailInfo {
-        let path = flavour == .emqx3 ? "/api/v3/subscriptions/\(Self.encode(id))" : "/api/v4/subscriptions/\(Self.encode(id))"
-        guard let reply = try? await request(path), reply.status == 200,
-            let json = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any],
-            let data = json["data"] as? [[String: Any]]
-        else { return DetailInfo(note: "subscriptions not available from this API") }
-        return DetailInfo(subscriptions: data.compactMap(Self.subscription).sorted { $0.topic < $1.topic })
-    }
-
     /// One subscription object of any of the APIs: topic, QoS, and the 5.0 options (`nl`, `rap`,
     /// `rh`, as numbers or booleans) in words.
     static func subscription(_ o: [String: Any]) -> (topic: String, qos: Int, options: String)? {
@@ -389,52 +285,24 @@ public final class Poller: Sendable {
     /// always answers 204, so the next poll shows who is gone), the others one by one; one
     /// status line sums it up.
     public func kick(_ ids: [String]) async {
-        let flavour = flavourBox.withLock { $0 } ?? .aviary
-        if flavour == .emqx5 {
-            let message = await kickBulkV5(ids)
-            state.withLock { $0.messages.append(message) }
-            return
-        }
-        for id in ids { await kick(id) }
-        let outcomes = drainMessages()
-        let done = outcomes.filter { $0.hasPrefix("disconnected ") }.count
-        let failed = outcomes.filter { !$0.hasPrefix("disconnected ") }
-        let summary = "disconnected \(done) of \(ids.count)" + (failed.isEmpty ? "" : "; " + failed.joined(separator: "; "))
-        state.withLock { $0.messages.append(summary) }
+        let message = kickUnsupported.withLock({ $0 }) ? "this API has no disconnect endpoint" : await currentAPI().kick(ids)
+        state.withLock { $0.messages.append(message) }
     }
 
     /// Disconnects a client through the API's kick endpoint; the outcome goes to the status line.
     public func kick(_ id: String) async {
-        let flavour = flavourBox.withLock { $0 } ?? .aviary
-        let message: String
-        if kickUnsupported.withLock({ $0 }) {
-            message = "this API has no disconnect endpoint"
-        } else if flavour == .emqx5 {
-            message = await kickV5(id)
-        } else {
-            let path = flavour == .emqx3 ? "/api/v3/connections/\(Self.encode(id))" : "/api/v4/clients/\(Self.encode(id))"
-            do {
-                let reply = try await request(path, method: .DELETE)
-                let json = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any]
-                let code = (json?["code"] as? NSNumber)?.intValue
-                let text = String(decoding: reply.body.prefix(300), as: UTF8.self)
-                if reply.status == 200 && (code == nil || code == 0) {
-                    message = "disconnected \(id)"
-                } else if flavour == .nanomq, text.contains("CLIENT_IS_OFFLINE") {
-                    message = "\(id) is offline: NanoMQ disconnects connected clients only"
-                } else if flavour == .nanomq, [404, 405, 501].contains(reply.status) {
-                    // 0.25.5 answers 404 {"code":102}: no such route. Newer NanoMQ has one.
-                    kickUnsupported.withLock { $0 = true }
-                    state.withLock { $0.info.canKick = false }
-                    message = "this NanoMQ has no disconnect endpoint (DELETE /api/v4/clients/{id} answered HTTP \(reply.status)\(code.map { " code \($0)" } ?? "")); newer NanoMQ versions have it"
-                } else {
-                    message = "could not disconnect \(id): HTTP \(reply.status)" + (code.map { " code \($0)" } ?? "")
-                        + ((json?["message"] as? String).map { ": " + $0 } ?? "")
-                }
-            } catch {
-                message = "could not disconnect \(id): \(Self.describe(error))"
-            }
-        }
+        let message = kickUnsupported.withLock({ $0 }) ? "this API has no disconnect endpoint" : await currentAPI().kick(id)
         state.withLock { $0.messages.append(message) }
+    }
+
+    /// The API detected last (aviary's before the first poll).
+    private func currentAPI() -> any BrokerAPI {
+        (flavourBox.withLock { $0 } ?? .aviary).api(self)
+    }
+
+    /// The API answered a kick with "no such endpoint": `d` is not offered any more.
+    func markKickUnsupported() {
+        kickUnsupported.withLock { $0 = true }
+        state.withLock { $0.info.canKick = false }
     }
 }
