@@ -191,7 +191,9 @@ public struct BridgeConfiguration: Sendable, Hashable {
                 host = String(item[..<colon])
                 port = parsed
             }
-            guard !host.isEmpty, (1...65535).contains(port) else { throw InvalidValue("expected host:port with a port from 1 to 65535, got '\(item)'") }
+            guard !host.isEmpty, (1...65535).contains(port) else {
+                throw InvalidValue("expected host:port with a port from 1 to 65535, got '\(item)'")
+            }
             addresses.append(Address(host: host, port: port))
         }
         return addresses

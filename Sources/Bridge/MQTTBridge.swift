@@ -1,14 +1,15 @@
-#if canImport(Glibc)
-import Glibc
-#else
-import Darwin
-#endif
 import Broker
 import Logging
 import MQTTCodec
 import NIOCore
 import NIOPosix
 import NIOSSL
+
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 
 /// One bridge: an MQTT client of the upstream and an MQTT client of this broker (its local
 /// side, over a socket pair), with messages passed between them on the topics configured.
@@ -30,7 +31,11 @@ public final class MQTTBridge: Sendable {
     public init(configuration: BridgeConfiguration, broker: Broker, eventLoop: any EventLoop, logger: Logger) throws {
         self.configuration = configuration
         self.eventLoop = eventLoop
-        let status = BridgeStatus(name: configuration.name, localClientId: configuration.localClientId, addresses: configuration.addresses.map(\.description))
+        let status = BridgeStatus(
+            name: configuration.name,
+            localClientId: configuration.localClientId,
+            addresses: configuration.addresses.map(\.description)
+        )
         self.status = status
         let tls = try Self.tlsContext(configuration)
         var bridgeLogger = logger
@@ -48,7 +53,9 @@ public final class MQTTBridge: Sendable {
         do {
             return try configuration.tls.map { try NIOSSLContext(configuration: tlsConfiguration($0)) }
         } catch {
-            throw BridgeConfiguration.InvalidValue("connection '\(configuration.name)': the TLS files (bridge_cafile, bridge_certfile, bridge_keyfile) cannot be loaded: \(error)")
+            throw BridgeConfiguration.InvalidValue(
+                "connection '\(configuration.name)': the TLS files (bridge_cafile, bridge_certfile, bridge_keyfile) cannot be loaded: \(error)"
+            )
         }
     }
 
@@ -236,7 +243,11 @@ private final class Relay {
             // Priming takes no message: one at most goes in flight, to be sent again.
             properties.receiveMaximum = self.phase == .priming ? 1 : UInt16(clamping: min(self.limits.receiveMaximum, 65535))
             properties.maximumPacketSize = self.limits.maximumPacketSize
-            endpoint.send(.connect(ConnectPacket(version: .v5, clientId: self.configuration.localClientId, cleanStart: false, keepAlive: 0, properties: properties)))
+            endpoint.send(
+                .connect(
+                    ConnectPacket(version: .v5, clientId: self.configuration.localClientId, cleanStart: false, keepAlive: 0, properties: properties)
+                )
+            )
             endpoint.flush()
         }
     }
@@ -426,7 +437,13 @@ private final class Relay {
     /// Passes a PUBLISH to the other side under its mapped topic, with its packet id. One on no
     /// configured topic (a subscription left from an earlier configuration) is answered by the
     /// bridge itself, QoS 2 to the end, and not passed; false then.
-    private func pass(_ incoming: PublishPacket, as topic: String?, from source: PacketEndpoint, to target: PacketEndpoint, unrouted: inout Set<UInt16>) -> Bool {
+    private func pass(
+        _ incoming: PublishPacket,
+        as topic: String?,
+        from source: PacketEndpoint,
+        to target: PacketEndpoint,
+        unrouted: inout Set<UInt16>
+    ) -> Bool {
         guard let topic else {
             switch incoming.qos {
             case .atMostOnce: break

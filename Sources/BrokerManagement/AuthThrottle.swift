@@ -1,8 +1,7 @@
+import AviaryLocks
 import Hummingbird
 import NIOCore
 import Synchronization
-
-import AviaryLocks
 
 /// Slows down an address that keeps failing Basic Auth: after `freeFailures` failures in a row,
 /// each further request from it waits `baseDelay × 2^(n − freeFailures − 1)`, up to `maxDelay`,

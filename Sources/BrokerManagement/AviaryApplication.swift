@@ -67,7 +67,12 @@ public struct AviaryApplication: Sendable {
                 webSocketPort = try await broker.startWebSocket(host: configuration.host, port: wsPort, path: configuration.webSocketPath)
             }
             if let mqttTLS, let wssPort = configuration.secureWebSocketPort {
-                secureWebSocketPort = try await broker.startWebSocket(host: configuration.host, port: wssPort, path: configuration.webSocketPath, tls: mqttTLS.configuration)
+                secureWebSocketPort = try await broker.startWebSocket(
+                    host: configuration.host,
+                    port: wssPort,
+                    path: configuration.webSocketPath,
+                    tls: mqttTLS.configuration
+                )
             }
         } catch {
             await broker.shutdown()
@@ -76,7 +81,15 @@ public struct AviaryApplication: Sendable {
         }
         let bound = Ports(mqtt: port, tls: tlsPort, webSocket: webSocketPort, secureWebSocket: secureWebSocketPort, api: 0)
         let app = try buildManagementApplication(broker: broker, configuration: api, logger: logger, tls: apiTLS) { channel in
-            await onRunning(Ports(mqtt: bound.mqtt, tls: bound.tls, webSocket: bound.webSocket, secureWebSocket: bound.secureWebSocket, api: channel.localAddress?.port ?? api.port))
+            await onRunning(
+                Ports(
+                    mqtt: bound.mqtt,
+                    tls: bound.tls,
+                    webSocket: bound.webSocket,
+                    secureWebSocket: bound.secureWebSocket,
+                    api: channel.localAddress?.port ?? api.port
+                )
+            )
         }
         return AviaryApplication(
             broker: broker,

@@ -1,6 +1,6 @@
 import Broker
-import MQTTCodec
 import HeapModule
+import MQTTCodec
 
 /// `_page` (from 1) and `_limit` (1…10000) of any listing.
 struct Paging: Sendable {

@@ -1,12 +1,12 @@
 import Broker
-import MQTTCodec
 import HTTPTypes
 import Hummingbird
 import HummingbirdAuth
 import HummingbirdTLS
-import NIOSSL
 import Logging
+import MQTTCodec
 import NIOCore
+import NIOSSL
 
 #if canImport(Glibc)
 import Glibc
@@ -207,7 +207,9 @@ struct ManagementAPI: HTTPResponder {
             case "share":
                 filters.append { _, s in s.topicFilter.hasPrefix("$share/\(value)/") }
             case "_match_topic":
-                guard (try? TopicName.validate(value)) != nil, !value.unicodeScalars.contains("\u{0}") else { throw .badParameter("_match_topic must be a topic name, got '\(value)'") }
+                guard (try? TopicName.validate(value)) != nil, !value.unicodeScalars.contains("\u{0}") else {
+                    throw .badParameter("_match_topic must be a topic name, got '\(value)'")
+                }
                 filters.append { _, s in (try? TopicFilter(s.topicFilter))?.matches(value) ?? false }
             default:
                 throw .badParameter("unknown query parameter '\(key)'")

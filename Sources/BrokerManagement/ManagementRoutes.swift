@@ -84,13 +84,19 @@ extension ManagementAPI {
             api.ok { $0.array { api.writeNode(&$0) } }
         },
         Route("api/v4/nodes/{node}") { api, _ throws(APIError) in api.ok { api.writeNode(&$0) } },
-        Route("api/v4/clients", query: true, catalogue: [("list_clients", .get, "Paged, filtered, sortable list of clients")]) { api, call throws(APIError) in
+        Route("api/v4/clients", query: true, catalogue: [("list_clients", .get, "Paged, filtered, sortable list of clients")]) {
+            api,
+            call throws(APIError) in
             try api.listClients(call.query, v3: false)
         },
-        Route("api/v4/nodes/{node}/clients", query: true, catalogue: [("list_node_clients", .get, "Clients of a node")]) { api, call throws(APIError) in
+        Route("api/v4/nodes/{node}/clients", query: true, catalogue: [("list_node_clients", .get, "Clients of a node")]) {
+            api,
+            call throws(APIError) in
             try api.listClients(call.query, v3: false)
         },
-        Route("api/v4/clients/username/{username}", catalogue: [("lookup_client_via_username", .get, "Look up clients by username")]) { api, call throws(APIError) in
+        Route("api/v4/clients/username/{username}", catalogue: [("lookup_client_via_username", .get, "Look up clients by username")]) {
+            api,
+            call throws(APIError) in
             api.lookup(username: call["username"], connectedOnly: false, v3: false)
         },
         Route(
@@ -102,13 +108,17 @@ extension ManagementAPI {
             ]
         ) { api, call throws(APIError) in try api.clientById(call) },
         Route("api/v4/nodes/{node}/clients/{clientid}", [.get, .delete]) { api, call throws(APIError) in try api.clientById(call) },
-        Route("api/v4/subscriptions", query: true, catalogue: [("list_subscriptions", .get, "Paged list of subscriptions")]) { api, call throws(APIError) in
+        Route("api/v4/subscriptions", query: true, catalogue: [("list_subscriptions", .get, "Paged list of subscriptions")]) {
+            api,
+            call throws(APIError) in
             try api.listSubscriptions(call.query, clientId: nil)
         },
         Route("api/v4/subscriptions/{clientid}", query: true, catalogue: [("lookup_client_subscriptions", .get, "Subscriptions of a client")]) {
-            api, call throws(APIError) in try api.listSubscriptions(call.query, clientId: call["clientid"])
+            api,
+            call throws(APIError) in try api.listSubscriptions(call.query, clientId: call["clientid"])
         },
-        Route("api/v4/nodes/{node}/subscriptions", query: true) { api, call throws(APIError) in try api.listSubscriptions(call.query, clientId: nil) },
+        Route("api/v4/nodes/{node}/subscriptions", query: true) { api, call throws(APIError) in try api.listSubscriptions(call.query, clientId: nil)
+        },
         Route("api/v4/nodes/{node}/subscriptions/{clientid}", query: true) { api, call throws(APIError) in
             try api.listSubscriptions(call.query, clientId: call["clientid"])
         },

@@ -1,8 +1,7 @@
+import AviaryLocks
 import Broker
 import Prometheus
 import Synchronization
-
-import AviaryLocks
 
 /// Prometheus text exposition at `/metrics` of every figure of `Broker.metricCatalogue()` that
 /// has a Prometheus name. The broker keeps its own atomics; at each scrape the growth of each

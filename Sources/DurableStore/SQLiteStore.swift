@@ -111,7 +111,13 @@ final class SQLiteStore {
                 let packetId: Int64? = row[3]
                 maxId = max(maxId, id)
                 state.messages.append(
-                    RecoveredMessage(id: id, clientId: row[1], record: Self.buffer(row[2]), packetId: packetId.map { UInt16(truncatingIfNeeded: $0) }, state: UInt8(truncatingIfNeeded: row[4] as Int64))
+                    RecoveredMessage(
+                        id: id,
+                        clientId: row[1],
+                        record: Self.buffer(row[2]),
+                        packetId: packetId.map { UInt16(truncatingIfNeeded: $0) },
+                        state: UInt8(truncatingIfNeeded: row[4] as Int64)
+                    )
                 )
             }
             state.nextMessageId = maxId + 1
@@ -158,7 +164,9 @@ final class SQLiteStore {
     private static func apply(_ operation: StoreOperation, _ db: Database) throws {
         switch operation {
         case .putSession(let clientId, let record):
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO sessions(client_id, record) VALUES (?, ?)").execute(arguments: [clientId, data(record)])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO sessions(client_id, record) VALUES (?, ?)").execute(arguments: [
+                clientId, data(record),
+            ])
         case .deleteSession(let clientId):
             for table in ["sessions", "subscriptions", "messages", "incoming_qos2"] {
                 try db.cachedStatement(sql: "DELETE FROM \(table) WHERE client_id = ?").execute(arguments: [clientId])
@@ -175,9 +183,13 @@ final class SQLiteStore {
         case .deleteRetained(let topic):
             try db.cachedStatement(sql: "DELETE FROM retained WHERE topic = ?").execute(arguments: [topic])
         case .putIncoming(let clientId, let packetId):
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO incoming_qos2(client_id, packet_id) VALUES (?, ?)").execute(arguments: [clientId, Int64(packetId)])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO incoming_qos2(client_id, packet_id) VALUES (?, ?)").execute(arguments: [
+                clientId, Int64(packetId),
+            ])
         case .deleteIncoming(let clientId, let packetId):
-            try db.cachedStatement(sql: "DELETE FROM incoming_qos2 WHERE client_id = ? AND packet_id = ?").execute(arguments: [clientId, Int64(packetId)])
+            try db.cachedStatement(sql: "DELETE FROM incoming_qos2 WHERE client_id = ? AND packet_id = ?").execute(arguments: [
+                clientId, Int64(packetId),
+            ])
         }
     }
 
@@ -205,7 +217,8 @@ private struct MessageStatements {
     let delete: SQLiteStatement
 
     init(_ db: Database) throws {
-        put = try db.cachedStatement(sql: "INSERT OR REPLACE INTO messages(client_id, id, record, packet_id, state) VALUES (?, ?, ?, ?, ?)").sqliteStatement
+        put = try db.cachedStatement(sql: "INSERT OR REPLACE INTO messages(client_id, id, record, packet_id, state) VALUES (?, ?, ?, ?, ?)")
+            .sqliteStatement
         update = try db.cachedStatement(sql: "UPDATE messages SET packet_id = ?, state = ? WHERE client_id = ? AND id = ?").sqliteStatement
         delete = try db.cachedStatement(sql: "DELETE FROM messages WHERE client_id = ? AND id = ?").sqliteStatement
     }
@@ -268,9 +281,14 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .corrupt(let detail): "integrity check failed: \(detail)"
-        case .unsupportedSchema(let version): "written by another aviary version (store schema \(version), this one reads \(SQLiteStore.schemaVersion))"
+        case .unsupportedSchema(let version):
+            "written by another aviary version (store schema \(version), this one reads \(SQLiteStore.schemaVersion))"
         case .directory(let directory, let why): "persistence_dir \(directory) cannot be used: \(why)"
-        case .locked(let directory): "persistence_dir \(directory) is in use by another aviary (its lock file \(directory)/aviary.lock is held); stop that broker or choose another directory"
+        case .locked(let directory):
+            """
+            persistence_dir \(directory) is in use by another aviary (its lock file \(directory)/aviary.lock is held); stop that broker or choose \
+            another directory
+            """
         case .closed: "the store is closed"
         }
     }

@@ -1,9 +1,8 @@
+import AviaryLocks
 import MQTTCodec
 import NIOCore
 import NIOPosix
 import Synchronization
-
-import AviaryLocks
 
 /// A handful of real MQTT clients (TCP to the broker, our codec) with different protocol
 /// versions and changing traffic, so `aviary --demo` shows a live table at once and the

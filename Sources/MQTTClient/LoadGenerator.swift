@@ -1,10 +1,9 @@
-import MQTTCodec
+import AviaryLocks
 import Dispatch
+import MQTTCodec
 import NIOCore
 import NIOPosix
 import Synchronization
-
-import AviaryLocks
 
 /// What `aviary bench` runs: an MQTT load generator on SwiftNIO, in the spirit of emqtt-bench,
 /// against any broker. Every run is bounded in messages and time and reports loss honestly.
@@ -108,13 +107,17 @@ public struct BenchResult: Sendable {
         ]
         switch options.scenario {
         case .conns:
-            fields += [("connections", "\(options.connections)"), ("connected", "\(connected)"), ("failed", "\(failed)"),
-                       ("seconds", format(seconds)), ("connects_per_s", format(seconds > 0 ? Double(connected) / seconds : 0))]
+            fields += [
+                ("connections", "\(options.connections)"), ("connected", "\(connected)"), ("failed", "\(failed)"),
+                ("seconds", format(seconds)), ("connects_per_s", format(seconds > 0 ? Double(connected) / seconds : 0)),
+            ]
         default:
-            fields += [("publishers", "\(options.scenario == .fanout || options.scenario == .latency ? 1 : options.publishers)"),
-                       ("subscribers", "\(options.scenario == .fanout ? options.subscribers : options.scenario == .pairs ? options.publishers : 1)"),
-                       ("sent", "\(sent)"), ("expected", "\(expected)"), ("received", "\(received)"), ("loss", "\(loss)"),
-                       ("seconds", format(seconds)), ("msgs_per_s", format(throughput))]
+            fields += [
+                ("publishers", "\(options.scenario == .fanout || options.scenario == .latency ? 1 : options.publishers)"),
+                ("subscribers", "\(options.scenario == .fanout ? options.subscribers : options.scenario == .pairs ? options.publishers : 1)"),
+                ("sent", "\(sent)"), ("expected", "\(expected)"), ("received", "\(received)"), ("loss", "\(loss)"),
+                ("seconds", format(seconds)), ("msgs_per_s", format(throughput)),
+            ]
             if options.qos != .atMostOnce { fields += [("acked", "\(acked)"), ("acked_then_lost", "\(ackedThenLost)")] }
             if options.scenario == .latency { fields += [("rate", "\(options.rate)")] }
             if let l = latency {
@@ -193,12 +196,22 @@ public enum LoadGenerator {
         let apart = o.qos == .atMostOnce && loops.count > subscriptions.count
         let publisherLoops = apart ? Array(loops[subscriptions.count...]) : loops
         for (i, filter) in subscriptions.enumerated() {
-            channels.append(try await connect(o, id: "\(o.prefix)-s\(i)", role: .subscriber(filter), counters: counters, loop: loops[i % loops.count]))
+            channels.append(
+                try await connect(o, id: "\(o.prefix)-s\(i)", role: .subscriber(filter), counters: counters, loop: loops[i % loops.count])
+            )
         }
         var publisherChannels: [any Channel] = []
         for (i, p) in publishers.enumerated() {
             let role = BenchClient.Role.publisher(topic: p.topic, count: p.count, rate: o.scenario == .latency ? o.rate : nil)
-            publisherChannels.append(try await connect(o, id: "\(o.prefix)-p\(i)", role: role, counters: counters, loop: publisherLoops[(apart ? i : subscriptions.count + i) % publisherLoops.count]))
+            publisherChannels.append(
+                try await connect(
+                    o,
+                    id: "\(o.prefix)-p\(i)",
+                    role: role,
+                    counters: counters,
+                    loop: publisherLoops[(apart ? i : subscriptions.count + i) % publisherLoops.count]
+                )
+            )
         }
         channels += publisherChannels
         let started = DispatchTime.now().uptimeNanoseconds
@@ -246,7 +259,8 @@ public enum LoadGenerator {
             // latency measured would be the generator's queue, not the broker's.
             bootstrap = bootstrap.channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(o.buffers.send))
         }
-        let channel = try await bootstrap
+        let channel =
+            try await bootstrap
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

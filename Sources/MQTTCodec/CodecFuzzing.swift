@@ -20,7 +20,9 @@ import NIOCore
         public var leftover = 0
     }
 
-    static let contexts: [PropertyContext] = [.connect, .will, .connack, .publish, .ack, .subscribe, .suback, .unsubscribe, .unsuback, .disconnect, .auth]
+    static let contexts: [PropertyContext] = [
+        .connect, .will, .connack, .publish, .ack, .subscribe, .suback, .unsubscribe, .unsuback, .disconnect, .auth,
+    ]
     static let versions: [ProtocolVersion?] = [nil, .v3_1, .v3_1_1, .v5]
 
     @discardableResult

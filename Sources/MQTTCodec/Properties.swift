@@ -463,7 +463,6 @@ extension Properties {
     }
 }
 
-
 extension Properties {
     /// The wire form (length prefix included), as inside a packet: for keeping properties on
     /// disk in the form the specification defines.

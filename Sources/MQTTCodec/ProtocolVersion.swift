@@ -34,7 +34,8 @@ public enum QoS: UInt8, Sendable, Hashable, Comparable, CaseIterable {
 
 /// The fourteen (fifteen with AUTH) control packet types, by their wire value.
 public enum PacketType: UInt8, Sendable, Hashable, CaseIterable {
-    case connect = 1, connack, publish, puback, pubrec, pubrel, pubcomp
+    case connect = 1
+    case connack, publish, puback, pubrec, pubrel, pubcomp
     case subscribe, suback, unsubscribe, unsuback, pingreq, pingresp, disconnect, auth
 
     /// Lower-case name as used in metrics labels (`connect`, `puback` …).

@@ -108,7 +108,12 @@ public enum Dashboard {
                 source.target = "\(current + 1)/\(watched.count)" + (view.target.name.map { " " + $0 } ?? "")
             }
             let (width, height) = terminal.size
-            let layout = Column.layout(width: width, nodes: source.flavour == .emqx5, counters: source.flavour != .nanomq, hidden: view.state.hiddenColumns)
+            let layout = Column.layout(
+                width: width,
+                nodes: source.flavour == .emqx5,
+                counters: source.flavour != .nanomq,
+                hidden: view.state.hiddenColumns
+            )
             view.state.lastLayout = layout
             let pageSize = max(1, height - 6)
             let now = Poller.monotonic()

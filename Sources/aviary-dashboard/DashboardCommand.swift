@@ -11,7 +11,10 @@ struct DashboardCommand: ParsableCommand {
         commandName: "aviary watch",
         abstract: "Show the dashboard for a management API: aviary, NanoMQ (HTTP API v4), EMQX 5/6 (/api/v5) or EMQX v3/v4.",
         discussion: """
-            The kind of API is detected from its answers. NanoMQ's API has no counters and no disconnect endpoint: those columns show "–" and `d` says so. For EMQX 5/6 give an API key and secret (--api-key/--api-secret, the same as --user/--password); if EMQX refuses them as a key, they are tried as a dashboard user, whose bearer token is renewed when it expires. The credentials may also come from AVIARY_WATCH_USER and AVIARY_WATCH_PASSWORD, which keeps the password out of the process list.
+            The kind of API is detected from its answers. NanoMQ's API has no counters and no disconnect endpoint: those columns show "–" and `d` \
+            says so. For EMQX 5/6 give an API key and secret (--api-key/--api-secret, the same as --user/--password); if EMQX refuses them as a \
+            key, they are tried as a dashboard user, whose bearer token is renewed when it expires. The credentials may also come from \
+            AVIARY_WATCH_USER and AVIARY_WATCH_PASSWORD, which keeps the password out of the process list.
 
             Examples:
               aviary watch http://127.0.0.1:8081
@@ -22,13 +25,25 @@ struct DashboardCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "Base URL of the management API, e.g. http://127.0.0.1:8081; several are watched together (t or Tab switches); none: the target lines of dashboard.conf.")
+    @Argument(
+        help:
+            """
+            Base URL of the management API, e.g. http://127.0.0.1:8081; several are watched together (t or Tab switches); none: the target lines of \
+            dashboard.conf.
+            """
+    )
     var urls: [String] = []
 
-    @Option(name: [.customLong("user"), .customLong("api-key")], help: "Basic Auth user name, or EMQX 5/6 API key (default: AVIARY_WATCH_USER or admin).")
+    @Option(
+        name: [.customLong("user"), .customLong("api-key")],
+        help: "Basic Auth user name, or EMQX 5/6 API key (default: AVIARY_WATCH_USER or admin)."
+    )
     var user: String?
 
-    @Option(name: [.customLong("password"), .customLong("api-secret")], help: "Basic Auth password, or EMQX 5/6 API secret (default: AVIARY_WATCH_PASSWORD or public).")
+    @Option(
+        name: [.customLong("password"), .customLong("api-secret")],
+        help: "Basic Auth password, or EMQX 5/6 API secret (default: AVIARY_WATCH_PASSWORD or public)."
+    )
     var password: String?
 
     @Option(name: .customLong("interval"), help: "Seconds between polls (0.25 to 10; default: what dashboard.conf remembers, else 1).")

@@ -1,5 +1,5 @@
-import Broker
 import ArgumentParser
+import Broker
 import Logging
 
 @main

@@ -34,7 +34,7 @@ enum DashboardProcess {
         var cargs: [UnsafeMutablePointer<CChar>?] = ([binary] + arguments).map { strdup($0) } + [nil]
         execv(binary, &cargs)
         let code = errno
-        cargs.forEach { free($0) }
+        for arg in cargs { free(arg) }
         throw Missing(path: binary + " (\(String(cString: strerror(code))))")
     }
 
@@ -64,8 +64,8 @@ enum DashboardProcess {
         var cargs: [UnsafeMutablePointer<CChar>?] = ([binary] + arguments).map { strdup($0) } + [nil]
         var cenv: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
-            cargs.forEach { free($0) }
-            cenv.forEach { free($0) }
+            for arg in cargs { free(arg) }
+            for variable in cenv { free(variable) }
         }
         var pid = pid_t()
         let rc = posix_spawn(&pid, binary, &actions, &attributes, &cargs, &cenv)

@@ -1,7 +1,7 @@
-import MQTTCodec
 import ArgumentParser
 import Broker
 import Foundation
+import MQTTCodec
 
 /// The settings as flags, shared by `aviary` and `aviary serve`. Every flag is optional so that
 /// an absent one falls through to `AVIARY_*`, then to `--config`, then to the default.
@@ -65,10 +65,12 @@ struct SettingsOptions: ParsableArguments {
             ("api_user", apiUser), ("api_password", apiPassword), ("max_connections", maxConnections),
             ("max_packet_size", maxPacketSize), ("max_inflight", maxInflight), ("receive_maximum", receiveMaximum),
             ("max_queued_messages", maxQueuedMessages), ("queue_high_water", queueHighWater), ("queue_low_water", queueLowWater),
-            ("max_stall", maxStall), ("overload_policy", overloadPolicy), ("max_subscriptions", maxSubscriptions), ("max_topic_length", maxTopicLength),
+            ("max_stall", maxStall), ("overload_policy", overloadPolicy), ("max_subscriptions", maxSubscriptions),
+            ("max_topic_length", maxTopicLength),
             ("max_topic_levels", maxTopicLevels), ("max_session_expiry", maxSessionExpiry), ("max_keepalive", maxKeepalive),
             ("topic_alias_maximum", topicAliasMaximum), ("topic_alias_server", topicAliasServer), ("keepalive_cap_v3", keepaliveCapV3),
-            ("validate_utf8_payloads", validateUTF8Payloads), ("response_information", responseInformation), ("event_loops", eventLoops), ("tcp_receive_buffer", tcpReceiveBuffer), ("listener_per_loop", listenerPerLoop),
+            ("validate_utf8_payloads", validateUTF8Payloads), ("response_information", responseInformation), ("event_loops", eventLoops),
+            ("tcp_receive_buffer", tcpReceiveBuffer), ("listener_per_loop", listenerPerLoop),
             ("persistence", persistence), ("persistence_dir", persistenceDir), ("persistence_sync", persistenceSync),
             ("persistence_max_bytes", persistenceMaxBytes), ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
             ("allow_anonymous", allowAnonymous), ("password_file", passwordFile), ("acl_file", aclFile),

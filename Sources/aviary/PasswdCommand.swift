@@ -11,7 +11,10 @@ struct PasswdCommand: ParsableCommand {
         commandName: "passwd",
         abstract: "Add, change or delete a user in a password file (mosquitto_passwd's format).",
         discussion: """
-            The file holds one `user:$7$ROUNDS$SALT$HASH` line per user: PBKDF2-HMAC-SHA512 with a random salt, as mosquitto_passwd writes it (files work in both brokers), followed by a `#aviary-scram-sha-256:USER:...` line with the user's SCRAM-SHA-256 keys for MQTT 5 enhanced authentication (a comment to Mosquitto). The file is created with mode 600 if missing. The password is asked twice on a terminal, or read as one line from standard input. Send SIGHUP to a running `aviary serve` to use the new file; connected clients stay.
+            The file holds one `user:$7$ROUNDS$SALT$HASH` line per user: PBKDF2-HMAC-SHA512 with a random salt, as mosquitto_passwd writes it \
+            (files work in both brokers), followed by a `#aviary-scram-sha-256:USER:...` line with the user's SCRAM-SHA-256 keys for MQTT 5 \
+            enhanced authentication (a comment to Mosquitto). The file is created with mode 600 if missing. The password is asked twice on a \
+            terminal, or read as one line from standard input. Send SIGHUP to a running `aviary serve` to use the new file; connected clients stay.
 
             Examples:
               aviary passwd /etc/aviary/passwd alice

@@ -1,14 +1,13 @@
 import ArgumentParser
+import AviaryLocks
 import Broker
-import MQTTClient
 import BrokerManagement
 import Foundation
 import Logging
+import MQTTClient
 import NIOCore
 import ServiceLifecycle
 import Synchronization
-
-import AviaryLocks
 import UnixSignals
 
 #if canImport(Glibc)
@@ -20,7 +19,8 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run the broker, its management API and the dashboard in this terminal (the default).",
         discussion: """
-            The settings are those of `aviary serve` (flags, AVIARY_* variables, a --config file). Logs go to --log-file, not to the terminal. Quitting the dashboard stops the broker.
+            The settings are those of `aviary serve` (flags, AVIARY_* variables, a --config file). Logs go to --log-file, not to the terminal. \
+            Quitting the dashboard stops the broker.
 
             Examples:
               aviary                        # broker on 0.0.0.0:1883, API on 127.0.0.1:8081
@@ -74,7 +74,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         let port = application.mqttPort
         let api = configuration.api
-        let group = ServiceGroup(configuration: .init(services: try resolved.services(of: application, logger: logger).map { .init(service: $0) }, logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(services: try resolved.services(of: application, logger: logger).map { .init(service: $0) }, logger: logger)
+        )
         let running = Task { try await group.run() }
         for _ in 0..<100 where apiPort.withLock({ $0 }) == nil {
             if running.isCancelled { break }

@@ -15,7 +15,9 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the MQTT broker and its management API headless (no terminal needed).",
         discussion: """
-            Every setting is a flag, an AVIARY_* environment variable or a line of the --config file, in that order of precedence; --print-config shows the result and where each value came from. SIGTERM or SIGINT shuts down gracefully: the listener closes, MQTT 5 clients get DISCONNECT 0x8B, writes flush, then the API stops (at most 10 s). A second signal exits at once.
+            Every setting is a flag, an AVIARY_* environment variable or a line of the --config file, in that order of precedence; --print-config \
+            shows the result and where each value came from. SIGTERM or SIGINT shuts down gracefully: the listener closes, MQTT 5 clients get \
+            DISCONNECT 0x8B, writes flush, then the API stops (at most 10 s). A second signal exits at once.
 
             Examples:
               aviary serve                  # MQTT on 0.0.0.0:1883, API on 127.0.0.1:8081

@@ -23,16 +23,19 @@ struct BridgeConfigurationTests {
         #expect(plain.remoteTopic(forLocal: "$SYS/x") == nil, "a wildcard never matches $ topics")
     }
 
-    @Test("bad topic lines say what was expected", arguments: [
-        ("a/# sideways", "direction must be in, out or both"),
-        ("a/# out 3", "QoS must be 0, 1 or 2"),
-        ("a/#/b", "not a valid topic filter"),
-        ("a+ out 0", "not a valid topic filter"),
-        ("# out 0 a/# b/", "may not hold wildcards"),
-        ("\"\" out 0", "the pattern is empty"),
-        ("$share/g/a out 0", "shared subscription"),
-        ("a out 0 b c d", "expected 'PATTERN"),
-    ])
+    @Test(
+        "bad topic lines say what was expected",
+        arguments: [
+            ("a/# sideways", "direction must be in, out or both"),
+            ("a/# out 3", "QoS must be 0, 1 or 2"),
+            ("a/#/b", "not a valid topic filter"),
+            ("a+ out 0", "not a valid topic filter"),
+            ("# out 0 a/# b/", "may not hold wildcards"),
+            ("\"\" out 0", "the pattern is empty"),
+            ("$share/g/a out 0", "shared subscription"),
+            ("a out 0 b c d", "expected 'PATTERN"),
+        ]
+    )
     func badTopics(line: String, expected: String) {
         var bridge = BridgeConfiguration(name: "b")
         #expect(throws: BridgeConfiguration.InvalidValue.self) { try bridge.set("topic", line) }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `aviary bench` end to end against `aviary serve`: every scenario completes, counts what it
 /// sent and received, and reports loss and refusals honestly.
@@ -37,14 +37,21 @@ struct BenchTests {
         let (server, _) = try AviaryBinary.serve(["--ws-port", "0"])
         var ws: Int?
         try eventually("the WebSocket port to be printed") {
-            ws = server.lines.first { $0.contains("on ws://") }.flatMap { $0.split(separator: ":").last }.flatMap { Int($0.split(separator: "/").first ?? "") }
+            ws = server.lines.first { $0.contains("on ws://") }.flatMap { $0.split(separator: ":").last }.flatMap {
+                Int($0.split(separator: "/").first ?? "")
+            }
             return ws != nil
         }
         for qos in ["0", "1"] {
-            let r = try Self.bench(["fanin", "--port", "\(ws!)", "--ws-path", "/mqtt", "--publishers", "3", "--messages", "300", "--qos", qos, "--mqtt-version", "5"])
+            let r = try Self.bench([
+                "fanin", "--port", "\(ws!)", "--ws-path", "/mqtt", "--publishers", "3", "--messages", "300", "--qos", qos, "--mqtt-version", "5",
+            ])
             #expect(Self.int(r, "expected") == 900 && Self.int(r, "received") == 900 && Self.int(r, "loss") == 0, "QoS \(qos): \(r)")
         }
-        let wrong = try Subprocess.run([Tools.aviary, "bench", "fanin", "--port", "\(ws!)", "--ws-path", "/elsewhere", "--publishers", "1", "--messages", "1"], timeout: 30)
+        let wrong = try Subprocess.run(
+            [Tools.aviary, "bench", "fanin", "--port", "\(ws!)", "--ws-path", "/elsewhere", "--publishers", "1", "--messages", "1"],
+            timeout: 30
+        )
         #expect(wrong.code != 0 && wrong.output.contains("did not upgrade"), "\(wrong.output)")
         server.signal(SIGTERM)
         #expect(server.wait(timeout: 15) == 0)
@@ -72,7 +79,12 @@ struct BenchTests {
         #expect(server.wait(timeout: 15) == 0)
     }
 
-    @Test("past the open-file limit every attempt is answered: as many connect as the limit allows, the rest are refused at once, and the broker never hits EMFILE")
+    @Test(
+        """
+        past the open-file limit every attempt is answered: as many connect as the limit allows, the rest are refused at once, and the broker never \
+        hits EMFILE
+        """
+    )
     func pastTheFileLimit() async throws {
         let (server, port) = try AviaryBinary.serve(launcher: ["prlimit", "--nofile=160:160"])
         let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"

@@ -1,8 +1,8 @@
 import Broker
-import MQTTCodec
 import Foundation
-import Testing
+import MQTTCodec
 import TestSupport
+import Testing
 
 /// The built `aviary` binary as a subprocess: flags, printed port, signals, exit codes.
 @Suite(.timeLimit(.minutes(1)))
@@ -21,9 +21,12 @@ struct CommandLineTests {
         #expect(server.wait(timeout: 10) == 0, "\(server.output)")
     }
 
-    @Test("--event-loops: the node reports the threads serving MQTT (1, or one per core by default) and QoS 1 flows on one thread", arguments: [
-        ["--event-loops", "1"], [],
-    ])
+    @Test(
+        "--event-loops: the node reports the threads serving MQTT (1, or one per core by default) and QoS 1 flows on one thread",
+        arguments: [
+            ["--event-loops", "1"], [],
+        ]
+    )
     func eventLoops(_ flags: [String]) async throws {
         let (server, port) = try AviaryBinary.serve(flags)
         defer { server.signal(SIGTERM) }
@@ -45,16 +48,23 @@ struct CommandLineTests {
         #expect(sub.output == "m1\nm2\nm3\n")
     }
 
-    @Test("--tcp-receive-buffer: an accepted client socket's kernel receive buffer is the setting (16 KiB by default; 0 = the kernel's autotuned start)", arguments: [
-        (["--tcp-receive-buffer", "65536"], 65536), ([], 16384), (["--tcp-receive-buffer", "0"], 0),
-    ])
+    @Test(
+        """
+        --tcp-receive-buffer: an accepted client socket's kernel receive buffer is the setting (16 KiB by default; 0 = the kernel's autotuned start)
+        """,
+        arguments: [
+            (["--tcp-receive-buffer", "65536"], 65536), ([], 16384), (["--tcp-receive-buffer", "0"], 0),
+        ]
+    )
     func tcpReceiveBuffer(_ flags: [String], _ setting: Int) throws {
         let (server, port) = try AviaryBinary.serve(flags)
         defer { server.signal(SIGTERM) }
         let c = try TestClient(port: port)
         try c.connect("rcvbuf")
         // Linux doubles SO_RCVBUF for its bookkeeping; unset, a socket starts at tcp_rmem's default.
-        let rmem = try String(contentsOfFile: "/proc/sys/net/ipv4/tcp_rmem", encoding: .utf8).split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        let rmem = try String(contentsOfFile: "/proc/sys/net/ipv4/tcp_rmem", encoding: .utf8).split(whereSeparator: \.isWhitespace).compactMap {
+            Int($0)
+        }
         let expected = setting > 0 ? 2 * setting : rmem[1]
         let ss = try Subprocess.run(["ss", "-tmnH", "state", "established", "( sport = :\(port) )"])
         #expect(ss.code == 0, "\(ss.output)")
@@ -62,16 +72,27 @@ struct CommandLineTests {
         #expect(rb == expected, "\(ss.output)")
     }
 
-    @Test("--listener-per-loop: one listening socket per event loop on the MQTT and WebSocket ports (one without it); a port in use is still refused; clients on every socket reach each other", arguments: [true, false])
+    @Test(
+        """
+        --listener-per-loop: one listening socket per event loop on the MQTT and WebSocket ports (one without it); a port in use is still refused; \
+        clients on every socket reach each other
+        """,
+        arguments: [true, false]
+    )
     func listenerPerLoop(_ perLoop: Bool) throws {
         let (server, port) = try AviaryBinary.serve(["--event-loops", "2", "--listener-per-loop", "\(perLoop)", "--ws-port", "0"])
         defer { server.signal(SIGTERM) }
-        let wsPort = try #require(server.lines.lazy.compactMap { $0.firstMatch(of: /MQTT over WebSockets on ws:\/\/[^:]+:(\d+)/).flatMap { Int($0.1) } }.first, "\(server.output)")
+        let wsPort = try #require(
+            server.lines.lazy.compactMap { $0.firstMatch(of: /MQTT over WebSockets on ws:\/\/[^:]+:(\d+)/).flatMap { Int($0.1) } }.first,
+            "\(server.output)"
+        )
         for listener in [port, wsPort] {
             let ss = try Subprocess.run(["ss", "-ltnH", "( sport = :\(listener) )"])
             #expect(ss.output.split(separator: "\n").count == (perLoop ? 2 : 1), "\(ss.output)")
         }
-        let second = try Subprocess([Tools.aviary, "serve", "--mqtt-host", "127.0.0.1", "--mqtt-port", "\(port)", "--api-port", "0", "--ws-port", "off", "--wss-port", "off"])
+        let second = try Subprocess([
+            Tools.aviary, "serve", "--mqtt-host", "127.0.0.1", "--mqtt-port", "\(port)", "--api-port", "0", "--ws-port", "off", "--wss-port", "off",
+        ])
         #expect(second.wait(timeout: 20) != 0)
         #expect(second.output.contains("Address already in use"), "\(second.output)")
         // Sixteen clients land on both loops whatever the spread; each one's message reaches all.
@@ -89,7 +110,10 @@ struct CommandLineTests {
         }
     }
 
-    @Test("an accepted client socket has TCP_NODELAY (NIO sets it on the listener; accepted sockets inherit it, with one listener or one per loop)", arguments: [false, true])
+    @Test(
+        "an accepted client socket has TCP_NODELAY (NIO sets it on the listener; accepted sockets inherit it, with one listener or one per loop)",
+        arguments: [false, true]
+    )
     func acceptedSocketsNoDelay(_ perLoop: Bool) throws {
         let (server, port) = try AviaryBinary.serve(["--event-loops", "2", "--listener-per-loop", "\(perLoop)"])
         defer { server.signal(SIGTERM) }

@@ -1,9 +1,9 @@
 @_spi(Simulation) import Broker
-import MQTTCodec
 import Foundation
-import Testing
-import TestSupport
+import MQTTCodec
 import TUI
+import TestSupport
+import Testing
 
 /// The real `aviary` binary in tmux against a real broker and real clients.
 @Suite(.serialized, .timeLimit(.minutes(2)))
@@ -34,7 +34,9 @@ struct DashboardE2ETests {
         try tui.waitFor("the history line") { s in s.contains("per second, peaks, last") && s.contains(" msg in ") && s.contains(" bytes in ") }
         // Subscriptions by topic filter; Enter narrows the table to its subscribers.
         try tui.send("s")
-        try tui.waitFor("the subscriptions view") { s in s.contains("TOPIC FILTER") && s.contains("e2e/#") && s.contains("3 subscriptions on 1 topic filters") }
+        try tui.waitFor("the subscriptions view") { s in
+            s.contains("TOPIC FILTER") && s.contains("e2e/#") && s.contains("3 subscriptions on 1 topic filters")
+        }
         try tui.send("Enter")
         try tui.waitFor("the subscribers") { s in s.contains("3 of 4 shown subscribed to e2e/#") && !s.contains("e2e-paho-pub ") }
         try tui.send("Escape")
@@ -112,11 +114,20 @@ struct DashboardE2ETests {
         await h.stop()
     }
 
-    @Test("watch an EMQX 5/6 cluster (a local stand-in of /api/v5): --api-key/--api-secret, a NODE column, rates from counters, detail with subscriptions, d+y kicks with DELETE")
+    @Test(
+        """
+        watch an EMQX 5/6 cluster (a local stand-in of /api/v5): --api-key/--api-secret, a NODE column, rates from counters, detail with \
+        subscriptions, d+y kicks with DELETE
+        """
+    )
     func watchEMQX5() async throws {
         let (fake, base) = try FakeAPI.emqx5(["--clients", "12"])
         defer { fake.signal(SIGTERM) }
-        let tui = try TmuxDriver([Tools.aviary, "watch", base, "--api-key", "key-1", "--api-secret", "secret-1", "--interval", "0.5"], cols: 160, rows: 30)
+        let tui = try TmuxDriver(
+            [Tools.aviary, "watch", base, "--api-key", "key-1", "--api-secret", "secret-1", "--interval", "0.5"],
+            cols: 160,
+            rows: 30
+        )
         let screen = try tui.waitFor("the cluster's clients") { s in s.contains("dev-0001") && s.contains("dev-0011") }
         #expect(screen.contains("(emqx5)") && screen.contains("EMQX cluster (2/3 nodes running)") && screen.contains("NODE"), "\(screen)")
         #expect(tui.cell("dev-0001", .node, width: 160, nodes: true) == "emqx@10.0.0.2", "\(screen)")
@@ -134,7 +145,9 @@ struct DashboardE2ETests {
         try tui.send("Enter")
         try tui.waitFor("filtered") { s in s.contains("1 of 12 shown") }
         try tui.send("Enter")
-        try tui.waitFor("detail") { s in s.contains("Client dev-0003") && s.contains("devices/dev-0003/cmd") && s.contains("0 / 32") && s.contains("emqx@10.0.0.2") }
+        try tui.waitFor("detail") { s in
+            s.contains("Client dev-0003") && s.contains("devices/dev-0003/cmd") && s.contains("0 / 32") && s.contains("emqx@10.0.0.2")
+        }
         try tui.send("Escape")
         try tui.send("d")
         try tui.waitFor(text: "Disconnect dev-0003? [y/N]")
@@ -144,7 +157,9 @@ struct DashboardE2ETests {
         #expect(log.contains("\"method\": \"DELETE\", \"path\": \"/api/v5/clients/dev-0003\""), "\(log.suffix(400))")
         // Tag two with Space, one confirmation for both, EMQX's bulk kickout.
         try tui.send("Escape")
-        try tui.waitFor("the whole table again, dev-0003 gone") { s in !s.contains("of 12 shown") && s.contains("dev-0001") && !s.components(separatedBy: "\n").contains { $0.hasPrefix("dev-0003 ") } }
+        try tui.waitFor("the whole table again, dev-0003 gone") { s in
+            !s.contains("of 12 shown") && s.contains("dev-0001") && !s.components(separatedBy: "\n").contains { $0.hasPrefix("dev-0003 ") }
+        }
         try tui.send("Home")
         try tui.send("Space")
         try tui.send("Space")
@@ -188,11 +203,18 @@ struct DashboardE2ETests {
         await h.stop()
     }
 
-    @Test("80×24 and narrower: the table, the cluster view, the subscriptions view, the detail sections and the help fit and stay readable", arguments: [(80, 24), (50, 14)])
+    @Test(
+        "80×24 and narrower: the table, the cluster view, the subscriptions view, the detail sections and the help fit and stay readable",
+        arguments: [(80, 24), (50, 14)]
+    )
     func smallTerminals(size: (cols: Int, rows: Int)) async throws {
         let (fake, base) = try FakeAPI.emqx5(["--clients", "30"])
         defer { fake.signal(SIGTERM) }
-        let tui = try TmuxDriver([Tools.aviary, "watch", base, "--api-key", "key-1", "--api-secret", "secret-1", "--interval", "0.5"], cols: size.cols, rows: size.rows)
+        let tui = try TmuxDriver(
+            [Tools.aviary, "watch", base, "--api-key", "key-1", "--api-secret", "secret-1", "--interval", "0.5"],
+            cols: size.cols,
+            rows: size.rows
+        )
         func fits(_ screen: String) -> Bool { screen.components(separatedBy: "\n").allSatisfy { $0.count <= size.cols } }
         let table = try tui.waitFor("the table") { s in s.contains("CLIENT ID") && s.contains("dev-0001") }
         #expect(fits(table), "\(table)")
@@ -234,7 +256,11 @@ struct DashboardE2ETests {
         let config = NSTemporaryDirectory() + "aviary-xdg-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: config) }
         try FileManager.default.createDirectory(atPath: config + "/aviary", withIntermediateDirectories: true)
-        try "# named targets\ntarget = edge-b \(b.base) admin public\n".write(toFile: config + "/aviary/dashboard.conf", atomically: true, encoding: .utf8)
+        try "# named targets\ntarget = edge-b \(b.base) admin public\n".write(
+            toFile: config + "/aviary/dashboard.conf",
+            atomically: true,
+            encoding: .utf8
+        )
         let named = try TmuxDriver([Tools.aviary, "watch"], cols: 160, rows: 30, env: ["XDG_CONFIG_HOME": config])
         try named.waitFor("the named target") { s in s.contains("on-b") }
         try named.quit()
@@ -273,7 +299,12 @@ struct DashboardE2ETests {
         #expect(try tui.display("#{alternate_on}") == "0")
     }
 
-    @Test("keys through a real terminal: < sorts by id, End/g/PgDn/j/k and the mouse wheel move, Enter picks rows, F1 help, p pauses, + slows the poll, F10 quits")
+    @Test(
+        """
+        keys through a real terminal: < sorts by id, End/g/PgDn/j/k and the mouse wheel move, Enter picks rows, F1 help, p pauses, + slows the \
+        poll, F10 quits
+        """
+    )
     func keysInTmux() async throws {
         let h = try await APIHarness.start()
         let clients = try (0..<30).map { i -> TestClient in
@@ -306,7 +337,8 @@ struct DashboardE2ETests {
         #expect(try detail(after: "Home") == "00")
         // The mouse wheel, as the terminal reports it (X10 encoding: ESC [ M, button 64 + 32 up /
         // 65 + 32 down, column and row + 33), typed into the pane.
-        let wheelDown = "\u{1B}[Ma+&", wheelUp = "\u{1B}[M`+&"
+        let wheelDown = "\u{1B}[Ma+&"
+        let wheelUp = "\u{1B}[M`+&"
         try tui.type(wheelDown)
         try tui.type(wheelDown)
         #expect(try detail() == "02", "two notches down")
@@ -327,11 +359,18 @@ struct DashboardE2ETests {
         await h.stop()
     }
 
-    @Test("`aviary` (broker + dashboard): q stops the broker too; Ctrl-C and SIGHUP end it with the terminal restored", arguments: ["q", "C-c", "SIGHUP"])
+    @Test(
+        "`aviary` (broker + dashboard): q stops the broker too; Ctrl-C and SIGHUP end it with the terminal restored",
+        arguments: ["q", "C-c", "SIGHUP"]
+    )
     func runModeEnds(how: String) async throws {
         let log = NSTemporaryDirectory() + "aviary-run-\(UUID().uuidString.prefix(6)).log"
         defer { unlink(log) }
-        let tui = try TmuxDriver([Tools.aviary, "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off", "--log-file", log], cols: 120, rows: 20)
+        let tui = try TmuxDriver(
+            [Tools.aviary, "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off", "--log-file", log],
+            cols: 120,
+            rows: 20
+        )
         try tui.waitFor(text: "CLIENT ID")
         var port: Int?
         try eventually("the broker's port in the log") {
@@ -361,12 +400,20 @@ struct DashboardE2ETests {
         #expect(throws: (any Error).self, "nothing listens on the MQTT port any more") { try TestClient(port: port!) }
     }
 
-    @Test("a crash (SIGSEGV, SIGABRT) gives the terminal back: the crash handler leaves the alternate screen and shows the cursor", arguments: [SIGSEGV, SIGABRT])
+    @Test(
+        "a crash (SIGSEGV, SIGABRT) gives the terminal back: the crash handler leaves the alternate screen and shows the cursor",
+        arguments: [SIGSEGV, SIGABRT]
+    )
     func crashRestoresTerminal(signal: Int32) async throws {
         let h = try await APIHarness.start()
         let c = try TestClient(port: h.mqtt.port)
         try c.connect("crash-check")
-        let tui = try TmuxDriver([Tools.aviary, "watch", "http://127.0.0.1:\(h.apiPort)"], cols: 120, rows: 20, env: ["SWIFT_BACKTRACE": "enable=no"])
+        let tui = try TmuxDriver(
+            [Tools.aviary, "watch", "http://127.0.0.1:\(h.apiPort)"],
+            cols: 120,
+            rows: 20,
+            env: ["SWIFT_BACKTRACE": "enable=no"]
+        )
         try tui.waitFor(text: "crash-check")
         #expect(try tui.display("#{alternate_on}") == "1")
         kill(try #require(try tui.programPID()), signal)
@@ -457,7 +504,8 @@ struct DashboardE2ETests {
         try tui.send("/")
         try tui.type("sim-29")
         try tui.send("Enter")
-        try tui.waitFor("server-side filter") { s in s.contains("matching") && !shownIds().isEmpty && shownIds().allSatisfy { $0.contains("sim-29") } }
+        try tui.waitFor("server-side filter") { s in s.contains("matching") && !shownIds().isEmpty && shownIds().allSatisfy { $0.contains("sim-29") }
+        }
         try tui.quit()
         await h.stop()
     }

@@ -22,7 +22,10 @@ struct DurabilityTests {
     }
 
     @Test(
-        "SIGKILL 20 times under a QoS 1/2 stream to a persistent subscriber that is offline half the time: every acknowledged message arrives (QoS 2: exactly once, publisher a raw client that keeps to section 4.3.3); retained and subscriptions survive",
+        """
+        SIGKILL 20 times under a QoS 1/2 stream to a persistent subscriber that is offline half the time: every acknowledged message arrives (QoS \
+        2: exactly once, publisher a raw client that keeps to section 4.3.3); retained and subscriptions survive
+        """,
         .enabled(if: Tools.python != nil, "paho-mqtt is not installed"),
         arguments: [CrashRun(qos: 1, sync: "10", seed: 11), CrashRun(qos: 2, sync: "always", seed: 12)]
     )
@@ -33,8 +36,10 @@ struct DurabilityTests {
         // Awaited, not waited for: ~25 s of a blocked thread would starve the (two-thread)
         // concurrency pool that the in-process API tests run on.
         let r = try await Subprocess.runAsync(
-            [Tools.python!, Self.script, "--aviary", Tools.aviary, "--dir", dir, "--port", "\(port)", "--qos", "\(run.qos)",
-             "--kills", "20", "--sync", run.sync, "--seed", "\(run.seed)"],
+            [
+                Tools.python!, Self.script, "--aviary", Tools.aviary, "--dir", dir, "--port", "\(port)", "--qos", "\(run.qos)",
+                "--kills", "20", "--sync", run.sync, "--seed", "\(run.seed)",
+            ],
             timeout: 180
         )
         #expect(r.code == 0, "\(r.output)")
@@ -71,7 +76,9 @@ struct DurabilityTests {
     func storeFull() throws {
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (p, port) = try AviaryBinary.serve(["--persistence", "on", "--persistence-dir", dir, "--persistence-max-bytes", "262144", "--persistence-sync", "always"])
+        let (p, port) = try AviaryBinary.serve([
+            "--persistence", "on", "--persistence-dir", dir, "--persistence-max-bytes", "262144", "--persistence-sync", "always",
+        ])
         var expiry = Properties()
         expiry.sessionExpiryInterval = 3600
         let subscriber = try TestClient(port: port, version: .v5)
@@ -109,14 +116,21 @@ struct DurabilityTests {
 
     @Test("a persistence_dir that cannot be created is a clear error at start-up, before any port opens")
     func unusableDirectory() throws {
-        let r = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--persistence", "on", "--persistence-dir", "/proc/aviary-store"])
+        let r = try Subprocess.run([
+            Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--persistence", "on", "--persistence-dir", "/proc/aviary-store",
+        ])
         #expect(r.code == 1, "\(r.output)")
         #expect(r.output.contains("persistence_dir /proc/aviary-store cannot be used"), "\(r.output)")
         #expect(!r.output.contains("cannot listen"), "not reported as a listener problem: \(r.output)")
         #expect(!r.output.contains("listening"))
     }
 
-    @Test("a database that is not one is moved aside with a log line and the broker starts empty; garbage after the last commit of the WAL (a torn tail) is ignored and what was committed stays")
+    @Test(
+        """
+        a database that is not one is moved aside with a log line and the broker starts empty; garbage after the last commit of the WAL (a torn \
+        tail) is ignored and what was committed stays
+        """
+    )
     func corruption() throws {
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

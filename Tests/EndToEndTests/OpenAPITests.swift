@@ -1,8 +1,7 @@
-import Foundation
-import Testing
-import TestSupport
-
 import BrokerManagement
+import Foundation
+import TestSupport
+import Testing
 
 /// The OpenAPI document of the management API: served, in sync with its generator, and checked
 /// against the live API by schemathesis (every response matches it, no request gets a 5xx).
@@ -22,9 +21,11 @@ struct OpenAPITests {
         #expect(Data(r.body) == file, "the served document is the repository's file")
         let document = try JSONSerialization.jsonObject(with: file) as? [String: Any]
         let paths = document?["paths"] as? [String: [String: Any]] ?? [:]
-        let documented = Set(paths.flatMap { path, operations in
-            operations.keys.filter { ["get", "put", "post", "delete", "patch"].contains($0) }.map { "\($0.uppercased()) \(path)" }
-        })
+        let documented = Set(
+            paths.flatMap { path, operations in
+                operations.keys.filter { ["get", "put", "post", "delete", "patch"].contains($0) }.map { "\($0.uppercased()) \(path)" }
+            }
+        )
         let served = Set(ManagementAPIContract.routes.map { "\($0.method) \($0.path)" })
         #expect(documented.subtracting(served).isEmpty, "documented but not served: \(documented.subtracting(served).sorted())")
         #expect(served.subtracting(documented).isEmpty, "served but not documented: \(served.subtracting(documented).sorted())")
@@ -50,7 +51,10 @@ struct OpenAPITests {
             #expect(r.status == 200 && r.data.isEmpty, "\(path)")
             #expect(r.meta["hasnext"] as? Bool != true)
         }
-        for query in ["_gte_created_at=9223372036854775807", "_lte_connected_at=-9223372036854775808", "_gte_mqueue_len=18446744073709551616", "_page=9223372036854775808", "proto_name=AAA"] {
+        for query in [
+            "_gte_created_at=9223372036854775807", "_lte_connected_at=-9223372036854775808", "_gte_mqueue_len=18446744073709551616",
+            "_page=9223372036854775808", "proto_name=AAA",
+        ] {
             let r = try await HTTP.request("GET", "\(h.base)/api/v4/clients?\(query)")
             #expect(r.status == 400 && r.code == 108, "\(query)")
         }

@@ -1,8 +1,8 @@
 import Broker
-import MQTTCodec
 import Foundation
-import Testing
+import MQTTCodec
 import TestSupport
+import Testing
 
 /// What an operator deploys and scrapes: /metrics from the real binary, the systemd unit and the
 /// sample config in contrib/, the README's settings table, and a serve path free of ncurses.
@@ -150,7 +150,11 @@ struct OperationsTests {
         let dir = NSTemporaryDirectory() + "aviary-unit-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try text.replacingOccurrences(of: "/usr/local/bin/aviary", with: Tools.aviary).write(toFile: dir + "/aviary.service", atomically: true, encoding: .utf8)
+        try text.replacingOccurrences(of: "/usr/local/bin/aviary", with: Tools.aviary).write(
+            toFile: dir + "/aviary.service",
+            atomically: true,
+            encoding: .utf8
+        )
         let r = try Subprocess.run(["systemd-analyze", "verify", dir + "/aviary.service"])
         #expect(r.code == 0, "\(r.output)")
         #expect(!r.output.contains("aviary.service:"), "no warnings about the unit: \(r.output)")
@@ -174,19 +178,26 @@ struct OperationsTests {
         #expect(!aviary.output.contains("ncurses"), "\(aviary.output)")
         let dashboard = URL(fileURLWithPath: Tools.aviary).deletingLastPathComponent().appendingPathComponent("aviary-dashboard").path
         #expect(try Subprocess.run(["ldd", dashboard]).output.contains("libncursesw"))
-        let p = try Subprocess(["env", "-u", "TERM", Tools.aviary, "serve", "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off"])
+        let p = try Subprocess([
+            "env", "-u", "TERM", Tools.aviary, "serve", "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off",
+        ])
         try eventually("serve to listen without a terminal") { p.output.contains("listening for MQTT") }
         p.signal(SIGTERM)
         #expect(p.wait(timeout: 15) == 0, "\(p.output)")
     }
 
-    @Test("make install into a DESTDIR: stripped aviary and aviary-dashboard, the unit pointing at them, the sample config; the installed binary serves")
+    @Test(
+        "make install into a DESTDIR: stripped aviary and aviary-dashboard, the unit pointing at them, the sample config; the installed binary serves"
+    )
     func makeInstall() async throws {
         let destdir = NSTemporaryDirectory() + "aviary-install-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: destdir) }
         // What this test run built (debug), without building again: `swift test` holds .build.
         let configuration = URL(fileURLWithPath: Tools.aviary).deletingLastPathComponent().lastPathComponent
-        let make = ["make", "-s", "-C", Tools.packageRoot.path, "install", "SKIP_BUILD=1", "CONFIGURATION=\(configuration)", "PREFIX=/usr", "DESTDIR=\(destdir)"]
+        let make = [
+            "make", "-s", "-C", Tools.packageRoot.path, "install", "SKIP_BUILD=1", "CONFIGURATION=\(configuration)", "PREFIX=/usr",
+            "DESTDIR=\(destdir)",
+        ]
         let r = try await Subprocess.runAsync(make, timeout: 120)
         #expect(r.code == 0, "\(r.output)")
         let aviary = destdir + "/usr/bin/aviary"
@@ -215,7 +226,8 @@ struct OperationsTests {
         // The installed binary serves with the installed config on free loopback ports.
         let state = destdir + "/state"
         let p = try Subprocess([
-            aviary, "serve", "--config", config, "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off", "--persistence-dir", state,
+            aviary, "serve", "--config", config, "--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off",
+            "--persistence-dir", state,
         ])
         var port: Int?
         try await eventuallyAsync("the installed broker to listen") {

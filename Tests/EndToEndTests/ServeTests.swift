@@ -1,9 +1,9 @@
 import Broker
+import Foundation
 import MQTTCodec
 import NIOCore
-import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `aviary serve` as operators run it: settings from flags, AVIARY_* variables and a config file,
 /// errors that name their source, JSON logs, shutdown on signals, /metrics, and contrib/.
@@ -67,11 +67,18 @@ struct ServeTests {
         let hq = try #require(blocks.first)
         #expect(hq.first?.hasPrefix("connection = hq") == true && hq.first?.hasSuffix("# \(file) line 3") == true, "\(hq)")
         #expect(hq.contains("address = hq-1.example.net:1883 [::1]:8883 hq-3.example.net:1883"), "\(hq)")
-        #expect(hq.contains("bridge_protocol_version = mqttv50") && hq.contains("cleansession = false") && hq.contains("restart_timeout = 1 30"), "\(hq)")
+        #expect(
+            hq.contains("bridge_protocol_version = mqttv50") && hq.contains("cleansession = false") && hq.contains("restart_timeout = 1 30"),
+            "\(hq)"
+        )
         #expect(hq.contains("remote_password = ********") && !r.output.contains("s3cret"), "the password is not printed")
         #expect(hq.contains("topic = sensors/# out 1 \"\" site1/") && hq.contains("topic = \"\" in 2 cmd/site1 hq/cmd/site1"), "\(hq)")
         let backup = try #require(blocks.last)
-        #expect(backup.contains("address = 10.0.0.9:1883") && backup.contains("topic = # both 0 \"\" \"\"") && backup.contains("bridge_protocol_version = mqttv311"), "\(backup)")
+        #expect(
+            backup.contains("address = 10.0.0.9:1883") && backup.contains("topic = # both 0 \"\" \"\"")
+                && backup.contains("bridge_protocol_version = mqttv311"),
+            "\(backup)"
+        )
     }
 
     @Test("precedence in a running broker: credentials and the connection limit come from the right source")
@@ -112,10 +119,16 @@ struct ServeTests {
             BadInput(args: ["--mqtt-port", "70000"], expected: ["mqtt_port", "flag --mqtt-port", "a port number from 0 to 65535"]),
             BadInput(args: ["--mqtt-port", "abc"], expected: ["'abc'", "flag --mqtt-port"]),
             BadInput(args: ["--max-packet-size", "10"], expected: ["max_packet_size", "flag --max-packet-size", "64 to 268435460"]),
-            BadInput(args: ["--tcp-receive-buffer", "100000000"], expected: ["tcp_receive_buffer", "flag --tcp-receive-buffer", "0 to 67108864 bytes"]),
+            BadInput(
+                args: ["--tcp-receive-buffer", "100000000"],
+                expected: ["tcp_receive_buffer", "flag --tcp-receive-buffer", "0 to 67108864 bytes"]
+            ),
             BadInput(args: ["--log-level", "loud"], expected: ["log_level", "flag --log-level", "trace, debug"]),
             BadInput(args: ["--no-such-flag"], expected: ["no-such-flag"]),
-            BadInput(environment: ["AVIARY_MAX_INFLIGHT": "0"], expected: ["max_inflight", "environment variable AVIARY_MAX_INFLIGHT", "1 to 65535"]),
+            BadInput(
+                environment: ["AVIARY_MAX_INFLIGHT": "0"],
+                expected: ["max_inflight", "environment variable AVIARY_MAX_INFLIGHT", "1 to 65535"]
+            ),
             BadInput(environment: ["AVIARY_LOG_FORMAT": "xml"], expected: ["log_format", "AVIARY_LOG_FORMAT", "text or json"]),
             BadInput(environment: ["AVIARY_API_PASSWORD": "s3cr\u{7}et"], expected: ["api_password", "AVIARY_API_PASSWORD"], hidden: "s3cr"),
             BadInput(file: "mqtt_host = 127.0.0.1\nconnect_timeout = soon\n", expected: ["connect_timeout", "line 2", "seconds > 0", "'soon'"]),
@@ -124,19 +137,37 @@ struct ServeTests {
             BadInput(file: "log_level = info\nlog_level = debug\n", expected: ["line 2", "already set on line 1"]),
             BadInput(args: ["--config", "/nonexistent/aviary.conf"], expected: ["cannot read config file /nonexistent/aviary.conf"]),
             // Bridges: each bad line is named with what was expected.
-            BadInput(file: "connection = up\naddress = 127.0.0.1:99999\ntopic = a/# out 1\n", expected: ["line 2", "address", "port from 1 to 65535"]),
-            BadInput(file: "connection = up\naddress = h:1883\ntopic = a/# sideways 1\n", expected: ["line 3", "topic", "direction must be in, out or both, got 'sideways'"]),
+            BadInput(
+                file: "connection = up\naddress = 127.0.0.1:99999\ntopic = a/# out 1\n",
+                expected: ["line 2", "address", "port from 1 to 65535"]
+            ),
+            BadInput(
+                file: "connection = up\naddress = h:1883\ntopic = a/# sideways 1\n",
+                expected: ["line 3", "topic", "direction must be in, out or both, got 'sideways'"]
+            ),
             BadInput(file: "connection = up\naddress = h:1883\ntopic = a/#/b out 1\n", expected: ["line 3", "'a/#/b' is not a valid topic filter"]),
             BadInput(file: "connection = up\naddress = h:1883\ntopic = a/+x out 1\n", expected: ["line 3", "'a/+x' is not a valid topic filter"]),
-            BadInput(file: "connection = up\naddress = h:1883\ntopic = # out 1 a/+/ b/\n", expected: ["line 3", "local prefix 'a/+/' may not hold wildcards"]),
+            BadInput(
+                file: "connection = up\naddress = h:1883\ntopic = # out 1 a/+/ b/\n",
+                expected: ["line 3", "local prefix 'a/+/' may not hold wildcards"]
+            ),
             BadInput(file: "connection = up\naddress = h:1883\ntopic = a/# out 3\n", expected: ["line 3", "QoS must be 0, 1 or 2"]),
             BadInput(file: "connection = up\naddres = h:1883\n", expected: ["line 2", "unknown bridge setting 'addres'", "did you mean 'address'"]),
-            BadInput(file: "connection = up\naddress = h:1883\ntopic = a/#\nmqtt_port = 1\n", expected: ["line 4", "'mqtt_port' is a broker setting", "before the first 'connection' line"]),
+            BadInput(
+                file: "connection = up\naddress = h:1883\ntopic = a/#\nmqtt_port = 1\n",
+                expected: ["line 4", "'mqtt_port' is a broker setting", "before the first 'connection' line"]
+            ),
             BadInput(file: "address = h:1883\n", expected: ["line 1", "'address' is a bridge setting", "connection = NAME"]),
             BadInput(file: "connection = up\ntopic = a/#\n", expected: ["line 1", "connection 'up' has no 'address' line"]),
             BadInput(file: "connection = up\naddress = h\n", expected: ["line 1", "connection 'up' has no 'topic' line"]),
-            BadInput(file: "connection = up\naddress = h\ntopic = a\nbridge_protocol_version = mqttv4\n", expected: ["line 4", "mqttv31, mqttv311 or mqttv50"]),
-            BadInput(file: "connection = a\naddress = h\ntopic = a\nconnection = a\n", expected: ["line 4", "connection 'a' is already defined on line 1"]),
+            BadInput(
+                file: "connection = up\naddress = h\ntopic = a\nbridge_protocol_version = mqttv4\n",
+                expected: ["line 4", "mqttv31, mqttv311 or mqttv50"]
+            ),
+            BadInput(
+                file: "connection = a\naddress = h\ntopic = a\nconnection = a\n",
+                expected: ["line 4", "connection 'a' is already defined on line 1"]
+            ),
             BadInput(
                 file: "connection = a\naddress = h\ntopic = a\nlocal_clientid = x\nconnection = b\naddress = h\ntopic = b\nlocal_clientid = x\n",
                 expected: ["line 5", "connection 'b' has the local_clientid 'x' of connection 'a'"]
@@ -197,7 +228,8 @@ struct ServeTests {
         func size(_ packet: MQTTPacket) -> Int { packet.encodedSize(version: .v5) }
         var receiveMaximum = Properties()
         receiveMaximum.receiveMaximum = 20
-        let bytesIn = size(.connect(ConnectPacket(version: .v5, clientId: "json-logger", keepAlive: 60, properties: receiveMaximum)))
+        let bytesIn =
+            size(.connect(ConnectPacket(version: .v5, clientId: "json-logger", keepAlive: 60, properties: receiveMaximum)))
             + size(.publish(PublishPacket(topic: "j", payload: ByteBuffer(string: "12345"), qos: .atMostOnce)))
             + size(.disconnect(DisconnectPacket()))
         #expect(Int(disconnected["bytes.in"] as? String ?? "") == bytesIn, "CONNECT + PUBLISH + DISCONNECT: \(disconnected)")
@@ -209,7 +241,11 @@ struct ServeTests {
         ack.wildcardSubscriptionAvailable = 1
         ack.subscriptionIdentifiersAvailable = 1
         ack.sharedSubscriptionAvailable = 1
-        #expect(Int(disconnected["bytes.out"] as? String ?? "") == size(.connack(ConnAckPacket(sessionPresent: false, reasonCode: .success, properties: ack))), "the CONNACK")
+        #expect(
+            Int(disconnected["bytes.out"] as? String ?? "")
+                == size(.connack(ConnAckPacket(sessionPresent: false, reasonCode: .success, properties: ack))),
+            "the CONNACK"
+        )
         server.signal(SIGTERM)
         #expect(server.wait(timeout: 15) == 0)
     }

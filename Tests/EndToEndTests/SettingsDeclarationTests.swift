@@ -1,7 +1,7 @@
 import ArgumentParser
 import Broker
-import Testing
 import TestSupport
+import Testing
 
 @testable import aviary
 

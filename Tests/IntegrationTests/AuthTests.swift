@@ -1,16 +1,17 @@
 import Broker
-import MQTTCodec
 import Foundation
+import MQTTCodec
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
 /// MQTT authentication and topic ACLs: the password file (mosquitto_passwd's format, written by
 /// `aviary passwd`), allow_anonymous, the ACL file, and SIGHUP reloads.
 @Suite(.timeLimit(.minutes(2)))
 struct AuthTests {
     /// Written by mosquitto_passwd 2.0.11 (`mosquitto_passwd -c -b FILE alice secret1`).
-    static let mosquittoLine = "alice:$7$101$tPqtYW/haf2wFb0q$wdw0kQmjMNJtT5gRnWthwnKYFoni96o65oWQDnwv6Cq/qifisz1NgvMKo1z2vABcpHf1TUAmHuyp9MgF2LotcQ=="
+    static let mosquittoLine =
+        "alice:$7$101$tPqtYW/haf2wFb0q$wdw0kQmjMNJtT5gRnWthwnKYFoni96o65oWQDnwv6Cq/qifisz1NgvMKo1z2vABcpHf1TUAmHuyp9MgF2LotcQ=="
 
     static func policy(passwords: String? = nil, acl: String? = nil, allowAnonymous: Bool = true) throws -> SecurityPolicy {
         var settings = SecurityPolicy.Settings()
@@ -26,7 +27,10 @@ struct AuthTests {
         return file.text + mosquittoLine + "\n"
     }
 
-    @Test("bad credentials get 0x86 (3.1.1: 4), anonymous clients 0x87 (3.1.1: 5) when not allowed; mosquitto_passwd's hashes verify", arguments: [ProtocolVersion.v5, .v3_1_1])
+    @Test(
+        "bad credentials get 0x86 (3.1.1: 4), anonymous clients 0x87 (3.1.1: 5) when not allowed; mosquitto_passwd's hashes verify",
+        arguments: [ProtocolVersion.v5, .v3_1_1]
+    )
     func passwordAuthentication(version: ProtocolVersion) async throws {
         let h = try await BrokerHarness.start(security: try Self.policy(passwords: Self.passwordsText(), allowAnonymous: false))
         var clients: [TestClient] = []
@@ -72,7 +76,10 @@ struct AuthTests {
         pattern read inbox/%u/#
         """
 
-    @Test("ACL: a denied PUBLISH is dropped (5.0: PUBACK/PUBREC 0x87), a denied SUBSCRIBE gets 0x87 (3.1.1: 0x80); %u and %c; counted", arguments: [ProtocolVersion.v5, .v3_1_1])
+    @Test(
+        "ACL: a denied PUBLISH is dropped (5.0: PUBACK/PUBREC 0x87), a denied SUBSCRIBE gets 0x87 (3.1.1: 0x80); %u and %c; counted",
+        arguments: [ProtocolVersion.v5, .v3_1_1]
+    )
     func accessControl(version: ProtocolVersion) async throws {
         let h = try await BrokerHarness.start(security: try Self.policy(passwords: Self.passwordsText(), acl: Self.acl))
         let watcher = try TestClient(port: h.port)
@@ -127,7 +134,12 @@ struct AuthTests {
         pattern readwrite devices/%c/#
         """
 
-    @Test("Mosquitto's `deny`: checked before grants, at PUBLISH, at SUBSCRIBE (0x87 / 3.1.1 0x80) and at delivery (nothing inside a granted wildcard leaks); mosquitto_sub and mosquitto_pub")
+    @Test(
+        """
+        Mosquitto's `deny`: checked before grants, at PUBLISH, at SUBSCRIBE (0x87 / 3.1.1 0x80) and at delivery (nothing inside a granted wildcard \
+        leaks); mosquitto_sub and mosquitto_pub
+        """
+    )
     func mosquittoDeny() async throws {
         let h = try await BrokerHarness.start(security: try Self.policy(passwords: Self.passwordsText(), acl: Self.mosquittoDenyACL))
         // A subscription entirely inside a deny rule is refused at SUBSCRIBE time.
@@ -145,11 +157,16 @@ struct AuthTests {
         ])
         try eventually("bob's subscription") { h.broker.subscriptions(clientId: "bob-sub").count == 1 }
         // The denied topic is refused to its publisher too (5.0 PUBACK 0x87).
-        let pub = try Subprocess.run(["mosquitto_pub", "-p", "\(h.port)", "-V", "mqttv5", "-d", "-u", "bob", "-P", "bob-pass", "-q", "1", "-t", "plant/valves/7/override", "-m", "open"])
+        let pub = try Subprocess.run([
+            "mosquitto_pub", "-p", "\(h.port)", "-V", "mqttv5", "-d", "-u", "bob", "-P", "bob-pass", "-q", "1", "-t", "plant/valves/7/override", "-m",
+            "open",
+        ])
         #expect(pub.output.contains("RC:135"), "\(pub.output)")
         // Published by alice, whom the ACL lets write there, it is still not delivered to bob.
         for (topic, text) in [("plant/valves/7/override", "open"), ("plant/valves/7/state", "closed"), ("plant/pumps/1", "on")] {
-            #expect(try Subprocess.run(["mosquitto_pub", "-p", "\(h.port)", "-u", "alice", "-P", "secret1", "-q", "1", "-t", topic, "-m", text]).code == 0)
+            #expect(
+                try Subprocess.run(["mosquitto_pub", "-p", "\(h.port)", "-u", "alice", "-P", "secret1", "-q", "1", "-t", topic, "-m", text]).code == 0
+            )
         }
         #expect(sub.wait(timeout: 10) == 0)
         #expect(sub.output == "plant/valves/7/state closed\nplant/pumps/1 on\n")
@@ -178,7 +195,12 @@ struct AuthTests {
         await h.stop()
     }
 
-    @Test("the real binary: a will the ACL forbids refuses the CONNECT (0x87); bad passwords and ACL denials move /metrics; ACL denials are logged at most once per connection every 10 s")
+    @Test(
+        """
+        the real binary: a will the ACL forbids refuses the CONNECT (0x87); bad passwords and ACL denials move /metrics; ACL denials are logged at \
+        most once per connection every 10 s
+        """
+    )
     func denialsInMetricsAndLog() async throws {
         let passwords = try temporaryFile(Self.passwordsText(), suffix: ".passwd")
         let acl = try temporaryFile("user bob\ntopic readwrite bob/#\n", suffix: ".acl")
@@ -196,7 +218,12 @@ struct AuthTests {
         #expect(try await metric("aviary_acl_denials_total") == 0)
         // A will to a topic bob may not publish to: CONNACK 0x87, counted as an ACL denial.
         let willer = try TestClient(port: port, version: .v5)
-        let refused = try willer.connect("willer", username: "bob", password: "bob-pass", will: Will(topic: "elsewhere/x", payload: ByteBuffer(string: "w")))
+        let refused = try willer.connect(
+            "willer",
+            username: "bob",
+            password: "bob-pass",
+            will: Will(topic: "elsewhere/x", payload: ByteBuffer(string: "w"))
+        )
         #expect(refused.reasonCode == .notAuthorized)
         // A wrong password: counted as an authentication failure.
         let wrong = try TestClient(port: port, version: .v5)
@@ -265,7 +292,10 @@ struct AuthTests {
         #expect(p.output.contains("password_file (flag --password-file)") && p.output.contains("\(passwords) line 2"), "\(p.output)")
         let acl = try temporaryFile("user bob\ntopic readwrite bob/#\ntopic rw x\n", suffix: ".acl")
         defer { unlink(acl) }
-        let a = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off"], environment: ["AVIARY_ACL_FILE": acl])
+        let a = try Subprocess.run(
+            [Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off"],
+            environment: ["AVIARY_ACL_FILE": acl]
+        )
         #expect(a.code == 1)
         #expect(a.output.contains("acl_file (environment variable AVIARY_ACL_FILE)") && a.output.contains("\(acl) line 3"), "\(a.output)")
         #expect(a.output.contains("expected read, write, readwrite or deny, got 'rw'"))
@@ -290,7 +320,11 @@ struct AuthTests {
         file.set(user: "carol", password: "carol-pass")
         file.set(user: "bob", password: "new-bob-pass")
         try file.text.write(toFile: passwords, atomically: true, encoding: .utf8)
-        try "user bob\ntopic readwrite bob/#\ntopic read shared/#\nuser carol\ntopic write shared/#\n".write(toFile: acl, atomically: true, encoding: .utf8)
+        try "user bob\ntopic readwrite bob/#\ntopic read shared/#\nuser carol\ntopic write shared/#\n".write(
+            toFile: acl,
+            atomically: true,
+            encoding: .utf8
+        )
         server.signal(SIGHUP)
         try eventually("the reload to be logged") { server.output.contains("password and ACL files reloaded") }
         bob.send(.pingreq)

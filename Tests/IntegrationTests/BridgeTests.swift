@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Bridges of the real binary to a real Mosquitto (and to another aviary) started on
 /// 127.0.0.1 by `Scripts/bridges.py`, with paho-mqtt clients on both sides.
@@ -18,7 +18,10 @@ struct BridgeTests {
     }
 
     @Test(
-        "out, in and both at QoS 0, 1 and 2 over MQTT 3.1.1 and 5.0, with prefixes: every message through, in order, at its QoS; the bridge is a row with is_bridge and its state; /metrics counts it",
+        """
+        out, in and both at QoS 0, 1 and 2 over MQTT 3.1.1 and 5.0, with prefixes: every message through, in order, at its QoS; the bridge is a row \
+        with is_bridge and its state; /metrics counts it
+        """,
         .enabled(if: Tools.python != nil && hasMosquitto)
     )
     func directions() async throws {
@@ -34,7 +37,10 @@ struct BridgeTests {
             #expect(r["\(version) both at upstream"] as? [String] == ["from-edge", "from-up"], "\(version): \(r)")
             #expect(r["\(version) both at edge"] as? [String] == ["from-edge", "from-up"], "\(version): \(r)")
             let row = try #require(r["\(version) row"] as? [String: Any])
-            #expect(row["client_id"] as? String == "bridge-up" && row["is_bridge"] as? Bool == true && row["bridge_state"] as? String == "connected", "\(row)")
+            #expect(
+                row["client_id"] as? String == "bridge-up" && row["is_bridge"] as? Bool == true && row["bridge_state"] as? String == "connected",
+                "\(row)"
+            )
             #expect((row["bridge_forwarded_out"] as? Int ?? 0) >= 61 && (row["bridge_forwarded_in"] as? Int ?? 0) >= 61, "\(row)")
             let metrics = try #require(r["\(version) metrics"] as? [String])
             #expect(metrics.contains("aviary_bridge_connected{bridge=\"up\"} 1.0"), "\(metrics)")
@@ -43,7 +49,10 @@ struct BridgeTests {
         }
     }
 
-    @Test("'both' on one topic: a message from either side arrives once on each, never bounced back (3.1.1 bridge flag, 5.0 No Local)", .enabled(if: Tools.python != nil && hasMosquitto))
+    @Test(
+        "'both' on one topic: a message from either side arrives once on each, never bounced back (3.1.1 bridge flag, 5.0 No Local)",
+        .enabled(if: Tools.python != nil && hasMosquitto)
+    )
     func loopPrevention() async throws {
         let r = try await Self.run("loop")
         for version in ["mqttv311", "mqttv50"] {
@@ -52,7 +61,10 @@ struct BridgeTests {
         }
     }
 
-    @Test("aviary as the upstream of aviary: its 3.1.1 bridge flag and 5.0 No Local stop loops; retained messages stay retained upstream", .enabled(if: Tools.python != nil))
+    @Test(
+        "aviary as the upstream of aviary: its 3.1.1 bridge flag and 5.0 No Local stop loops; retained messages stay retained upstream",
+        .enabled(if: Tools.python != nil)
+    )
     func aviaryUpstream() async throws {
         let r = try await Self.run("aviary_upstream")
         for (version, level) in [("mqttv311", 4), ("mqttv50", 5)] {
@@ -63,7 +75,10 @@ struct BridgeTests {
         }
     }
 
-    @Test("QoS 1 out while the upstream Mosquitto restarts twice: all 3,000 acknowledged messages reach its subscriber", .enabled(if: Tools.python != nil && hasMosquitto))
+    @Test(
+        "QoS 1 out while the upstream Mosquitto restarts twice: all 3,000 acknowledged messages reach its subscriber",
+        .enabled(if: Tools.python != nil && hasMosquitto)
+    )
     func upstreamRestart() async throws {
         let r = try await Self.run("restart")
         #expect(r["acknowledged"] as? Int == 3000, "\(r)")
@@ -71,7 +86,13 @@ struct BridgeTests {
         #expect((r["connects"] as? Int ?? 0) >= 3 && r["state"] as? String == "connected", "\(r)")
     }
 
-    @Test("upstream down at start: the bridge backs off with its error in the API, queues in its session (mqueue_len, /metrics), and delivers all once the upstream is up", .enabled(if: Tools.python != nil && hasMosquitto))
+    @Test(
+        """
+        upstream down at start: the bridge backs off with its error in the API, queues in its session (mqueue_len, /metrics), and delivers all once \
+        the upstream is up
+        """,
+        .enabled(if: Tools.python != nil && hasMosquitto)
+    )
     func queueWhileDown() async throws {
         let r = try await Self.run("queue")
         #expect(r["state_while_down"] as? String == "backing off", "\(r)")
@@ -81,14 +102,20 @@ struct BridgeTests {
         #expect(r["received"] as? Bool == true, "\(r)")
     }
 
-    @Test("persistence on: messages queued for a down upstream survive SIGKILL of the broker and are delivered after", .enabled(if: Tools.python != nil && hasMosquitto))
+    @Test(
+        "persistence on: messages queued for a down upstream survive SIGKILL of the broker and are delivered after",
+        .enabled(if: Tools.python != nil && hasMosquitto)
+    )
     func durableQueue() async throws {
         let r = try await Self.run("durable")
         #expect(r["queued_before_kill"] as? Int == 30 && r["queued_after_restart"] as? Int == 30, "\(r)")
         #expect(r["received"] as? Bool == true, "\(r)")
     }
 
-    @Test("TLS to the upstream with bridge_cafile; a CA that did not sign its certificate keeps the bridge backing off with the verification error", .enabled(if: Tools.python != nil && hasMosquitto))
+    @Test(
+        "TLS to the upstream with bridge_cafile; a CA that did not sign its certificate keeps the bridge backing off with the verification error",
+        .enabled(if: Tools.python != nil && hasMosquitto)
+    )
     func tls() async throws {
         let certificates = try #require(TLSTests.certificates, "openssl made the certificates")
         let r = try await Self.run("tls", certificates: certificates)

@@ -1,9 +1,9 @@
 import Broker
-import MQTTCodec
 import Foundation
+import MQTTCodec
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
 /// The per-connection counters equal what real clients wrote and read, at once.
 @Suite(.timeLimit(.minutes(1)))

@@ -1,8 +1,8 @@
-import Foundation
 import Broker
+import Foundation
 import MQTTCodec
-import Testing
 import TestSupport
+import Testing
 
 @testable import TUI
 

@@ -2,8 +2,8 @@ import Broker
 import Foundation
 import MQTTCodec
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
 /// `persistence on` across a broker stop and start on the same directory, in process, with a raw
 /// client: every kind of state the durable store keeps comes back as it was.
@@ -22,7 +22,12 @@ struct DurabilityRestartTests {
         return properties
     }
 
-    @Test("a restart keeps a session's subscription options and identifier, its in-flight message (resent with DUP under its packet id), its queue in order, an incoming QoS 2 id awaiting PUBREL, and retained messages")
+    @Test(
+        """
+        a restart keeps a session's subscription options and identifier, its in-flight message (resent with DUP under its packet id), its queue in \
+        order, an incoming QoS 2 id awaiting PUBREL, and retained messages
+        """
+    )
     func restartKeepsState() async throws {
         let dir = NSTemporaryDirectory() + "aviary-restart-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import TUI
 
@@ -34,7 +34,12 @@ struct EMQX5DashboardTests {
         return (try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [[String: String]]) ?? []
     }
 
-    @Test("API key and secret: EMQX 5/6 detected, every client of 2,500 paged in (the 10,000 limit refused, 1,000 taken), one row per node and id, nodes in the header")
+    @Test(
+        """
+        API key and secret: EMQX 5/6 detected, every client of 2,500 paged in (the 10,000 limit refused, 1,000 taken), one row per node and id, \
+        nodes in the header
+        """
+    )
     func apiKeyAndPaging() async throws {
         let (server, base) = try Self.fake(["--clients", "2500", "--max-limit", "1000"])
         defer { server.signal(SIGTERM) }
@@ -47,13 +52,25 @@ struct EMQX5DashboardTests {
         let odd = try #require(s.rows.first { $0.clientId == "dev 0000/odd" })
         #expect(odd.connectedAtMs == 1_795_252_502_417 && odd.protocolName == "3.1.1" && odd.inflight == 0, "RFC 3339 timestamps, inflight_cnt")
         #expect(s.rows.contains { !$0.connected }, "sessions without a connection are rows too")
-        #expect(s.nodes.map(\.name) == ["emqx@10.0.0.1", "emqx@10.0.0.2", "emqx@10.0.0.3"] && s.nodes.map(\.status) == ["running", "running", "stopped"])
+        #expect(
+            s.nodes.map(\.name) == ["emqx@10.0.0.1", "emqx@10.0.0.2", "emqx@10.0.0.3"] && s.nodes.map(\.status) == ["running", "running", "stopped"]
+        )
         let first = try #require(s.nodes.first)
-        #expect(first.connections == 1250 && first.liveConnections == 1000 && first.sessions == 1250 && first.receivedRate == 20_000 && first.sentRate == 10_000, "\(first)")
+        #expect(
+            first.connections == 1250 && first.liveConnections == 1000 && first.sessions == 1250 && first.receivedRate == 20_000
+                && first.sentRate == 10_000,
+            "\(first)"
+        )
         #expect(first.memoryUsed == "3.12G" && first.uptimeSeconds == 86400 && s.nodes[2].receivedRate == nil)
         let paths = try Self.log(base).compactMap { $0["path"] }.filter { $0.hasPrefix("/api/v5/clients?") }
         let fields = "&fields=" + EMQX5API.fields
-        #expect(paths.prefix(4) == ["/api/v5/clients?page=1&limit=10000\(fields)", "/api/v5/clients?page=1&limit=1000\(fields)", "/api/v5/clients?page=2&limit=1000\(fields)", "/api/v5/clients?page=3&limit=1000\(fields)"], "\(paths.prefix(5))")
+        #expect(
+            paths.prefix(4) == [
+                "/api/v5/clients?page=1&limit=10000\(fields)", "/api/v5/clients?page=1&limit=1000\(fields)",
+                "/api/v5/clients?page=2&limit=1000\(fields)", "/api/v5/clients?page=3&limit=1000\(fields)",
+            ],
+            "\(paths.prefix(5))"
+        )
     }
 
     @Test("the subscriptions view's data: every subscription of the cluster, page by page, grouped by topic filter")
@@ -124,16 +141,25 @@ struct EMQX5DashboardTests {
         #expect(Flavour.detect(object) == .emqx5)
         // The cluster view: /nodes (a stopped node has its name, status and role only) and a
         // node's monitor_current.
-        let nodesJSON = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: examples.appendingPathComponent("nodes.json"))) as? [[String: Any]])
+        let nodesJSON = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: examples.appendingPathComponent("nodes.json"))) as? [[String: Any]]
+        )
         var nodes = nodesJSON.compactMap(EMQX5API.node)
-        #expect(nodes.map(\.status) == ["running", "running", "stopped"] && nodes[0].memoryUsed == "3.12G" && nodes[0].uptimeSeconds == 86400 && nodes[2].version == nil)
-        let current = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: examples.appendingPathComponent("monitor_current_node.json"))) as? [String: Any])
+        #expect(
+            nodes.map(\.status) == ["running", "running", "stopped"] && nodes[0].memoryUsed == "3.12G" && nodes[0].uptimeSeconds == 86400
+                && nodes[2].version == nil
+        )
+        let current = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: examples.appendingPathComponent("monitor_current_node.json"))) as? [String: Any]
+        )
         EMQX5API.apply(current: current, to: &nodes[0])
         #expect(nodes[0].receivedRate == 6 && nodes[0].sentRate == 2 && nodes[0].liveConnections == 1)
         // Error bodies {code, message} as the header shows them.
         for (file, status, shown) in [
-            ("error_500_node_down.json", 500, "NODE_DOWN: bad rpc call"), ("error_401_bad_api_key.json", 401, "BAD_API_KEY_OR_SECRET: Check api_key/api_secret"),
-            ("error_404_clientid_not_found.json", 404, "CLIENTID_NOT_FOUND: Client ID not found"), ("error_403_unauthorized_role_6x.json", 403, "UNAUTHORIZED_ROLE"),
+            ("error_500_node_down.json", 500, "NODE_DOWN: bad rpc call"),
+            ("error_401_bad_api_key.json", 401, "BAD_API_KEY_OR_SECRET: Check api_key/api_secret"),
+            ("error_404_clientid_not_found.json", 404, "CLIENTID_NOT_FOUND: Client ID not found"),
+            ("error_403_unauthorized_role_6x.json", 403, "UNAUTHORIZED_ROLE"),
         ] {
             let body = Array(try Data(contentsOf: examples.appendingPathComponent(file)))
             let error = EMQX5API.error(Poller.Reply(status: status, body: body))

@@ -2,8 +2,8 @@ import Broker
 import Foundation
 import MQTTCodec
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
 /// MQTT 5 enhanced authentication with SCRAM-SHA-256 over TCP, with a SCRAM client written
 /// in TestSupport from RFC 5802 (independent of the broker's code): CONNECT → AUTH → CONNACK,
@@ -49,7 +49,12 @@ struct EnhancedAuthTests {
         return try c.receive { if case .connack(let a) = $0 { a } else { nil } }
     }
 
-    @Test("SCRAM-SHA-256: CONNECT → AUTH 0x18 → AUTH → CONNACK with the server's signature; the client is listed as its user; re-authentication → AUTH 0x00")
+    @Test(
+        """
+        SCRAM-SHA-256: CONNECT → AUTH 0x18 → AUTH → CONNACK with the server's signature; the client is listed as its user; re-authentication → AUTH \
+        0x00
+        """
+    )
     func success() async throws {
         let h = try await Self.start()
         let c = try TestClient(port: h.port, version: .v5)
@@ -57,7 +62,10 @@ struct EnhancedAuthTests {
         let ack = try Self.connect(c, &scram, id: "scram-1")
         #expect(ack.reasonCode == .success)
         #expect(ack.properties.authenticationMethod == "SCRAM-SHA-256")
-        #expect(ack.properties.authenticationData.map { String(buffer: $0) } == "v=" + Data(scram.serverSignature).base64EncodedString(), "the server proved it knows the keys")
+        #expect(
+            ack.properties.authenticationData.map { String(buffer: $0) } == "v=" + Data(scram.serverSignature).base64EncodedString(),
+            "the server proved it knows the keys"
+        )
         #expect(h.broker.client(id: "scram-1")?.info.username == "dana")
         // Re-authentication on the live connection.
         var again = ScramClient(user: "dana", password: "d4na-secret")
@@ -75,7 +83,12 @@ struct EnhancedAuthTests {
         await h.stop()
     }
 
-    @Test("a wrong password gets CONNACK 0x86 (counted); an unknown user the same; an unknown method 0x8C naming the one offered; a failed re-authentication DISCONNECT 0x87")
+    @Test(
+        """
+        a wrong password gets CONNACK 0x86 (counted); an unknown user the same; an unknown method 0x8C naming the one offered; a failed \
+        re-authentication DISCONNECT 0x87
+        """
+    )
     func failures() async throws {
         let h = try await Self.start()
         for (user, password) in [("dana", "wrong"), ("ghost", "d4na-secret")] {

@@ -1,9 +1,9 @@
 import Broker
-import MQTTCodec
 import Foundation
+import MQTTCodec
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
 /// The configurable limits not covered elsewhere (max connections, packet size, CONNECT timeout
 /// and the queue are in ProtocolTests): in-flight window, subscriptions per client, topic length
@@ -31,7 +31,10 @@ struct LimitsTests {
         await h.stop()
     }
 
-    @Test("max subscriptions: further filters get 0x97 (3.1.1: 0x80), replacing one is allowed, refusals are counted", arguments: [ProtocolVersion.v5, .v3_1_1])
+    @Test(
+        "max subscriptions: further filters get 0x97 (3.1.1: 0x80), replacing one is allowed, refusals are counted",
+        arguments: [ProtocolVersion.v5, .v3_1_1]
+    )
     func maxSubscriptions(version: ProtocolVersion) async throws {
         let h = try await BrokerHarness.start { $0.maxSubscriptions = 3 }
         let c = try TestClient(port: h.port, version: version)
@@ -96,7 +99,9 @@ struct LimitsTests {
         }
         #expect(h.broker.metrics.protocolErrors.load == 2)
         let willful = try TestClient(port: h.port, version: version)
-        willful.send(.connect(ConnectPacket(version: version, clientId: "deep-will", will: Will(topic: "a/b/c/d/e", payload: ByteBuffer(string: "x")))))
+        willful.send(
+            .connect(ConnectPacket(version: version, clientId: "deep-will", will: Will(topic: "a/b/c/d/e", payload: ByteBuffer(string: "x"))))
+        )
         if version == .v5 {
             let ack = try willful.receive { if case .connack(let a) = $0 { a } else { nil } }
             #expect(ack.reasonCode == .topicNameInvalid)

@@ -1,8 +1,8 @@
 import Broker
-import MQTTCodec
 import Foundation
-import Testing
+import MQTTCodec
 import TestSupport
+import Testing
 
 /// Hostile bytes against a running broker over TCP, while a publisher and a subscriber carry on:
 /// each input gets the reaction the specification asks for, the others lose nothing, and the
@@ -52,11 +52,27 @@ struct MalformedInputTests {
     static func string(_ text: String) -> [UInt8] { string(Array(text.utf8)) }
 
     static let cases: [Case] = [
-        Case(name: "truncated PUBLISH: topic length beyond the packet", bytes: packet(0x30, [0x00, 0x0A, 0x61, 0x62]), reaction: .disconnect(.malformedPacket)),
-        Case(name: "truncated SUBSCRIBE: filter without options", bytes: packet(0x82, [0x00, 0x01, 0x00] + string("a/b")), reaction: .disconnect(.malformedPacket)),
+        Case(
+            name: "truncated PUBLISH: topic length beyond the packet",
+            bytes: packet(0x30, [0x00, 0x0A, 0x61, 0x62]),
+            reaction: .disconnect(.malformedPacket)
+        ),
+        Case(
+            name: "truncated SUBSCRIBE: filter without options",
+            bytes: packet(0x82, [0x00, 0x01, 0x00] + string("a/b")),
+            reaction: .disconnect(.malformedPacket)
+        ),
         Case(name: "remaining length of 5 bytes", bytes: [0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], reaction: .disconnect(.malformedPacket)),
-        Case(name: "256 MiB declared length, refused from the header", bytes: [0x30, 0xFF, 0xFF, 0xFF, 0x7F, 0x00, 0x01], reaction: .disconnect(.packetTooLarge)),
-        Case(name: "reserved flag bits on SUBSCRIBE", bytes: packet(0x80, [0x00, 0x01, 0x00] + string("a") + [0x00]), reaction: .disconnect(.malformedPacket)),
+        Case(
+            name: "256 MiB declared length, refused from the header",
+            bytes: [0x30, 0xFF, 0xFF, 0xFF, 0x7F, 0x00, 0x01],
+            reaction: .disconnect(.packetTooLarge)
+        ),
+        Case(
+            name: "reserved flag bits on SUBSCRIBE",
+            bytes: packet(0x80, [0x00, 0x01, 0x00] + string("a") + [0x00]),
+            reaction: .disconnect(.malformedPacket)
+        ),
         Case(name: "invalid UTF-8 in a topic", bytes: packet(0x30, string([0x61, 0xC3, 0x28]) + [0x00]), reaction: .disconnect(.malformedPacket)),
         Case(name: "U+0000 in a topic", bytes: packet(0x30, string([0x61, 0x00, 0x62]) + [0x00]), reaction: .disconnect(.malformedPacket)),
         Case(name: "wildcard in a PUBLISH topic", bytes: packet(0x30, string("a/#") + [0x00]), reaction: .disconnect(.topicNameInvalid)),
@@ -67,7 +83,11 @@ struct MalformedInputTests {
             reaction: .disconnect(.protocolError)
         ),
         Case(name: "unknown packet type 0", bytes: [0x00, 0x00], reaction: .disconnect(.malformedPacket)),
-        Case(name: "second CONNECT", bytes: packet(0x10, string("MQTT") + [0x05, 0x02, 0x00, 0x3C, 0x00] + string("again")), reaction: .disconnect(.protocolError)),
+        Case(
+            name: "second CONNECT",
+            bytes: packet(0x10, string("MQTT") + [0x05, 0x02, 0x00, 0x3C, 0x00] + string("again")),
+            reaction: .disconnect(.protocolError)
+        ),
         Case(name: "PUBLISH before CONNECT", connected: false, bytes: packet(0x30, string("a") + [0x00]), reaction: .close),
         Case(
             name: "a will with QoS 3",
@@ -99,7 +119,8 @@ struct MalformedInputTests {
         try eventually("the subscriber to be connected") { h.broker.clients().contains { $0.subscriptionsCount == 1 } }
         // One message every 10 ms for the whole run, from a separate process.
         let publisher = try Subprocess([
-            "sh", "-c", "i=1; while [ $i -le \(count) ]; do echo $i; i=$((i+1)); sleep 0.01; done | mosquitto_pub -p \(h.port) -V mqttv5 -q 1 -t steady -l",
+            "sh", "-c",
+            "i=1; while [ $i -le \(count) ]; do echo $i; i=$((i+1)); sleep 0.01; done | mosquitto_pub -p \(h.port) -V mqttv5 -q 1 -t steady -l",
         ])
         for c in Self.cases {
             let before = h.broker.metrics.protocolErrors.load

@@ -1,9 +1,9 @@
 import Broker
-import MQTTCodec
 import Foundation
+import MQTTCodec
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
 @testable import TUI
 

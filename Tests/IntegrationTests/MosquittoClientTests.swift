@@ -1,8 +1,8 @@
 import Broker
-import MQTTCodec
 import Foundation
-import Testing
+import MQTTCodec
 import TestSupport
+import Testing
 
 /// The broker against Eclipse Mosquitto's own command-line clients, in all three versions.
 @Suite(.timeLimit(.minutes(1)))
@@ -12,7 +12,9 @@ struct MosquittoClientTests {
     /// Starts `mosquitto_sub` and waits until the broker shows its subscriptions.
     static func subscriber(_ h: BrokerHarness, id: String, version: String, args: [String], subscriptions: Int = 1) throws -> Subprocess {
         let sub = try Subprocess(["mosquitto_sub", "-h", "127.0.0.1", "-p", "\(h.port)", "-V", version, "-i", id] + args)
-        try eventually("\(id) subscribed") { (h.broker.client(id: id)?.subscriptionsCount ?? 0) >= subscriptions && h.broker.client(id: id)?.connected == true }
+        try eventually("\(id) subscribed") {
+            (h.broker.client(id: id)?.subscriptionsCount ?? 0) >= subscriptions && h.broker.client(id: id)?.connected == true
+        }
         return sub
     }
 
@@ -51,7 +53,12 @@ struct MosquittoClientTests {
     @Test("a will is published when its client dies, not when it disconnects normally", arguments: versions)
     func will(version: (String, ProtocolVersion)) async throws {
         let h = try await BrokerHarness.start()
-        let listener = try Self.subscriber(h, id: "will-listener-\(version.0)", version: "mqttv311", args: ["-t", "wills/#", "-v", "-C", "2", "-W", "10"])
+        let listener = try Self.subscriber(
+            h,
+            id: "will-listener-\(version.0)",
+            version: "mqttv311",
+            args: ["-t", "wills/#", "-v", "-C", "2", "-W", "10"]
+        )
         // A normal DISCONNECT: no will.
         try Self.pub(h, version: version.0, ["-i", "polite", "-t", "other", "-m", "x", "--will-topic", "wills/polite", "--will-payload", "bye"])
         // A client killed with SIGKILL: its will goes out.
@@ -82,7 +89,9 @@ struct MosquittoClientTests {
         #expect(offline.mqueueLen == 3)
         #expect(offline.subscriptionsCount == 1)
         #expect(offline.info.disconnectedAtMs != nil)
-        let second = try Subprocess(["mosquitto_sub", "-p", "\(h.port)", "-V", version.0, "-i", id, "-c", "-q", "1", "-t", "jobs/\(id)", "-C", "3", "-W", "10"] + expiry)
+        let second = try Subprocess(
+            ["mosquitto_sub", "-p", "\(h.port)", "-V", version.0, "-i", id, "-c", "-q", "1", "-t", "jobs/\(id)", "-C", "3", "-W", "10"] + expiry
+        )
         #expect(second.wait(timeout: 10) == 0)
         #expect(second.lines == ["queued 1", "queued 2", "queued 3"])
         await h.stop()
@@ -127,7 +136,9 @@ struct MosquittoClientTests {
     @Test("$SYS topics are published and not matched by a leading #")
     func sysTopics() async throws {
         let h = try await BrokerHarness.start { $0.sysInterval = 1 }
-        let r = try Subprocess.run(["mosquitto_sub", "-p", "\(h.port)", "-t", "$SYS/broker/clients/connected", "-t", "$SYS/broker/version", "-v", "-C", "2", "-W", "5"])
+        let r = try Subprocess.run([
+            "mosquitto_sub", "-p", "\(h.port)", "-t", "$SYS/broker/clients/connected", "-t", "$SYS/broker/version", "-v", "-C", "2", "-W", "5",
+        ])
         #expect(r.code == 0)
         #expect(r.output.contains("$SYS/broker/version aviary version \(AviaryVersion.current)"))
         #expect(r.output.contains("$SYS/broker/clients/connected "))

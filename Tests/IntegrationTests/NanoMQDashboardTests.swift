@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import TUI
 
@@ -40,15 +40,27 @@ struct NanoMQDashboardTests {
         let poller = Poller(url: base, user: "admin", password: "public", interval: 0.25)
         poller.setDetail("dev/ice 1")
         let s = try await EMQX5DashboardTests.poll(poller) { $0.detail != nil }
-        #expect(s.detail?.fields == nil && (s.detail?.note ?? "").contains("NanoMQ does not find ids with a space or '/'"), "\(String(describing: s.detail?.note))")
+        #expect(
+            s.detail?.fields == nil && (s.detail?.note ?? "").contains("NanoMQ does not find ids with a space or '/'"),
+            "\(String(describing: s.detail?.note))"
+        )
         var state = TableState()
         state.setRows(s.rows, rates: [:])
         let lines = TableView.detailLines(state: state, id: "dev/ice 1", detail: s.detail, width: 120, height: 20).map(\.text)
-        #expect(lines.contains { $0.contains("client id") && $0.contains("dev/ice 1") } && lines.contains { $0.contains("protocol") && $0.contains("3.1.1") }, "\(lines)")
+        #expect(
+            lines.contains { $0.contains("client id") && $0.contains("dev/ice 1") }
+                && lines.contains { $0.contains("protocol") && $0.contains("3.1.1") },
+            "\(lines)"
+        )
         #expect(!lines.contains { $0.contains("loading every field") } && lines.contains { $0.contains("showing what the listing gives") })
     }
 
-    @Test("NanoMQ 0.25.5 (no DELETE route): d says so once, then the API is known not to kick; newer NanoMQ: DELETE disconnects, an offline client is named")
+    @Test(
+        """
+        NanoMQ 0.25.5 (no DELETE route): d says so once, then the API is known not to kick; newer NanoMQ: DELETE disconnects, an offline client is \
+        named
+        """
+    )
     func kick() async throws {
         let (old, oldBase) = try Self.fake(kick: false)
         defer { old.signal(SIGTERM) }
@@ -56,7 +68,10 @@ struct NanoMQDashboardTests {
         _ = try await EMQX5DashboardTests.poll(before) { $0.generation >= 1 }
         #expect(before.snapshot().info.canKick, "not known before trying")
         await before.kick("paho-carol")
-        #expect(before.drainMessages().first?.contains("this NanoMQ has no disconnect endpoint (DELETE /api/v4/clients/{id} answered HTTP 404 code 102)") == true)
+        #expect(
+            before.drainMessages().first?.contains("this NanoMQ has no disconnect endpoint (DELETE /api/v4/clients/{id} answered HTTP 404 code 102)")
+                == true
+        )
         #expect(!before.snapshot().info.canKick)
         await before.kick("paho-carol")
         #expect(before.drainMessages() == ["this API has no disconnect endpoint"], "not asked again")

@@ -1,7 +1,7 @@
 import Broker
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The broker against Eclipse paho-mqtt (Python), one broker per scenario.
 @Suite(.timeLimit(.minutes(1)))
@@ -25,7 +25,12 @@ struct PahoTests {
         await h.stop()
     }
 
-    @Test("overload, paho-mqtt: 8 publishers into one slow QoS 1 subscriber with default settings; publishers were held back and every PUBACKed message arrived")
+    @Test(
+        """
+        overload, paho-mqtt: 8 publishers into one slow QoS 1 subscriber with default settings; publishers were held back and every PUBACKed \
+        message arrived
+        """
+    )
     func fanInWithoutLoss() async throws {
         let python = try #require(Tools.python, "no Python with paho-mqtt: run the README's test command, which installs it")
         let h = try await BrokerHarness.start()
@@ -43,7 +48,9 @@ struct PahoTests {
     @Test("0x97, mosquitto_pub (5.0): a QoS 1 message its only (offline, full) subscriber cannot take gets PUBACK 0x97; counted")
     func quotaExceeded() async throws {
         let h = try await BrokerHarness.start { $0.maxQueuedMessages = 1 }
-        let sub = try Subprocess.run(["mosquitto_sub", "-p", "\(h.port)", "-V", "mqttv5", "-i", "offline", "-c", "-x", "3600", "-q", "1", "-t", "q", "-E"])
+        let sub = try Subprocess.run([
+            "mosquitto_sub", "-p", "\(h.port)", "-V", "mqttv5", "-i", "offline", "-c", "-x", "3600", "-q", "1", "-t", "q", "-E",
+        ])
         #expect(sub.code == 0)
         func publish(_ text: String) throws -> String {
             let r = try Subprocess.run(["mosquitto_pub", "-p", "\(h.port)", "-V", "mqttv5", "-d", "-q", "1", "-t", "q", "-m", text])

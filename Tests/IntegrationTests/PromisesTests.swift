@@ -2,15 +2,20 @@ import Broker
 import Foundation
 import MQTTCodec
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
 /// What the README promises and no other test exercised over TCP (issue 20): session expiry on
 /// a running broker, Server Keep Alive on the wire, every `$SYS` topic, the subscription
 /// listing's filters and paging.
 @Suite(.timeLimit(.minutes(2)))
 struct PromisesTests {
-    @Test("session expiry on a running broker: kept while it lasts, gone after it; lowered at DISCONNECT; capped by max_session_expiry; a 3.1.1 persistent session stays")
+    @Test(
+        """
+        session expiry on a running broker: kept while it lasts, gone after it; lowered at DISCONNECT; capped by max_session_expiry; a 3.1.1 \
+        persistent session stays
+        """
+    )
     func sessionExpiry() async throws {
         let h = try await BrokerHarness.start { $0.maxSessionExpiry = 2 }
         func offline(_ id: String, version: ProtocolVersion = .v5, expiry: UInt32?, atDisconnect: UInt32? = nil) throws -> ConnAckPacket {

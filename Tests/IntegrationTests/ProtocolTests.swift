@@ -1,9 +1,9 @@
 import Broker
-import MQTTCodec
 import Foundation
+import MQTTCodec
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
 /// Exact wire reactions of the broker, checked with a raw client built on our codec.
 @Suite(.timeLimit(.minutes(1)))
@@ -361,7 +361,12 @@ struct ProtocolTests {
         #expect(c.waitClosed())
     }
 
-    @Test("[MQTT-3.3.4-9] a client still publishing past Receive Maximum reads DISCONNECT 0x93 (the broker shuts down its write side and discards the rest, no reset)")
+    @Test(
+        """
+        [MQTT-3.3.4-9] a client still publishing past Receive Maximum reads DISCONNECT 0x93 (the broker shuts down its write side and discards the \
+        rest, no reset)
+        """
+    )
     func disconnectReasonReachesClient() async throws {
         let h = try await BrokerHarness.start { $0.receiveMaximum = 10 }
         let c = try TestClient(port: h.port, version: .v5)
@@ -371,7 +376,10 @@ struct ProtocolTests {
         var burst: [UInt8] = []
         for id in UInt16(1)...3011 {
             var buffer = ByteBuffer()
-            MQTTPacket.publish(PublishPacket(topic: "flood", payload: ByteBuffer(string: "0123456789"), qos: .exactlyOnce, packetId: id)).write(to: &buffer, version: .v5)
+            MQTTPacket.publish(PublishPacket(topic: "flood", payload: ByteBuffer(string: "0123456789"), qos: .exactlyOnce, packetId: id)).write(
+                to: &buffer,
+                version: .v5
+            )
             burst += buffer.readableBytesView
         }
         #expect(c.sendReportingError(burst) == nil)
@@ -388,7 +396,12 @@ struct ProtocolTests {
         await h.stop()
     }
 
-    @Test("max_keepalive with mosquitto_pub 3.1.1: a keepalive over the cap is refused (identifier rejected, as Mosquitto); within it, or with keepalive_cap_v3 accept, it connects")
+    @Test(
+        """
+        max_keepalive with mosquitto_pub 3.1.1: a keepalive over the cap is refused (identifier rejected, as Mosquitto); within it, or with \
+        keepalive_cap_v3 accept, it connects
+        """
+    )
     func keepAliveCapV3() async throws {
         for policy in KeepAliveCapPolicy.allCases {
             let h = try await BrokerHarness.start {
@@ -422,14 +435,20 @@ struct ProtocolTests {
         try Data([0x66, 0xFF, 0x6F]).write(to: URL(fileURLWithPath: bad))
         defer { unlink(bad) }
         let pub = try Subprocess.run([
-            "mosquitto_pub", "-p", "\(h.port)", "-V", "mqttv5", "-d", "-q", "1", "-t", "u", "-f", bad, "-D", "publish", "payload-format-indicator", "1",
+            "mosquitto_pub", "-p", "\(h.port)", "-V", "mqttv5", "-d", "-q", "1", "-t", "u", "-f", bad, "-D", "publish", "payload-format-indicator",
+            "1",
         ])
         #expect(pub.output.contains("RC:153"), "\(pub.output)")
         #expect(h.broker.metrics.payloadFormatInvalid.load == 1)
         await h.stop()
     }
 
-    @Test("server topic aliases on the wire (topic_alias_server): 202 messages on a 60-byte topic take far fewer bytes with aliases; the same payloads arrive")
+    @Test(
+        """
+        server topic aliases on the wire (topic_alias_server): 202 messages on a 60-byte topic take far fewer bytes with aliases; the same payloads \
+        arrive
+        """
+    )
     func serverTopicAliasesOnTheWire() async throws {
         let h = try await BrokerHarness.start { $0.topicAliasServer = true }
         let topic = "factory/hall-3/line-12/station-07/sensor-042/temperature/raw"
@@ -476,7 +495,10 @@ struct ProtocolTests {
         withExtendedLifetime(stuck) {}
     }
 
-    @Test("UNSUBSCRIBE over TCP: 3.1.1 UNSUBACK has no codes; 5.0 gets 0x00 / 0x11 per filter; delivery stops (a marker shows nothing came before it)", arguments: [ProtocolVersion.v3_1_1, .v5])
+    @Test(
+        "UNSUBSCRIBE over TCP: 3.1.1 UNSUBACK has no codes; 5.0 gets 0x00 / 0x11 per filter; delivery stops (a marker shows nothing came before it)",
+        arguments: [ProtocolVersion.v3_1_1, .v5]
+    )
     func unsubscribeOverTCP(version: ProtocolVersion) async throws {
         let h = try await BrokerHarness.start()
         let sub = try TestClient(port: h.port, version: version)

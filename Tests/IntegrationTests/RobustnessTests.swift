@@ -1,8 +1,8 @@
 import Broker
-import MQTTCodec
 import Foundation
-import Testing
+import MQTTCodec
 import TestSupport
+import Testing
 
 /// A slow consumer and connection churn against the real `aviary serve` process, whose memory
 /// and file descriptors are read from /proc.
@@ -45,7 +45,12 @@ struct RobustnessTests {
         return elapsed
     }
 
-    @Test("a QoS 0 subscriber that stops reading: memory stays bounded, drops over its high-water mark are counted on its row, other subscribers keep their pace")
+    @Test(
+        """
+        a QoS 0 subscriber that stops reading: memory stays bounded, drops over its high-water mark are counted on its row, other subscribers keep \
+        their pace
+        """
+    )
     func slowConsumer() async throws {
         // A high-water mark of 5,000 queued messages: enough that a busy machine's mosquitto_sub
         // never falls that far behind, small enough that the stuck client's memory is bounded.
@@ -67,7 +72,12 @@ struct RobustnessTests {
         let row = try await HTTP.request("GET", "\(api)/api/v4/clients/slow-consumer").data.first ?? [:]
         let dropped = (row["mqueue_dropped"] as? NSNumber)?.intValue ?? 0
         let metrics = try await Self.metrics(api)
-        print("slow consumer: \(count) × 1 KiB alone \(alone) s, with a stuck subscriber \(withSlow) s / \(withSlowAgain) s; RSS \(rssBefore) → \(rssMid) → \(rssAfter) KiB; dropped \(dropped)")
+        print(
+            """
+            slow consumer: \(count) × 1 KiB alone \(alone) s, with a stuck subscriber \(withSlow) s / \(withSlowAgain) s; RSS \(rssBefore) → \
+            \(rssMid) → \(rssAfter) KiB; dropped \(dropped)
+            """
+        )
         // 40 MiB of payload went past the stuck client. What the broker holds is bounded by the
         // queues (≤ 5,000 messages for the stuck client, and for the other one when it lags) and
         // the socket buffers: the second 20 MiB stream, with the stuck queue already full, adds
@@ -98,13 +108,17 @@ struct RobustnessTests {
 
     static func pairs(port: Int, api: String, pairs: Int, count: Int, prefix: String) async throws -> Double {
         let subs = try (0..<pairs).map { i in
-            try Subprocess(["mosquitto_sub", "-p", "\(port)", "-q", "1", "-t", "\(prefix)/\(i)", "-C", "\(count)", "-W", "120", "-i", "\(prefix)-sub-\(i)"])
+            try Subprocess([
+                "mosquitto_sub", "-p", "\(port)", "-q", "1", "-t", "\(prefix)/\(i)", "-C", "\(count)", "-W", "120", "-i", "\(prefix)-sub-\(i)",
+            ])
         }
         try await Self.waitSubscribed(api: api, clientIds: (0..<pairs).map { "\(prefix)-sub-\($0)" })
         let started = Date()
         let payload = String(repeating: "p", count: 1024)
         let pubs = try (0..<pairs).map { i in
-            try Subprocess(["sh", "-c", "yes \(payload) | head -n \(count) | mosquitto_pub -p \(port) -q 1 -t \(prefix)/\(i) -l -i \(prefix)-pub-\(i)"])
+            try Subprocess([
+                "sh", "-c", "yes \(payload) | head -n \(count) | mosquitto_pub -p \(port) -q 1 -t \(prefix)/\(i) -l -i \(prefix)-pub-\(i)",
+            ])
         }
         for pub in pubs { #expect(pub.wait(timeout: 120) == 0) }
         for sub in subs {
@@ -114,7 +128,12 @@ struct RobustnessTests {
         return Date().timeIntervalSince(started)
     }
 
-    @Test("a stuck QoS 1 subscriber holds back only the publisher feeding it (PUBACKs held, nothing dropped); 10 pairs on other topics keep their pace; after max_stall it is disconnected and the publisher finishes")
+    @Test(
+        """
+        a stuck QoS 1 subscriber holds back only the publisher feeding it (PUBACKs held, nothing dropped); 10 pairs on other topics keep their \
+        pace; after max_stall it is disconnected and the publisher finishes
+        """
+    )
     func stuckSubscriber() async throws {
         let (server, port) = try AviaryBinary.serve(["--max-stall", "4", "--queue-high-water", "200", "--queue-low-water", "100"])
         let api = "http://127.0.0.1:\(try AviaryBinary.apiPort(server))"

@@ -1,7 +1,7 @@
 import Broker
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The management API is closed by default: loopback unless the operator sets a password,
 /// failed logins slowed down per address, and no secret in any log line.
@@ -16,7 +16,10 @@ struct SecurityTests {
         ] as [([String], [String: String], String)]
     )
     func defaultCredentialsRefused(args: [String], environment: [String: String], source: String) throws {
-        let r = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off"] + args, environment: environment)
+        let r = try Subprocess.run(
+            [Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off"] + args,
+            environment: environment
+        )
         #expect(r.code == 1)
         #expect(r.output.contains("refusing to serve the management API"), "\(r.output)")
         #expect(r.output.contains(source))

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// MQTT over TLS and the HTTPS API, with a throwaway CA made by openssl for each run, checked
 /// with mosquitto_pub/sub --cafile, paho-mqtt's tls_set and curl --cacert.
@@ -40,13 +40,21 @@ struct TLSTests {
     @Test("mosquitto_pub/sub over TLS with --cafile; the plain listener still works; a plain client on the TLS port gets nothing")
     func mosquittoOverTLS() throws {
         let (server, plain, tls, api, dir) = try Self.serveTLS()
-        let sub = try Subprocess(["mosquitto_sub", "-h", "127.0.0.1", "-p", "\(tls)", "--cafile", "\(dir)/ca.pem", "-t", "tls/#", "-C", "2", "-v", "-W", "20"])
+        let sub = try Subprocess([
+            "mosquitto_sub", "-h", "127.0.0.1", "-p", "\(tls)", "--cafile", "\(dir)/ca.pem", "-t", "tls/#", "-C", "2", "-v", "-W", "20",
+        ])
         try AviaryBinary.waitForSubscriptions(api: "http://127.0.0.1:\(api)")
-        #expect(try Subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", "\(tls)", "--cafile", "\(dir)/ca.pem", "-t", "tls/a", "-m", "encrypted", "-V", "mqttv5"]).code == 0)
+        #expect(
+            try Subprocess.run([
+                "mosquitto_pub", "-h", "127.0.0.1", "-p", "\(tls)", "--cafile", "\(dir)/ca.pem", "-t", "tls/a", "-m", "encrypted", "-V", "mqttv5",
+            ]).code == 0
+        )
         #expect(try Subprocess.run(["mosquitto_pub", "-p", "\(plain)", "-t", "tls/b", "-m", "plain"]).code == 0)
         #expect(sub.wait(timeout: 20) == 0)
         #expect(sub.output == "tls/a encrypted\ntls/b plain\n", "one broker behind both listeners")
-        let wrongCA = try Subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", "\(tls)", "--cafile", "/etc/ssl/certs/ca-certificates.crt", "-t", "x", "-m", "x"])
+        let wrongCA = try Subprocess.run([
+            "mosquitto_pub", "-h", "127.0.0.1", "-p", "\(tls)", "--cafile", "/etc/ssl/certs/ca-certificates.crt", "-t", "x", "-m", "x",
+        ])
         #expect(wrongCA.code != 0, "our certificate does not verify against the system CAs")
         let c = try TestClient(port: tls)
         c.sendRaw([0x10, 0x0D, 0x00, 0x04] + Array("MQTT".utf8) + [0x04, 0x02, 0x00, 0x3C, 0x00, 0x01, 0x61])
@@ -102,7 +110,9 @@ struct TLSTests {
         let r = try await HTTP.request("GET", "https://127.0.0.1:\(api)/api/v4/brokers", extra: ["--cacert", "\(dir)/ca.pem"])
         #expect(r.status == 200)
         #expect(r.data.first?["version"] != nil)
-        let plain = try await Subprocess.runAsync(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", "admin:public", "http://127.0.0.1:\(api)/api/v4/brokers"])
+        let plain = try await Subprocess.runAsync([
+            "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", "admin:public", "http://127.0.0.1:\(api)/api/v4/brokers",
+        ])
         #expect(plain.code != 0 && plain.output.hasSuffix("000"), "no HTTP answer over plain HTTP: \(plain.code) \(plain.output)")
         server.signal(SIGTERM)
         #expect(server.wait(timeout: 15) == 0)
@@ -131,7 +141,9 @@ struct TLSTests {
             (["--tls-cert", "\(dir)/server.pem", "--tls-key", "\(dir)/server.key", "--tls-verify-clients", "true"], "needs tls_ca"),
         ]
         for (args, message) in cases {
-            let r = try Subprocess.run([Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--mqtt-tls-port", "0", "--ws-port", "off", "--wss-port", "off"] + args)
+            let r = try Subprocess.run(
+                [Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0", "--mqtt-tls-port", "0", "--ws-port", "off", "--wss-port", "off"] + args
+            )
             #expect(r.code == 1, "\(args)")
             #expect(r.output.contains(message), "\(args): \(r.output)")
             #expect(!r.output.contains("listening"))

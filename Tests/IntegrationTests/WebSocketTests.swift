@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// MQTT over WebSockets on the real binary: paho-mqtt's websockets transport (3.1.1 and 5.0,
 /// every QoS, ws:// and wss://), a hand-written client that splits packets across frames,
@@ -18,7 +18,9 @@ struct WebSocketTests {
         }
         let (server, _) = try AviaryBinary.serve(extra)
         func port(_ scheme: String) -> Int? {
-            server.lines.first { $0.contains("on \(scheme)://") }.flatMap { $0.split(separator: ":").last }.flatMap { Int($0.split(separator: "/").first ?? "") }
+            server.lines.first { $0.contains("on \(scheme)://") }.flatMap { $0.split(separator: ":").last }.flatMap {
+                Int($0.split(separator: "/").first ?? "")
+            }
         }
         try eventually("the WebSocket ports to be printed") { port("ws") != nil && (!tls || port("wss") != nil) }
         return (server, port("ws")!, port("wss"), try AviaryBinary.apiPort(server))
@@ -51,11 +53,20 @@ struct WebSocketTests {
         #expect(server.wait(timeout: 15) == 0)
     }
 
-    @Test("a packet split across three frames and two packets in one frame; the client's counters are its MQTT bytes, not frame bytes; DISCONNECT ends with the closing handshake", .enabled(if: Tools.python != nil))
+    @Test(
+        """
+        a packet split across three frames and two packets in one frame; the client's counters are its MQTT bytes, not frame bytes; DISCONNECT ends \
+        with the closing handshake
+        """,
+        .enabled(if: Tools.python != nil)
+    )
     func framing() throws {
         let (server, ws, _, api) = try Self.serve()
         let result = try Self.run(["raw", "\(ws)", "/mqtt"])
-        #expect(result["connack"] as? Int == 1 && result["suback"] as? Int == 1 && result["puback"] as? Int == 1 && result["publish"] as? Int == 1, "\(result)")
+        #expect(
+            result["connack"] as? Int == 1 && result["suback"] as? Int == 1 && result["puback"] as? Int == 1 && result["publish"] as? Int == 1,
+            "\(result)"
+        )
         #expect(result["close_opcode"] as? Int == 8 && result["close_code"] as? Int == 1000, "\(result)")
         let row = try Self.curl(["-u", "admin:public", "http://127.0.0.1:\(api)/api/v4/clients/ws-raw"])
         let client = try #require((try JSONSerialization.jsonObject(with: Data(row.utf8)) as? [String: Any])?["data"] as? [[String: Any]]).first

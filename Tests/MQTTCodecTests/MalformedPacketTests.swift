@@ -56,26 +56,51 @@ enum MalformedCases {
         .init(name: "PUBLISH to an empty topic (3.1.1)", version: .v3_1_1, bytes: packet(0x30, str("")), reason: .topicNameInvalid),
         .init(name: "PUBLISH topic with invalid UTF-8", version: .v3_1_1, bytes: packet(0x30, [0x00, 0x02, 0xC3, 0x28]), reason: .malformedPacket),
         .init(name: "PUBLISH topic with U+0000", version: .v3_1_1, bytes: packet(0x30, [0x00, 0x02, 0x61, 0x00]), reason: .malformedPacket),
-        .init(name: "PUBLISH topic with a UTF-16 surrogate", version: .v3_1_1, bytes: packet(0x30, [0x00, 0x03, 0xED, 0xA0, 0x80]), reason: .malformedPacket),
+        .init(
+            name: "PUBLISH topic with a UTF-16 surrogate",
+            version: .v3_1_1,
+            bytes: packet(0x30, [0x00, 0x03, 0xED, 0xA0, 0x80]),
+            reason: .malformedPacket
+        ),
         .init(name: "PUBLISH topic length beyond the packet", version: .v3_1_1, bytes: [0x30, 0x02, 0x00, 0x05], reason: .malformedPacket),
         .init(name: "PUBLISH QoS 1 with packet id 0", version: .v3_1_1, bytes: packet(0x32, str("a") + [0x00, 0x00]), reason: .malformedPacket),
         .init(name: "PUBACK with packet id 0", version: .v3_1_1, bytes: [0x40, 0x02, 0x00, 0x00], reason: .malformedPacket),
         .init(name: "SUBSCRIBE with packet id 0", version: .v3_1_1, bytes: packet(0x82, [0x00, 0x00] + str("a") + [0x00]), reason: .malformedPacket),
         .init(name: "SUBSCRIBE without a filter", version: .v3_1_1, bytes: packet(0x82, [0x00, 0x01]), reason: .protocolError),
         .init(name: "SUBSCRIBE with QoS 3", version: .v3_1_1, bytes: packet(0x82, [0x00, 0x01] + str("a") + [0x03]), reason: .malformedPacket),
-        .init(name: "SUBSCRIBE 3.1.1 with 5.0 option bits", version: .v3_1_1, bytes: packet(0x82, [0x00, 0x01] + str("a") + [0x04]), reason: .malformedPacket),
-        .init(name: "SUBSCRIBE filter without options byte", version: .v3_1_1, bytes: packet(0x82, [0x00, 0x01] + str("a")), reason: .malformedPacket),
+        .init(
+            name: "SUBSCRIBE 3.1.1 with 5.0 option bits",
+            version: .v3_1_1,
+            bytes: packet(0x82, [0x00, 0x01] + str("a") + [0x04]),
+            reason: .malformedPacket
+        ),
+        .init(
+            name: "SUBSCRIBE filter without options byte",
+            version: .v3_1_1,
+            bytes: packet(0x82, [0x00, 0x01] + str("a")),
+            reason: .malformedPacket
+        ),
         .init(name: "UNSUBSCRIBE without a filter", version: .v3_1_1, bytes: packet(0xA2, [0x00, 0x01]), reason: .protocolError),
         .init(name: "first packet is not CONNECT", version: nil, bytes: [0xC0, 0x00], reason: .protocolError),
         .init(name: "CONNECT reserved flag set", version: nil, bytes: connect(flags: 0x03), reason: .malformedPacket),
         .init(name: "CONNECT will QoS 3", version: nil, bytes: connect(flags: 0x1E, rest: str("c") + str("w") + str("m")), reason: .malformedPacket),
         .init(name: "CONNECT will retain without will flag", version: nil, bytes: connect(flags: 0x22), reason: .malformedPacket),
         .init(name: "CONNECT will QoS without will flag", version: nil, bytes: connect(flags: 0x0A), reason: .malformedPacket),
-        .init(name: "CONNECT 3.1.1 password without user name", version: nil, bytes: connect(flags: 0x42, rest: str("c") + str("p")), reason: .malformedPacket),
+        .init(
+            name: "CONNECT 3.1.1 password without user name",
+            version: nil,
+            bytes: connect(flags: 0x42, rest: str("c") + str("p")),
+            reason: .malformedPacket
+        ),
         .init(name: "CONNECT protocol level 6", version: nil, bytes: connect(level: 6), reason: .unsupportedProtocolVersion),
         .init(name: "CONNECT MQTT with level 3", version: nil, bytes: connect(level: 3), reason: .unsupportedProtocolVersion),
         .init(name: "CONNECT unknown protocol name", version: nil, bytes: connect(name: "HTTP"), reason: .unsupportedProtocolVersion),
-        .init(name: "CONNECT will topic with wildcard", version: nil, bytes: connect(flags: 0x06, rest: str("c") + str("w/#") + str("m")), reason: .topicNameInvalid),
+        .init(
+            name: "CONNECT will topic with wildcard",
+            version: nil,
+            bytes: connect(flags: 0x06, rest: str("c") + str("w/#") + str("m")),
+            reason: .topicNameInvalid
+        ),
         .init(name: "CONNECT truncated", version: nil, bytes: packet(0x10, str("MQTT") + [0x04]), reason: .malformedPacket),
         .init(name: "CONNECT client id not UTF-8", version: nil, bytes: connect(rest: [0x00, 0x01, 0xFF]), reason: .malformedPacket),
         .init(
@@ -88,18 +113,48 @@ enum MalformedCases {
         .init(name: "CONNECT 5.0 maximum packet size 0", version: nil, bytes: connect(level: 5, props: [0x27, 0, 0, 0, 0]), reason: .protocolError),
         .init(name: "CONNECT 5.0 request problem information 2", version: nil, bytes: connect(level: 5, props: [0x17, 2]), reason: .protocolError),
         .init(name: "PUBLISH 5.0 duplicate property", version: .v5, bytes: publish5([0x02, 0, 0, 0, 1, 0x02, 0, 0, 0, 2]), reason: .protocolError),
-        .init(name: "PUBLISH 5.0 property not allowed (session expiry)", version: .v5, bytes: publish5([0x11, 0, 0, 0, 1]), reason: .malformedPacket),
+        .init(
+            name: "PUBLISH 5.0 property not allowed (session expiry)",
+            version: .v5,
+            bytes: publish5([0x11, 0, 0, 0, 1]),
+            reason: .malformedPacket
+        ),
         .init(name: "PUBLISH 5.0 unknown property 0x7F", version: .v5, bytes: publish5([0x7F, 0]), reason: .malformedPacket),
         .init(name: "PUBLISH 5.0 topic alias 0", version: .v5, bytes: publish5([0x23, 0, 0]), reason: .protocolError),
         .init(name: "PUBLISH 5.0 payload format indicator 2", version: .v5, bytes: publish5([0x01, 2]), reason: .protocolError),
         .init(name: "PUBLISH 5.0 empty topic without alias", version: .v5, bytes: publish5([], topic: ""), reason: .protocolError),
         .init(name: "PUBLISH 5.0 response topic with wildcard", version: .v5, bytes: publish5([0x08] + str("r/#")), reason: .protocolError),
-        .init(name: "PUBLISH 5.0 property length beyond packet", version: .v5, bytes: packet(0x30, str("a") + [0x09, 0x01]), reason: .malformedPacket),
+        .init(
+            name: "PUBLISH 5.0 property length beyond packet",
+            version: .v5,
+            bytes: packet(0x30, str("a") + [0x09, 0x01]),
+            reason: .malformedPacket
+        ),
         .init(name: "PUBLISH 5.0 truncated user property", version: .v5, bytes: publish5([0x26, 0x00, 0x01, 0x61]), reason: .malformedPacket),
-        .init(name: "SUBSCRIBE 5.0 retain handling 3", version: .v5, bytes: packet(0x82, [0x00, 0x01, 0x00] + str("a") + [0x30]), reason: .protocolError),
-        .init(name: "SUBSCRIBE 5.0 reserved option bits", version: .v5, bytes: packet(0x82, [0x00, 0x01, 0x00] + str("a") + [0x40]), reason: .malformedPacket),
-        .init(name: "SUBSCRIBE 5.0 subscription identifier 0", version: .v5, bytes: packet(0x82, [0x00, 0x01, 0x02, 0x0B, 0x00] + str("a") + [0x00]), reason: .protocolError),
-        .init(name: "SUBSCRIBE 5.0 two subscription identifiers", version: .v5, bytes: packet(0x82, [0x00, 0x01, 0x04, 0x0B, 0x01, 0x0B, 0x02] + str("a") + [0x00]), reason: .protocolError),
+        .init(
+            name: "SUBSCRIBE 5.0 retain handling 3",
+            version: .v5,
+            bytes: packet(0x82, [0x00, 0x01, 0x00] + str("a") + [0x30]),
+            reason: .protocolError
+        ),
+        .init(
+            name: "SUBSCRIBE 5.0 reserved option bits",
+            version: .v5,
+            bytes: packet(0x82, [0x00, 0x01, 0x00] + str("a") + [0x40]),
+            reason: .malformedPacket
+        ),
+        .init(
+            name: "SUBSCRIBE 5.0 subscription identifier 0",
+            version: .v5,
+            bytes: packet(0x82, [0x00, 0x01, 0x02, 0x0B, 0x00] + str("a") + [0x00]),
+            reason: .protocolError
+        ),
+        .init(
+            name: "SUBSCRIBE 5.0 two subscription identifiers",
+            version: .v5,
+            bytes: packet(0x82, [0x00, 0x01, 0x04, 0x0B, 0x01, 0x0B, 0x02] + str("a") + [0x00]),
+            reason: .protocolError
+        ),
         .init(name: "PUBACK 5.0 invalid reason code", version: .v5, bytes: [0x40, 0x03, 0x00, 0x01, 0x05], reason: .malformedPacket),
         .init(name: "AUTH 5.0 invalid reason code", version: .v5, bytes: [0xF0, 0x01, 0x80], reason: .malformedPacket),
     ]

@@ -131,7 +131,15 @@ enum PacketFixtures {
                     name: "PUBLISH QoS 1 retain dup",
                     version: version,
                     packet: .publish(
-                        PublishPacket(topic: "a/b", payload: buf("hello"), qos: .atLeastOnce, retain: true, dup: true, packetId: 7, properties: p(.publish))
+                        PublishPacket(
+                            topic: "a/b",
+                            payload: buf("hello"),
+                            qos: .atLeastOnce,
+                            retain: true,
+                            dup: true,
+                            packetId: 7,
+                            properties: p(.publish)
+                        )
                     )
                 ),
                 .init(
@@ -204,7 +212,15 @@ enum PacketFixtures {
                         name: "PUBLISH topic alias only",
                         version: version,
                         packet: .publish(
-                            PublishPacket(topic: "", payload: buf("z"), properties: { var p = Properties(); p.topicAlias = 4; return p }())
+                            PublishPacket(
+                                topic: "",
+                                payload: buf("z"),
+                                properties: {
+                                    var p = Properties()
+                                    p.topicAlias = 4
+                                    return p
+                                }()
+                            )
                         )
                     ),
                     .init(

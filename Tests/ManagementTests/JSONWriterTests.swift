@@ -62,7 +62,8 @@ struct JSONWriterTests {
         let written = String(buffer: writer.buffer)
         #expect(
             written
-                == #"{"min":-9223372036854775808,"max":9223372036854775807,"umax":18446744073709551615,"zero":0,"yes":true,"no":false,"none":null,"list":[-1,{"a":"b"},[]],"empty":{}}"#
+                == #"{"min":-9223372036854775808,"max":9223372036854775807,"umax":18446744073709551615,"zero":0,"yes":true,"no":false,"#
+                + #""none":null,"list":[-1,{"a":"b"},[]],"empty":{}}"#
         )
         let object = try #require(try Self.parse(writer) as? [String: Any])
         #expect((object["min"] as? NSNumber)?.int64Value == Int64.min && (object["max"] as? NSNumber)?.int64Value == Int64.max)

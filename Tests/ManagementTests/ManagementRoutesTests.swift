@@ -1,7 +1,5 @@
+@_spi(Simulation) import Broker
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -9,8 +7,11 @@ import Logging
 import NIOCore
 import Testing
 
-@_spi(Simulation) import Broker
 @testable import BrokerManagement
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The management routes through Hummingbird's router test framework (no sockets) against a
 /// broker seeded with simulated sessions and never started.
@@ -43,7 +44,12 @@ struct ManagementRoutesTests {
         }
     }
 
-    @Test("sorted pages equal a full sort by (key, client id) when many rows tie: all equal, groups of 3, three values, all distinct; both orders, every page")
+    @Test(
+        """
+        sorted pages equal a full sort by (key, client id) when many rows tie: all equal, groups of 3, three values, all distinct; both orders, \
+        every page
+        """
+    )
     func tiesMatchAFullSort() throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -59,7 +65,8 @@ struct ManagementRoutesTests {
         for field in [ClientField.mqueueLen, .username, .protoVer, .protoName, .sendOct, .clientId] {
             for order in ["asc", "desc"] {
                 let expected = all.sorted { a, b in
-                    let ka = field.key(of: a), kb = field.key(of: b)
+                    let ka = field.key(of: a)
+                    let kb = field.key(of: b)
                     if ka != kb { return order == "desc" ? kb < ka : ka < kb }
                     return a.clientId < b.clientId
                 }.map(\.clientId)
@@ -67,7 +74,9 @@ struct ManagementRoutesTests {
                     var seen: [String] = []
                     var page = 1
                     while seen.count < all.count {
-                        let query = try ClientQuery(items: [("_sort", field.rawValue), ("_order", order), ("_limit", "\(limit)"), ("_page", "\(page)")])
+                        let query = try ClientQuery(items: [
+                            ("_sort", field.rawValue), ("_order", order), ("_limit", "\(limit)"), ("_page", "\(page)"),
+                        ])
                         let (rows, count) = query.apply(to: broker.registry)
                         #expect(count == all.count)
                         #expect(!rows.isEmpty, "\(field) \(order) limit \(limit) page \(page) is empty")

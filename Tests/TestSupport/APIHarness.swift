@@ -1,3 +1,4 @@
+import AviaryLocks
 import Broker
 import BrokerManagement
 import Foundation
@@ -5,8 +6,6 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
-
-import AviaryLocks
 
 /// A broker plus its management API, both on free ports.
 package final class APIHarness: Sendable {
@@ -81,7 +80,12 @@ package struct HTTPResult {
 
 package enum HTTP {
     /// `path` is sent as written (already percent-encoded where needed).
-    package static func request(_ method: String = "GET", _ url: String, auth: String? = "admin:public", extra: [String] = []) async throws -> HTTPResult {
+    package static func request(
+        _ method: String = "GET",
+        _ url: String,
+        auth: String? = "admin:public",
+        extra: [String] = []
+    ) async throws -> HTTPResult {
         let dir = NSTemporaryDirectory() + "aviary-http-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

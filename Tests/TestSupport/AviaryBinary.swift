@@ -11,7 +11,10 @@ package enum AviaryBinary {
         launcher: [String] = []
     ) throws -> (Subprocess, Int) {
         // No WebSocket listeners unless a test asks (8083/8084 would clash between parallel tests).
-        let base = defaults ? ["--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off", "--wss-port", "off", "--log-level", "warning"] : []
+        let base =
+            defaults
+            ? ["--mqtt-host", "127.0.0.1", "--mqtt-port", "0", "--api-port", "0", "--ws-port", "off", "--wss-port", "off", "--log-level", "warning"]
+            : []
         let p = try Subprocess(launcher + [Tools.aviary, "serve"] + base + extra, environment: environment)
         var port: Int?
         try eventually("the bound port to be printed") {

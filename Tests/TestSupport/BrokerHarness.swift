@@ -1,9 +1,9 @@
 import Broker
 import Foundation
-import Synchronization
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A real broker on 127.0.0.1 and a free port, one per test.
 package final class BrokerHarness: Sendable {
@@ -27,7 +27,7 @@ package final class BrokerHarness: Sendable {
             do {
                 let port = try await broker.start()
                 return BrokerHarness(broker: broker, port: port)
-            } catch where attempt < 20 {
+            } catch  where attempt < 20 {
                 attempt += 1  // taken by something else: the next one
             }
         }

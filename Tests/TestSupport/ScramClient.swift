@@ -17,9 +17,17 @@ package struct ScramClient {
     package mutating func clientFinal(serverFirst: String) throws -> String {
         var fields: [String: String] = [:]
         for part in serverFirst.split(separator: ",") { fields[String(part.prefix(1))] = String(part.dropFirst(2)) }
-        let combined = try #require(fields["r"]), salt = try #require(Data(base64Encoded: fields["s"] ?? "")), iterations = try #require(Int(fields["i"] ?? ""))
+        let combined = try #require(fields["r"])
+        let salt = try #require(Data(base64Encoded: fields["s"] ?? ""))
+        let iterations = try #require(Int(fields["i"] ?? ""))
         #expect(combined.hasPrefix(nonce))
-        let salted = try KDF.Insecure.PBKDF2.deriveKey(from: Array(password.utf8), salt: salt, using: .sha256, outputByteCount: 32, unsafeUncheckedRounds: iterations)
+        let salted = try KDF.Insecure.PBKDF2.deriveKey(
+            from: Array(password.utf8),
+            salt: salt,
+            using: .sha256,
+            outputByteCount: 32,
+            unsafeUncheckedRounds: iterations
+        )
         func hmac(_ key: SymmetricKey, _ text: String) -> [UInt8] { Array(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: key)) }
         let clientKey = hmac(salted, "Client Key")
         let storedKey = Array(SHA256.hash(data: clientKey))

@@ -54,8 +54,8 @@ package final class Subprocess: @unchecked Sendable {
         var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         var cenv: [UnsafeMutablePointer<CChar>?] = envStrings.map { strdup($0) } + [nil]
         defer {
-            cargs.forEach { free($0) }
-            cenv.forEach { free($0) }
+            for arg in cargs { free(arg) }
+            for variable in cenv { free(variable) }
         }
         var pid = pid_t()
         let rc = posix_spawnp(&pid, argv[0], &actions, &attributes, &cargs, &cenv)

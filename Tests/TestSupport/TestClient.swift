@@ -1,6 +1,6 @@
 import Broker
-import MQTTCodec
 import Foundation
+import MQTTCodec
 import NIOCore
 
 #if canImport(Glibc)
@@ -163,15 +163,39 @@ package final class TestClient {
     }
 
     @discardableResult
-    package func subscribe(_ filter: String, qos: QoS = .atMostOnce, id: UInt16 = 1, options: (inout Subscription) -> Void = { _ in }, properties: Properties = .none) throws -> [ReasonCode] {
+    package func subscribe(
+        _ filter: String,
+        qos: QoS = .atMostOnce,
+        id: UInt16 = 1,
+        options: (inout Subscription) -> Void = { _ in },
+        properties: Properties = .none
+    ) throws -> [ReasonCode] {
         var subscription = Subscription(topicFilter: filter, qos: qos)
         options(&subscription)
         send(.subscribe(SubscribePacket(packetId: id, subscriptions: [subscription], properties: properties)))
         return try receive { if case .suback(let s) = $0 { s.reasonCodes } else { nil } }
     }
 
-    package func publish(_ topic: String, _ payload: String, qos: QoS = .atMostOnce, id: UInt16? = nil, retain: Bool = false, properties: Properties = .none) {
-        send(.publish(PublishPacket(topic: topic, payload: ByteBuffer(string: payload), qos: qos, retain: retain, packetId: qos == .atMostOnce ? nil : (id ?? 1), properties: properties)))
+    package func publish(
+        _ topic: String,
+        _ payload: String,
+        qos: QoS = .atMostOnce,
+        id: UInt16? = nil,
+        retain: Bool = false,
+        properties: Properties = .none
+    ) {
+        send(
+            .publish(
+                PublishPacket(
+                    topic: topic,
+                    payload: ByteBuffer(string: payload),
+                    qos: qos,
+                    retain: retain,
+                    packetId: qos == .atMostOnce ? nil : (id ?? 1),
+                    properties: properties
+                )
+            )
+        )
     }
 
     package func disconnect(_ reason: ReasonCode = .normalDisconnection) {

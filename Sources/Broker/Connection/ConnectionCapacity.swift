@@ -1,3 +1,8 @@
+import AviaryLocks
+import Logging
+import NIOCore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,11 +10,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Logging
-import NIOCore
-import Synchronization
-
-import AviaryLocks
 
 /// How many clients this process can hold. Every connection is a file descriptor, so the
 /// open-file limit decides: the broker raises its soft limit to the hard one, keeps a few

@@ -1,8 +1,7 @@
+import AviaryLocks
 import MQTTCodec
 import NIOCore
 import Synchronization
-
-import AviaryLocks
 
 /// The thread-safe side of a live connection: sessions and the router (on any thread) put
 /// packets in its outbox; the connection's event loop drains it in one batch and one flush.

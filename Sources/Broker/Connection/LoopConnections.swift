@@ -1,7 +1,6 @@
+import AviaryLocks
 import NIOCore
 import Synchronization
-
-import AviaryLocks
 
 /// What the connections of one event loop share, confined to that loop:
 /// - their CONNECT timeouts and keepalives, checked by one repeated task every 250 ms (a

@@ -38,7 +38,12 @@ extension MQTTConnectionHandler {
         }
         clientId = accepted.clientId
         username = accepted.username
-        let link = ConnectionLink(eventLoop: context.eventLoop, loop: core.loops.connections(on: context.eventLoop), version: connect.version, counters: counters) { [unowned self] items in
+        let link = ConnectionLink(
+            eventLoop: context.eventLoop,
+            loop: core.loops.connections(on: context.eventLoop),
+            version: connect.version,
+            counters: counters
+        ) { [unowned self] items in
             self.writeOutbound(items)
         }
         link.setWritable(context.channel.isWritable)

@@ -22,7 +22,10 @@ extension MQTTConnectionHandler {
         guard bridge != nil || core.security.canPublish(publish.topic, username: username, clientId: clientId) else {
             core.security.denials.add()
             if denialLog.due(now: now) {
-                logger.warning("publish denied by the ACL", metadata: logMetadata(["topic": "\(publish.topic)", "client.username": "\(username ?? "")"]))
+                logger.warning(
+                    "publish denied by the ACL",
+                    metadata: logMetadata(["topic": "\(publish.topic)", "client.username": "\(username ?? "")"])
+                )
             }
             refusePublish(delivery, reason: .notAuthorized, key: key, link: link)
             return

@@ -49,7 +49,13 @@ enum WebSocketListener {
         String(uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
     }
 
-    static func configure(_ channel: any Channel, path: String, maxFrameSize: Int, connectTimeout: TimeAmount, mqtt: @escaping @Sendable (any Channel) throws -> Void) throws {
+    static func configure(
+        _ channel: any Channel,
+        path: String,
+        maxFrameSize: Int,
+        connectTimeout: TimeAmount,
+        mqtt: @escaping @Sendable (any Channel) throws -> Void
+    ) throws {
         let upgraded = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: maxFrameSize,
@@ -80,7 +86,12 @@ enum WebSocketListener {
         try pipeline.addHandler(encoder)
         try pipeline.addHandler(decoder)
         try pipeline.addHandler(
-            HTTPServerUpgradeHandler(upgraders: [upgrader], httpEncoder: encoder, extraHTTPHandlers: [decoder, responder], upgradeCompletionHandler: { _ in })
+            HTTPServerUpgradeHandler(
+                upgraders: [upgrader],
+                httpEncoder: encoder,
+                extraHTTPHandlers: [decoder, responder],
+                upgradeCompletionHandler: { _ in }
+            )
         )
         try pipeline.addHandler(responder)
         // No CONNECT timeout runs before the upgrade: a socket that never upgrades is closed

@@ -190,7 +190,8 @@ enum StoredRecord {
     static func subscription(_ options: Subscription, identifier: UInt32?) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.writeInteger(version)
-        let flags = options.qos.rawValue | (options.noLocal ? 0x04 : 0) | (options.retainAsPublished ? 0x08 : 0) | (options.retainHandling.rawValue << 4)
+        let flags =
+            options.qos.rawValue | (options.noLocal ? 0x04 : 0) | (options.retainAsPublished ? 0x08 : 0) | (options.retainHandling.rawValue << 4)
         buffer.writeInteger(flags)
         buffer.writeInteger(identifier ?? 0)
         return buffer

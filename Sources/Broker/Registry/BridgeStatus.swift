@@ -1,6 +1,5 @@
-import Synchronization
-
 import AviaryLocks
+import Synchronization
 
 /// What the client table, the API and `/metrics` show of one bridge: its name, where it goes,
 /// its state (with the last error) and its counters. The bridge writes it; readers take it

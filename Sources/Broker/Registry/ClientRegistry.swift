@@ -21,7 +21,16 @@ public final class ClientRegistry: Sendable {
 
     private static let vacant = ClientListing(
         identity: ClientIdentity(
-            info: ClientInfo(clientId: "", username: nil, peerAddress: "", peerPort: 0, protocolVersion: .v3_1_1, keepAlive: 0, cleanStart: true, connectedAtMs: 0),
+            info: ClientInfo(
+                clientId: "",
+                username: nil,
+                peerAddress: "",
+                peerPort: 0,
+                protocolVersion: .v3_1_1,
+                keepAlive: 0,
+                cleanStart: true,
+                connectedAtMs: 0
+            ),
             counters: ConnectionCounters()
         ),
         gauges: SessionGauges(createdAtMs: 0, maxSubscriptions: 0, maxAwaitingRel: 0, maxMqueue: 0)

@@ -1,5 +1,5 @@
-import MQTTCodec
 import Foundation
+import MQTTCodec
 
 /// Topic access rules in Mosquitto's `acl_file` format:
 ///

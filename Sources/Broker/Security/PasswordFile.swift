@@ -44,14 +44,21 @@ public struct PasswordFile: Sendable {
             func fail(_ what: String) -> ParseError { ParseError(description: "\(path) line \(index + 1): \(what)") }
             if line.hasPrefix(Self.scramPrefix) {
                 let rest = line.dropFirst(Self.scramPrefix.count)
-                guard let colon = rest.lastIndex(of: ":") else { throw fail("expected '\(Self.scramPrefix)user:$iterations$salt$storedkey$serverkey'") }
+                guard let colon = rest.lastIndex(of: ":") else {
+                    throw fail("expected '\(Self.scramPrefix)user:$iterations$salt$storedkey$serverkey'")
+                }
                 let user = String(rest[..<colon])
                 let f = rest[rest.index(after: colon)...].split(separator: "$", omittingEmptySubsequences: false)
                 guard f.count == 5, f[0].isEmpty, let iterations = Int(f[1]), iterations >= 1,
                     let salt = Data(base64Encoded: String(f[2])), let stored = Data(base64Encoded: String(f[3])),
                     let server = Data(base64Encoded: String(f[4])), stored.count == 32, server.count == 32
                 else { throw fail("user '\(user)': malformed SCRAM-SHA-256 keys") }
-                scram[user] = ScramSHA256.Credentials(iterations: iterations, salt: [UInt8](salt), storedKey: [UInt8](stored), serverKey: [UInt8](server))
+                scram[user] = ScramSHA256.Credentials(
+                    iterations: iterations,
+                    salt: [UInt8](salt),
+                    storedKey: [UInt8](stored),
+                    serverKey: [UInt8](server)
+                )
                 continue
             }
             if line.isEmpty || line.hasPrefix("#") { continue }
@@ -101,7 +108,8 @@ public struct PasswordFile: Sendable {
             guard let entry = users[user] else { return nil }
             var lines = "\(user):$7$\(entry.rounds)$\(Data(entry.salt).base64EncodedString())$\(Data(entry.hash).base64EncodedString())\n"
             if let keys = scram[user] {
-                lines += "\(Self.scramPrefix)\(user):$\(keys.iterations)$\(Data(keys.salt).base64EncodedString())"
+                lines +=
+                    "\(Self.scramPrefix)\(user):$\(keys.iterations)$\(Data(keys.salt).base64EncodedString())"
                     + "$\(Data(keys.storedKey).base64EncodedString())$\(Data(keys.serverKey).base64EncodedString())\n"
             }
             return lines

@@ -27,13 +27,14 @@ public enum ScramSHA256 {
 
         /// Derives the keys from a password (SaltedPassword = PBKDF2-HMAC-SHA256).
         public init(password: String, salt: [UInt8], iterations: Int) {
-            let salted = (try? KDF.Insecure.PBKDF2.deriveKey(
-                from: Array(password.utf8),
-                salt: salt,
-                using: .sha256,
-                outputByteCount: 32,
-                unsafeUncheckedRounds: iterations
-            )) ?? SymmetricKey(data: [UInt8]())
+            let salted =
+                (try? KDF.Insecure.PBKDF2.deriveKey(
+                    from: Array(password.utf8),
+                    salt: salt,
+                    using: .sha256,
+                    outputByteCount: 32,
+                    unsafeUncheckedRounds: iterations
+                )) ?? SymmetricKey(data: [UInt8]())
             let clientKey = ScramSHA256.hmac(salted, "Client Key")
             self.init(
                 iterations: iterations,

@@ -1,7 +1,6 @@
+import AviaryLocks
 import Logging
 import Synchronization
-
-import AviaryLocks
 
 /// Who may connect and what each client may publish and subscribe to: `allow_anonymous`, the
 /// password file and the ACL file. Files are read at start and again on `reload()` (SIGHUP);

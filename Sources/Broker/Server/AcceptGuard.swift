@@ -1,3 +1,8 @@
+import AviaryLocks
+import Logging
+import NIOCore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,11 +10,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Logging
-import NIOCore
-import Synchronization
-
-import AviaryLocks
 
 /// On the listening channel, before NIO's accept handler: counts every accepted socket at once
 /// (the child initializers run later, on other event loops, so a burst of accepts would not

@@ -1,5 +1,5 @@
-import MQTTCodec
 import Logging
+import MQTTCodec
 import NIOCore
 import Synchronization
 

@@ -1,11 +1,12 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOCore
-import NIOPosix
-import Synchronization
 
 /// A socket pair for a bridge's local side could not be made.
 public struct BridgeSocketError: Error, CustomStringConvertible {
@@ -40,7 +41,9 @@ extension Broker {
                 core.metrics.socketsOpen.add()
                 channel.closeFuture.whenComplete { _ in core.metrics.socketsOpen.subtract() }
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(core: core, logger: logger, now: channel.eventLoop.now, bridge: bridge))
+                    try channel.pipeline.syncOperations.addHandler(
+                        MQTTConnectionHandler(core: core, logger: logger, now: channel.eventLoop.now, bridge: bridge)
+                    )
                 }
             }
             .withConnectedSocket(brokerEnd)

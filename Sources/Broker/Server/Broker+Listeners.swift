@@ -1,11 +1,12 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Logging
-import NIOCore
-import Synchronization
-import NIOPosix
-import NIOSSL
 
 /// The listeners: plain MQTT, MQTT over TLS and over WebSockets, each one socket or one per
 /// event loop, and what every accepted connection is set up with.
@@ -83,7 +84,8 @@ extension Broker {
         }
         // TCP_NODELAY: ServerBootstrap sets it on the listener, and accepted sockets inherit it
         // (no setsockopt per client; test `acceptedSocketsNoDelay`).
-        return bootstrap
+        return
+            bootstrap
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
@@ -110,7 +112,9 @@ extension Broker {
                         maxFrameSize: configuration.maxPacketSize + 1024,
                         connectTimeout: .nanoseconds(Int64(configuration.connectTimeout * 1e9))
                     ) { upgraded in
-                        try upgraded.pipeline.syncOperations.addHandler(MQTTConnectionHandler(core: core, logger: logger, now: upgraded.eventLoop.now))
+                        try upgraded.pipeline.syncOperations.addHandler(
+                            MQTTConnectionHandler(core: core, logger: logger, now: upgraded.eventLoop.now)
+                        )
                     }
                 }
             }

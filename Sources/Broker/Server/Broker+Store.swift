@@ -1,8 +1,8 @@
 import DurableStore
 import Logging
 import NIOCore
-import Synchronization
 import NIOPosix
+import Synchronization
 
 /// The durable store cannot be opened (directory unusable or in use, database unreadable).
 public struct PersistenceError: Error, CustomStringConvertible {
@@ -15,7 +15,8 @@ extension Broker {
     func openStore() throws {
         let core = self.core
         let started = NIODeadline.now()
-        let sync: StoreSync = configuration.persistenceSyncMilliseconds == 0 ? .always : .interval(milliseconds: configuration.persistenceSyncMilliseconds)
+        let sync: StoreSync =
+            configuration.persistenceSyncMilliseconds == 0 ? .always : .interval(milliseconds: configuration.persistenceSyncMilliseconds)
         let store: DurableStore
         do {
             store = try DurableStore(directory: configuration.persistenceDir, sync: sync, maxBytes: Int64(configuration.persistenceMaxBytes))
@@ -47,7 +48,8 @@ extension Broker {
             "durable store loaded",
             metadata: [
                 "persistence.dir": "\(store.directory)",
-                "persistence.sync": "\(configuration.persistenceSyncMilliseconds == 0 ? "always" : "\(configuration.persistenceSyncMilliseconds) ms")",
+                "persistence.sync":
+                    "\(configuration.persistenceSyncMilliseconds == 0 ? "always" : "\(configuration.persistenceSyncMilliseconds) ms")",
                 "sessions": "\(report.sessions)",
                 "subscriptions": "\(report.subscriptions)",
                 "messages": "\(report.messages)",

@@ -1,28 +1,19 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import AviaryLocks
 import DurableStore
-import MQTTCodec
 import Logging
+import MQTTCodec
 import NIOCore
 import NIOPosix
 import NIOSSL
 import Synchronization
 
-import AviaryLocks
+#if canImport(Glibc)
+import Glibc
+#endif
 
 #if canImport(Glibc)
 import Glibc
 #endif
-import DurableStore
-import MQTTCodec
-import Logging
-import NIOCore
-import NIOPosix
-import NIOSSL
-import Synchronization
-
-import AviaryLocks
 
 /// An MQTT 3.1 / 3.1.1 / 5.0 broker. `start()` binds the listener; `clients()`, `client(id:)`
 /// and `disconnect(clientId:)` are the API the management layer and tests build on.

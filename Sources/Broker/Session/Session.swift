@@ -1,7 +1,7 @@
-import MQTTCodec
 import AviaryLocks
-import DurableStore
 import DequeModule
+import DurableStore
+import MQTTCodec
 import NIOCore
 import Synchronization
 
@@ -17,7 +17,10 @@ struct QueuedMessage {
 
 /// An outgoing QoS 1/2 PUBLISH not yet completely acknowledged.
 struct InflightMessage {
-    enum State: UInt8 { case awaitingPuback = 1, awaitingPubrec, awaitingPubcomp }
+    enum State: UInt8 {
+        case awaitingPuback = 1
+        case awaitingPubrec, awaitingPubcomp
+    }
     var publish: PublishPacket
     var state: State
     /// Its id in the durable store; 0 while it is not stored.
@@ -31,7 +34,14 @@ struct InflightMessage {
         properties.subscriptionIdentifiers = []
         let expiresAt = properties.messageExpiryInterval.map { now + .seconds(Int64($0)) }
         properties.messageExpiryInterval = nil
-        let message = Message(topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, properties: properties, expiresAt: expiresAt)
+        let message = Message(
+            topic: publish.topic,
+            payload: publish.payload,
+            qos: publish.qos,
+            retain: publish.retain,
+            properties: properties,
+            expiresAt: expiresAt
+        )
         return QueuedMessage(message: message, qos: publish.qos, retain: publish.retain, subscriptionIdentifiers: identifiers)
     }
 }
@@ -176,7 +186,15 @@ final class Session {
     /// messages, queued and in flight, are stored as they come and go.
     var stored = false
 
-    init(identity: ClientIdentity, gauges: SessionGauges, expiryInterval: UInt32, window: Int, maxQueued: Int, flow: FlowLimits, store: DurableStore? = nil) {
+    init(
+        identity: ClientIdentity,
+        gauges: SessionGauges,
+        expiryInterval: UInt32,
+        window: Int,
+        maxQueued: Int,
+        flow: FlowLimits,
+        store: DurableStore? = nil
+    ) {
         self.clientId = identity.info.clientId
         self.identity = identity
         self.gauges = gauges
@@ -352,7 +370,11 @@ final class Session {
                     store.append(.updateMessage(clientId: clientId, id: storeId, packetId: packetId, state: state.rawValue))
                 } else if stored {
                     storeId = store.newMessageId()
-                    store.append(.putMessage(StoredMessage(id: storeId, clientId: clientId, record: Self.record(item), packetId: packetId, state: state.rawValue)))
+                    store.append(
+                        .putMessage(
+                            StoredMessage(id: storeId, clientId: clientId, record: Self.record(item), packetId: packetId, state: state.rawValue)
+                        )
+                    )
                 }
             }
             inflight[packetId] = InflightMessage(publish: publish, state: state, storeId: storeId)
@@ -397,7 +419,9 @@ final class Session {
         } else {
             inflight[packetId]?.state = .awaitingPubcomp
             if entry.storeId != 0 {
-                store?.append(.updateMessage(clientId: clientId, id: entry.storeId, packetId: packetId, state: InflightMessage.State.awaitingPubcomp.rawValue))
+                store?.append(
+                    .updateMessage(clientId: clientId, id: entry.storeId, packetId: packetId, state: InflightMessage.State.awaitingPubcomp.rawValue)
+                )
             }
         }
         return true
@@ -461,7 +485,17 @@ final class Session {
         for id in inflightOrder {
             guard var entry = inflight[id], entry.storeId == 0 else { continue }
             entry.storeId = store.newMessageId()
-            store.append(.putMessage(StoredMessage(id: entry.storeId, clientId: clientId, record: Self.record(entry.queued(now: .now())), packetId: id, state: entry.state.rawValue)))
+            store.append(
+                .putMessage(
+                    StoredMessage(
+                        id: entry.storeId,
+                        clientId: clientId,
+                        record: Self.record(entry.queued(now: .now())),
+                        packetId: id,
+                        state: entry.state.rawValue
+                    )
+                )
+            )
             inflight[id] = entry
         }
     }
@@ -476,7 +510,13 @@ final class Session {
     /// Recovery: a message that was in flight, with its packet id and step; it is sent again
     /// (DUP) when the client resumes the session.
     func restoreInflight(_ item: QueuedMessage, packetId: UInt16, state: InflightMessage.State, now: NIODeadline) {
-        let publish = item.message.publishPacket(qos: item.qos, retain: item.retain, packetId: packetId, subscriptionIdentifiers: item.subscriptionIdentifiers, now: now)
+        let publish = item.message.publishPacket(
+            qos: item.qos,
+            retain: item.retain,
+            packetId: packetId,
+            subscriptionIdentifiers: item.subscriptionIdentifiers,
+            now: now
+        )
         inflight[packetId] = InflightMessage(publish: publish, state: state, storeId: item.storeId)
         inflightOrder.append(packetId)
         heldBytes += publish.payload.readableBytes

@@ -70,14 +70,14 @@ struct SessionStore {
     }
 
     /// Every session, in slot order.
-    func forEach(_ body: (Session) throws -> Void) rethrows {
+    func forEachSession(_ body: (Session) throws -> Void) rethrows {
         for case let session? in slots { try body(session) }
     }
 
     func map<T>(_ transform: (Session) throws -> T) rethrows -> [T] {
         var result: [T] = []
         result.reserveCapacity(count)
-        try forEach { result.append(try transform($0)) }
+        try forEachSession { result.append(try transform($0)) }
         return result
     }
 }

@@ -51,7 +51,7 @@ extension BrokerState {
         }
         sessionDeadlines.compactIfNeeded(liveCount: sessions.count) {
             var live: [(SessionKey, NIODeadline)] = []
-            sessions.forEach { session in
+            sessions.forEachSession { session in
                 guard session.link == nil else { return }
                 if let at = session.expiresAt { live.append((session.key, at)) }
                 if let at = session.pendingWill?.at { live.append((session.key, at)) }

@@ -43,7 +43,13 @@ extension BrokerState {
         guard !session.stored else { return }
         session.stored = true
         for (filter, subscription) in session.subscriptions {
-            store.append(.putSubscription(clientId: session.clientId, filter: filter, record: StoredRecord.subscription(subscription.options, identifier: subscription.identifier)))
+            store.append(
+                .putSubscription(
+                    clientId: session.clientId,
+                    filter: filter,
+                    record: StoredRecord.subscription(subscription.options, identifier: subscription.identifier)
+                )
+            )
         }
         for packetId in session.incomingQoS2 {
             store.append(.putIncoming(clientId: session.clientId, packetId: packetId))

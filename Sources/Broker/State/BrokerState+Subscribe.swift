@@ -51,14 +51,24 @@ extension BrokerState {
             let existed = session.subscriptions[filter.raw] != nil
             // Replacing a subscription never counts against the limit.
             if !existed, configuration.maxSubscriptions > 0, session.subscriptions.count >= configuration.maxSubscriptions {
-                refuseSubscription(filter.raw, session: session, reason: "client holds the maximum of \(configuration.maxSubscriptions) subscriptions")
+                refuseSubscription(
+                    filter.raw,
+                    session: session,
+                    reason: "client holds the maximum of \(configuration.maxSubscriptions) subscriptions"
+                )
                 codes.append(version == .v5 ? .quotaExceeded : .unspecifiedError)
                 continue
             }
             addToTree(filter, SubscriptionEntry(subscriber: session, options: subscription, identifier: identifier), replacing: existed)
             session.subscriptions[filter.raw] = SessionSubscription(filter: filter, options: subscription, identifier: identifier)
             if session.stored {
-                store?.append(.putSubscription(clientId: session.clientId, filter: filter.raw, record: StoredRecord.subscription(subscription, identifier: identifier)))
+                store?.append(
+                    .putSubscription(
+                        clientId: session.clientId,
+                        filter: filter.raw,
+                        record: StoredRecord.subscription(subscription, identifier: identifier)
+                    )
+                )
             }
             codes.append(ReasonCode(subscription.qos.rawValue))
             // Retained messages are not sent for shared subscriptions (section 4.8.2).

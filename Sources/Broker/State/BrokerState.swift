@@ -229,7 +229,7 @@ struct BrokerState {
     /// Closes every live connection for shutdown (5.0: 0x8B); sessions are kept, no will is sent.
     mutating func closeAll(now: NIODeadline) {
         var live: [Session] = []
-        sessions.forEach { if $0.link != nil { live.append($0) } }
+        sessions.forEachSession { if $0.link != nil { live.append($0) } }
         for session in live { release(session, as: .serverShuttingDown, now: now) }
     }
 

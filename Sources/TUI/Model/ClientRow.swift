@@ -65,7 +65,8 @@ public struct ClientRow: Sendable, Hashable {
     }
 
     public static func == (a: ClientRow, b: ClientRow) -> Bool {
-        a.clientId == b.clientId && a.connected == b.connected && a.bridgeState == b.bridgeState && a.heldBack == b.heldBack && a.holdingPublishers == b.holdingPublishers && a.recvOct == b.recvOct && a.sendOct == b.sendOct
+        a.clientId == b.clientId && a.connected == b.connected && a.bridgeState == b.bridgeState && a.heldBack == b.heldBack
+            && a.holdingPublishers == b.holdingPublishers && a.recvOct == b.recvOct && a.sendOct == b.sendOct
             && a.recvMsg == b.recvMsg && a.sendMsg == b.sendMsg && a.fields.map(\.key) == b.fields.map(\.key)
             && a.fields.map(\.value) == b.fields.map(\.value)
     }

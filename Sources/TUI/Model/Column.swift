@@ -108,7 +108,9 @@ public enum Column: String, CaseIterable, Sendable {
     /// Filled from per-client counters, which NanoMQ's API does not have.
     var isCounter: Bool {
         switch self {
-        case .bytesInRate, .bytesOutRate, .msgsInRate, .msgsOutRate, .recvOct, .sendOct, .recvPkt, .sendPkt, .queued, .dropped, .subscriptions, .trend: true
+        case .bytesInRate, .bytesOutRate, .msgsInRate, .msgsOutRate, .recvOct, .sendOct, .recvPkt, .sendPkt, .queued, .dropped, .subscriptions,
+            .trend:
+            true
         default: false
         }
     }

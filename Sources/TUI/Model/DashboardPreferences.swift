@@ -36,13 +36,16 @@ public struct DashboardPreferences: Sendable, Equatable {
                 hiddenColumns = []  // the line says every hidden column (TREND too, if it is)
                 for name in value.split(separator: ",").map(Self.trimmed) where !name.isEmpty {
                     guard let column = Column.named(name), column != .clientId else {
-                        throw invalid("hidden_columns: expected column names from \(Column.allCases.dropFirst().map(\.configName).joined(separator: ", "))")
+                        throw invalid(
+                            "hidden_columns: expected column names from \(Column.allCases.dropFirst().map(\.configName).joined(separator: ", "))"
+                        )
                     }
                     hiddenColumns.insert(column)
                 }
             case "sort":
                 let words = value.split(separator: " ").map(String.init)
-                guard (1...2).contains(words.count), let column = Column.named(words[0]), words.count == 1 || ["asc", "desc"].contains(words[1]) else {
+                guard (1...2).contains(words.count), let column = Column.named(words[0]), words.count == 1 || ["asc", "desc"].contains(words[1])
+                else {
                     throw invalid("sort: expected a column name and asc or desc")
                 }
                 sortColumn = column
@@ -52,7 +55,9 @@ public struct DashboardPreferences: Sendable, Equatable {
                 guard (2...4).contains(words.count), words[1].contains("://") else {
                     throw invalid("target: expected NAME URL [USER [PASSWORD]] with an http:// or https:// URL")
                 }
-                targets.append(TargetLine(name: words[0], url: words[1], user: words.count > 2 ? words[2] : nil, password: words.count > 3 ? words[3] : nil))
+                targets.append(
+                    TargetLine(name: words[0], url: words[1], user: words.count > 2 ? words[2] : nil, password: words.count > 3 ? words[3] : nil)
+                )
             case "interval":
                 guard let seconds = Double(value), (0.25...10).contains(seconds) else { throw invalid("interval: expected seconds from 0.25 to 10") }
                 interval = seconds

@@ -13,7 +13,14 @@ public enum DetailSections {
         public var value: String
     }
 
-    public static func build(fields: [(key: String, value: String)], row: ClientRow, rates: Rates, history: RateHistory.Client?, nowMs: Int64, unicode: Bool = true) -> [Section] {
+    public static func build(
+        fields: [(key: String, value: String)],
+        row: ClientRow,
+        rates: Rates,
+        history: RateHistory.Client?,
+        nowMs: Int64,
+        unicode: Bool = true
+    ) -> [Section] {
         var f: [String: String] = [:]
         for (key, value) in fields { f[key] = value }
         func first(_ keys: String...) -> String? { keys.lazy.compactMap { f[$0] }.first { !$0.isEmpty && $0 != "null" } }
@@ -73,13 +80,26 @@ public enum DetailSections {
             traffic.append(item("in", "\(Format.rate(rates.msgsIn)) msg/s, \(Format.byteRate(rates.bytesIn))"))
             traffic.append(item("out", "\(Format.rate(rates.msgsOut)) msg/s, \(Format.byteRate(rates.bytesOut))"))
             if let history, history.msgsIn.count > 1 {
-                traffic.append(item("msg/s in, history", Sparkline.render(history.msgsIn.samples, width: 30, unicode: unicode) + " peak \(Format.rate(history.msgsIn.samples.max() ?? 0))"))
-                traffic.append(item("msg/s out, history", Sparkline.render(history.msgsOut.samples, width: 30, unicode: unicode) + " peak \(Format.rate(history.msgsOut.samples.max() ?? 0))"))
+                traffic.append(
+                    item(
+                        "msg/s in, history",
+                        Sparkline.render(history.msgsIn.samples, width: 30, unicode: unicode)
+                            + " peak \(Format.rate(history.msgsIn.samples.max() ?? 0))"
+                    )
+                )
+                traffic.append(
+                    item(
+                        "msg/s out, history",
+                        Sparkline.render(history.msgsOut.samples, width: 30, unicode: unicode)
+                            + " peak \(Format.rate(history.msgsOut.samples.max() ?? 0))"
+                    )
+                )
             }
         }
         func totals(_ octets: String, _ messages: String, _ packets: String) -> String? {
             guard let bytes = bytes(number(octets)) else { return nil }
-            return bytes + (number(messages).map { ", \(Format.count($0)) msgs" } ?? "") + (number(packets).map { ", \(Format.count($0)) pkts" } ?? "")
+            return bytes + (number(messages).map { ", \(Format.count($0)) msgs" } ?? "")
+                + (number(packets).map { ", \(Format.count($0)) pkts" } ?? "")
         }
         let pending = number("send_pend") ?? 0
         traffic += [

@@ -72,10 +72,12 @@ public enum Sparkline {
         let shown = samples.suffix(width)
         let bars: [Character] = unicode ? ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"] : [" ", ".", ":", "-", "=", "+", "*", "#"]
         let top = shown.max() ?? 0
-        let text = String(shown.map { value -> Character in
-            guard top > 0, value > 0 else { return bars[0] }
-            return bars[min(bars.count - 1, max(1, Int((value / top * Double(bars.count - 1)).rounded())))]
-        })
+        let text = String(
+            shown.map { value -> Character in
+                guard top > 0, value > 0 else { return bars[0] }
+                return bars[min(bars.count - 1, max(1, Int((value / top * Double(bars.count - 1)).rounded())))]
+            }
+        )
         return text + String(repeating: " ", count: width - shown.count)
     }
 }

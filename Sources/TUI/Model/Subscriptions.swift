@@ -27,7 +27,11 @@ public struct SubscriptionGroup: Sendable, Hashable {
             group.clients.append(row.clientId)
             byTopic[row.topic] = group
         }
-        return byTopic.values.map { var g = $0; g.clients.sort(); return g }.sorted {
+        return byTopic.values.map {
+            var g = $0
+            g.clients.sort()
+            return g
+        }.sorted {
             $0.clients.count != $1.clients.count ? $0.clients.count > $1.clients.count : $0.topic < $1.topic
         }
     }

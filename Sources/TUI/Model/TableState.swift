@@ -288,7 +288,11 @@ public struct TableState: Sendable {
             descending = sortColumn.isNumeric
             refresh()
         case .char(">"), .char("."):
-            if let i = columns.firstIndex(of: sortColumn), i + 1 < columns.count { sortColumn = columns[i + 1] } else { sortColumn = columns.first ?? sortColumn }
+            if let i = columns.firstIndex(of: sortColumn), i + 1 < columns.count {
+                sortColumn = columns[i + 1]
+            } else {
+                sortColumn = columns.first ?? sortColumn
+            }
             descending = sortColumn.isNumeric
             refresh()
         case .char("r"), .char("I"):

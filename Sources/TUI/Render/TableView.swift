@@ -76,26 +76,39 @@ public enum TableView {
                 lines.append(line)
             }
         case .columns(let index):
-            lines.append(Line(Format.fit(" Columns (Space or Enter shows / hides; Esc keeps the choice, remembered in dashboard.conf)", width), .columnHeader))
+            lines.append(
+                Line(Format.fit(" Columns (Space or Enter shows / hides; Esc keeps the choice, remembered in dashboard.conf)", width), .columnHeader)
+            )
             for (i, column) in Column.allCases.enumerated().prefix(body - 1) {
                 let mark = state.hiddenColumns.contains(column) ? "[ ]" : "[x]"
                 let note = column == .clientId ? " (always shown)" : column == .node ? " (clusters only)" : ""
-                lines.append(Line(Format.fit("  \(mark) \(column.title.padding(11)) \(column.label)\(note)", width), i == index ? .selected : .normal))
+                lines.append(
+                    Line(Format.fit("  \(mark) \(column.title.padding(11)) \(column.label)\(note)", width), i == index ? .selected : .normal)
+                )
             }
         case .subscriptions(let index):
             let groups = state.visibleSubscriptions
             let clientsWidth = max(10, width - 58)
-            lines.append(Line(Format.fit(" " + Format.fit("TOPIC FILTER", 44) + " " + Format.fit("CLIENTS", 7, alignRight: true) + " QoS " + "WHO", width), .columnHeader))
+            lines.append(
+                Line(
+                    Format.fit(" " + Format.fit("TOPIC FILTER", 44) + " " + Format.fit("CLIENTS", 7, alignRight: true) + " QoS " + "WHO", width),
+                    .columnHeader
+                )
+            )
             if state.subscriptionGroups == nil {
                 lines.append(Line(Format.fit("  loading every subscription…", width), .dim))
             } else if groups.isEmpty {
-                lines.append(Line(Format.fit(state.filter.isEmpty ? "  (no subscriptions)" : "  (no topic filter matches \"\(state.filter)\")", width), .dim))
+                lines.append(
+                    Line(Format.fit(state.filter.isEmpty ? "  (no subscriptions)" : "  (no topic filter matches \"\(state.filter)\")", width), .dim)
+                )
             }
             let selected = min(index, max(0, groups.count - 1))
             let top = max(0, selected - (body - 2) + 1)
             for (i, group) in groups.enumerated().dropFirst(top).prefix(body - 1) {
                 let who = group.clients.prefix(8).joined(separator: ", ") + (group.clients.count > 8 ? ", …" : "")
-                let text = " " + Format.fit(group.topic, 44) + " " + Format.fit("\(group.clients.count)", 7, alignRight: true) + "  \(group.qos)  " + Format.fit(who, clientsWidth)
+                let text =
+                    " " + Format.fit(group.topic, 44) + " " + Format.fit("\(group.clients.count)", 7, alignRight: true) + "  \(group.qos)  "
+                    + Format.fit(who, clientsWidth)
                 lines.append(Line(Format.fit(text, width), i == selected ? .selected : .normal))
             }
         case .nodes(let index):
@@ -124,9 +137,26 @@ public enum TableView {
             let raw = state.detailRaw ? "r for sections" : "r for raw fields"
             lines.append(Line(Format.fit(" Client \(id)  (Esc to return, \(raw)\(state.canKick ? ", d to disconnect" : ""))", width), .columnHeader))
             if state.detailRaw {
-                lines += detailLines(state: state, id: id, detail: detail, width: width, height: body, history: history?.clients[id], unicode: unicode)
+                lines += detailLines(
+                    state: state,
+                    id: id,
+                    detail: detail,
+                    width: width,
+                    height: body,
+                    history: history?.clients[id],
+                    unicode: unicode
+                )
             } else {
-                lines += sectionLines(state: state, id: id, detail: detail, width: width, height: body, history: history?.clients[id], nowMs: nowMs, unicode: unicode)
+                lines += sectionLines(
+                    state: state,
+                    id: id,
+                    detail: detail,
+                    width: width,
+                    height: body,
+                    history: history?.clients[id],
+                    nowMs: nowMs,
+                    unicode: unicode
+                )
             }
         case .table, .confirmKick, .confirmKickTagged:
             lines.append(headerLine(layout: layout, state: state, width: width, unicode: unicode))
@@ -239,9 +269,14 @@ public enum TableView {
     static func historyLine(_ history: RateHistory, width: Int, interval: Double, unicode: Bool) -> Line {
         let span = Format.duration(seconds: Int64((Double(history.msgsIn.count) * interval).rounded()))
         // Messages in and out; bytes in and out beside them where the terminal is wide enough.
-        var labels: [(String, [Double], (Double) -> String)] = [(" msg in ", history.msgsIn.samples, Format.rate), (" out ", history.msgsOut.samples, Format.rate)]
+        var labels: [(String, [Double], (Double) -> String)] = [
+            (" msg in ", history.msgsIn.samples, Format.rate), (" out ", history.msgsOut.samples, Format.rate),
+        ]
         if width >= 140 {
-            labels += [(" bytes in ", history.bytesIn.samples, { Format.bytes(UInt64(max(0, $0))) }), (" out ", history.bytesOut.samples, { Format.bytes(UInt64(max(0, $0))) })]
+            labels += [
+                (" bytes in ", history.bytesIn.samples, { Format.bytes(UInt64(max(0, $0))) }),
+                (" out ", history.bytesOut.samples, { Format.bytes(UInt64(max(0, $0))) }),
+            ]
         }
         let tail = " per second, peaks, last \(span)"
         let room = max(0, width - Format.width(tail) - labels.reduce(0) { $0 + Format.width($1.0) + 12 })
@@ -260,7 +295,16 @@ public enum TableView {
 
     /// The detail view in sections (`DetailSections`), two columns of items where the width
     /// allows, then the subscriptions.
-    static func sectionLines(state: TableState, id: String, detail: DetailInfo?, width: Int, height: Int, history: RateHistory.Client?, nowMs: Int64, unicode: Bool) -> [Line] {
+    static func sectionLines(
+        state: TableState,
+        id: String,
+        detail: DetailInfo?,
+        width: Int,
+        height: Int,
+        history: RateHistory.Client?,
+        nowMs: Int64,
+        unicode: Bool
+    ) -> [Line] {
         guard let row = state.rows.first(where: { $0.clientId == id }) else {
             return [Line(Format.fit("  \(id) is no longer listed by the API", width), .dim)]
         }
@@ -268,13 +312,22 @@ public enum TableView {
         if let note = detail?.note, detail?.fields == nil { lines.append(Line(Format.fit("  " + note, width), .dim)) }
         if detail == nil && row.fields.isEmpty { lines.append(Line(Format.fit("  loading every field…", width), .dim)) }
         let fields = detail?.fields ?? row.fields
-        let sections = DetailSections.build(fields: fields, row: row, rates: state.rates[id] ?? Rates(), history: history, nowMs: nowMs, unicode: unicode)
+        let sections = DetailSections.build(
+            fields: fields,
+            row: row,
+            rates: state.rates[id] ?? Rates(),
+            history: history,
+            nowMs: nowMs,
+            unicode: unicode
+        )
         let columns = width >= 100 ? 2 : 1
         let cell = width / columns
         func subscriptionLines() {
             guard let subscriptions = detail?.subscriptions else { return }
             lines.append(Line(Format.fit(" subscriptions (\(subscriptions.count))", width), .key))
-            for s in subscriptions { lines.append(Line(Format.fit("   \(s.topic)  QoS \(s.qos)" + (s.options.isEmpty ? "" : "  " + s.options), width))) }
+            for s in subscriptions {
+                lines.append(Line(Format.fit("   \(s.topic)  QoS \(s.qos)" + (s.options.isEmpty ? "" : "  " + s.options), width)))
+            }
         }
         var subscriptionsShown = false
         for section in sections {
@@ -302,7 +355,15 @@ public enum TableView {
         return Array(lines.prefix(height))
     }
 
-    static func detailLines(state: TableState, id: String, detail: DetailInfo?, width: Int, height: Int, history: RateHistory.Client? = nil, unicode: Bool = true) -> [Line] {
+    static func detailLines(
+        state: TableState,
+        id: String,
+        detail: DetailInfo?,
+        width: Int,
+        height: Int,
+        history: RateHistory.Client? = nil,
+        unicode: Bool = true
+    ) -> [Line] {
         guard let row = state.rows.first(where: { $0.clientId == id }) else {
             return [Line(Format.fit("  \(id) is no longer listed by the API", width), .dim)]
         }
@@ -319,8 +380,22 @@ public enum TableView {
             fields.insert(("rate out", "\(Format.rate(rates.msgsOut)) msg/s, \(Format.byteRate(rates.bytesOut))"), at: 1)
             if let history, history.msgsIn.count > 1 {
                 let bars = min(RateHistory.clientSamples, max(8, width / 2 - 30))
-                fields.insert(("msg/s in, history", Sparkline.render(history.msgsIn.samples, width: bars, unicode: unicode) + " peak \(Format.rate(history.msgsIn.samples.max() ?? 0))"), at: 2)
-                fields.insert(("msg/s out, history", Sparkline.render(history.msgsOut.samples, width: bars, unicode: unicode) + " peak \(Format.rate(history.msgsOut.samples.max() ?? 0))"), at: 3)
+                fields.insert(
+                    (
+                        "msg/s in, history",
+                        Sparkline.render(history.msgsIn.samples, width: bars, unicode: unicode)
+                            + " peak \(Format.rate(history.msgsIn.samples.max() ?? 0))"
+                    ),
+                    at: 2
+                )
+                fields.insert(
+                    (
+                        "msg/s out, history",
+                        Sparkline.render(history.msgsOut.samples, width: bars, unicode: unicode)
+                            + " peak \(Format.rate(history.msgsOut.samples.max() ?? 0))"
+                    ),
+                    at: 3
+                )
             }
         }
         let subs = detail?.subscriptions ?? []
@@ -361,7 +436,10 @@ public enum TableView {
             if let error = ClientFilter(state.filter).error {
                 return Line(Format.fit(" / \(state.filter)▏  \(error)", width), .banner)
             }
-            return Line(Format.fit(" / \(state.filter)▏  (re:REGEX for a regular expression, !TEXT to invert; Enter keeps, Esc clears)", width), .status)
+            return Line(
+                Format.fit(" / \(state.filter)▏  (re:REGEX for a regular expression, !TEXT to invert; Enter keeps, Esc clears)", width),
+                .status
+            )
         }
         if case .confirmKick(let id) = state.mode {
             return Line(Format.fit(" Disconnect \(id)? [y/N]", width), .banner)
@@ -384,7 +462,8 @@ public enum TableView {
         case .confirmKick, .confirmKickTagged: keys = [("y", "disconnect"), ("any other key", "cancel")]
         case .table:
             keys = [
-                ("q", "quit"), ("?", "help"), ("/", "filter"), ("Enter", "detail"), ("Space", "tag"), ("d", state.tagged.isEmpty ? "disconnect" : "disconnect tagged"), ("<>", "sort"),
+                ("q", "quit"), ("?", "help"), ("/", "filter"), ("Enter", "detail"), ("Space", "tag"),
+                ("d", state.tagged.isEmpty ? "disconnect" : "disconnect tagged"), ("<>", "sort"),
                 ("r", "reverse"), ("p", state.paused ? "resume" : "pause"), ("+-", "interval"), ("F6", "sort by"),
             ]
         }

@@ -109,7 +109,9 @@ extension Poller {
 
     /// Subscription rows of a `{data: [...], meta: {hasnext}}` body, of any of the APIs.
     static func subscriptionRows(_ body: [UInt8]) -> (rows: [SubscriptionRow], hasNext: Bool?)? {
-        guard let json = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let data = json["data"] as? [[String: Any]] else { return nil }
+        guard let json = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let data = json["data"] as? [[String: Any]] else {
+            return nil
+        }
         let list = data.compactMap { o -> SubscriptionRow? in
             guard let topic = o["topic"] as? String, let id = (o["clientid"] ?? o["client_id"]) as? String else { return nil }
             return SubscriptionRow(clientId: id, topic: topic, qos: (o["qos"] as? NSNumber)?.intValue ?? 0)
@@ -143,7 +145,9 @@ extension Poller {
     func delete(_ path: String) async throws -> (status: Int, code: Int?, message: String?, text: String) {
         let reply = try await request(path, method: .DELETE)
         let json = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any]
-        return (reply.status, (json?["code"] as? NSNumber)?.intValue, json?["message"] as? String, String(decoding: reply.body.prefix(300), as: UTF8.self))
+        return (
+            reply.status, (json?["code"] as? NSNumber)?.intValue, json?["message"] as? String, String(decoding: reply.body.prefix(300), as: UTF8.self)
+        )
     }
 
     /// A kick by `DELETE path` where 200 with code 0 (or none) is done.

@@ -1,10 +1,9 @@
 import AsyncHTTPClient
+import AviaryLocks
 import Foundation
 import NIOCore
 import NIOHTTP1
 import Synchronization
-
-import AviaryLocks
 
 /// EMQX 5 and 6 (`/api/v5`, port 18083): detection from `/api/v5/status?format=json`, API key
 /// and secret as Basic Auth or a bearer token from `POST /api/v5/login`, every client by
@@ -49,9 +48,17 @@ struct EMQX5API: BrokerAPI {
         let reply = try await poller.request(path, method: method, json: json, timeout: 60)
         guard reply.status == 401 else { return reply }
         let code = Self.code(reply.body)
-        guard ["BAD_API_KEY_OR_SECRET", "TOKEN_TIME_OUT", "BAD_TOKEN", "AUTHORIZATION_HEADER_ERROR", "BAD_USERNAME_OR_PWD"].contains(code ?? "") else { return reply }
-        let login = try await poller.request("/api/v5/login", method: .POST, json: ["username": poller.user, "password": poller.password], authorized: false)
-        guard login.status == 200, let body = try? JSONSerialization.jsonObject(with: Data(login.body)) as? [String: Any], let token = body["token"] as? String else {
+        guard ["BAD_API_KEY_OR_SECRET", "TOKEN_TIME_OUT", "BAD_TOKEN", "AUTHORIZATION_HEADER_ERROR", "BAD_USERNAME_OR_PWD"].contains(code ?? "")
+        else { return reply }
+        let login = try await poller.request(
+            "/api/v5/login",
+            method: .POST,
+            json: ["username": poller.user, "password": poller.password],
+            authorized: false
+        )
+        guard login.status == 200, let body = try? JSONSerialization.jsonObject(with: Data(login.body)) as? [String: Any],
+            let token = body["token"] as? String
+        else {
             return reply  // neither an API key nor a dashboard user: the first refusal says why
         }
         poller.authorization.withLock { $0 = "Bearer " + token }
@@ -92,7 +99,9 @@ struct EMQX5API: BrokerAPI {
         var count: Int?
         while more {
             let reply = try await request("/api/v5/clients?page=\(page)&limit=\(limit)\(fields)")
-            if reply.status == 400 && page == 1 && !fields.isEmpty && (Self.code(reply.body) ?? "").contains("INVALID") && String(decoding: reply.body, as: UTF8.self).contains("fields") {
+            if reply.status == 400 && page == 1 && !fields.isEmpty && (Self.code(reply.body) ?? "").contains("INVALID")
+                && String(decoding: reply.body, as: UTF8.self).contains("fields")
+            {
                 fields = ""
                 poller.v5FieldsAccepted.withLock { $0 = false }
                 continue
@@ -109,7 +118,10 @@ struct EMQX5API: BrokerAPI {
             page += 1
             if more && rows.count >= Poller.rowBudget {
                 let total = count.map { "about \($0)" } ?? "more"
-                return (ClientPage(rows: rows, flavour: .emqx5, total: max(count ?? 0, rows.count)), "first \(rows.count) of \(total) clients (one poll's budget)")
+                return (
+                    ClientPage(rows: rows, flavour: .emqx5, total: max(count ?? 0, rows.count)),
+                    "first \(rows.count) of \(total) clients (one poll's budget)"
+                )
             }
         }
         return (ClientPage(rows: rows, flavour: .emqx5, total: rows.count), nil)
@@ -134,7 +146,8 @@ struct EMQX5API: BrokerAPI {
         for o in list {
             guard var node = Self.node(o) else { continue }
             node.sessions = sessions[node.name]
-            if node.status == "running", let current = try? await request("/api/v5/monitor_current/nodes/\(Poller.encode(node.name))"), current.status == 200,
+            if node.status == "running", let current = try? await request("/api/v5/monitor_current/nodes/\(Poller.encode(node.name))"),
+                current.status == 200,
                 let m = try? JSONSerialization.jsonObject(with: Data(current.body)) as? [String: Any]
             {
                 Self.apply(current: m, to: &node)

@@ -12,7 +12,12 @@ struct NanoMQAPI: BrokerAPI {
     }
 
     func detail(_ id: String) async -> DetailInfo {
-        await poller.detailV4(id, lookup: "/api/v4/clients/", subscriptions: "/api/v4/subscriptions/", why: " (NanoMQ does not find ids with a space or '/')")
+        await poller.detailV4(
+            id,
+            lookup: "/api/v4/clients/",
+            subscriptions: "/api/v4/subscriptions/",
+            why: " (NanoMQ does not find ids with a space or '/')"
+        )
     }
 
     func allSubscriptions() async -> [SubscriptionRow]? {
@@ -28,7 +33,11 @@ struct NanoMQAPI: BrokerAPI {
             if answer.text.contains("CLIENT_IS_OFFLINE") { return "\(id) is offline: NanoMQ disconnects connected clients only" }
             if [404, 405, 501].contains(answer.status) {
                 poller.markKickUnsupported()
-                return "this NanoMQ has no disconnect endpoint (DELETE /api/v4/clients/{id} answered HTTP \(answer.status)\(answer.code.map { " code \($0)" } ?? "")); newer NanoMQ versions have it"
+                return
+                    """
+                    this NanoMQ has no disconnect endpoint (DELETE /api/v4/clients/{id} answered HTTP \
+                    \(answer.status)\(answer.code.map { " code \($0)" } ?? "")); newer NanoMQ versions have it
+                    """
             }
             return Poller.kickFailure(id, answer)
         } catch {

@@ -1,10 +1,9 @@
 import AsyncHTTPClient
+import AviaryLocks
 import Foundation
 import NIOCore
 import NIOHTTP1
 import Synchronization
-
-import AviaryLocks
 
 /// What the last polls produced, handed from the poller to the UI thread under a lock.
 public struct PollSnapshot: Sendable {
@@ -111,7 +110,13 @@ public final class Poller: Sendable {
         var body: [UInt8]
     }
 
-    func request(_ path: String, method: HTTPMethod = .GET, json: [String: String]? = nil, authorized: Bool = true, timeout: Int64 = 5) async throws -> Reply {
+    func request(
+        _ path: String,
+        method: HTTPMethod = .GET,
+        json: [String: String]? = nil,
+        authorized: Bool = true,
+        timeout: Int64 = 5
+    ) async throws -> Reply {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if authorized { request.headers.add(name: "Authorization", value: authorization.withLock { $0 }) }

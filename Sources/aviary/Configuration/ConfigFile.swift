@@ -53,7 +53,9 @@ struct ConfigFile: Sendable {
             }
             if key == "connection" {
                 guard !value.isEmpty, !value.contains(where: { $0 == " " || $0 == "/" || $0 == "#" || $0 == "+" }) else {
-                    throw SettingsError("\(path) line \(number): expected 'connection = NAME' (a name without spaces, '/', '+' or '#'), got '\(line)'")
+                    throw SettingsError(
+                        "\(path) line \(number): expected 'connection = NAME' (a name without spaces, '/', '+' or '#'), got '\(line)'"
+                    )
                 }
                 if let earlier = bridges.first(where: { $0.name == value }) {
                     throw SettingsError("\(path) line \(number): connection '\(value)' is already defined on line \(earlier.line)")
@@ -63,10 +65,16 @@ struct ConfigFile: Sendable {
             }
             if !bridges.isEmpty {
                 guard bridgeKeys.contains(key) else {
-                    let hint = knownKeys.contains(key)
+                    let hint =
+                        knownKeys.contains(key)
                         ? "'\(key)' is a broker setting: broker settings go before the first 'connection' line"
                         : "unknown bridge setting '\(key)'\(Self.closest(to: key, in: bridgeKeys).map { " (did you mean '\($0)'?)" } ?? "")"
-                    throw SettingsError("\(path) line \(number): \(hint) (in connection '\(bridges[bridges.count - 1].name)' of line \(bridges[bridges.count - 1].line))")
+                    throw SettingsError(
+                        """
+                        \(path) line \(number): \(hint) (in connection '\(bridges[bridges.count - 1].name)' of line \
+                        \(bridges[bridges.count - 1].line))
+                        """
+                    )
                 }
                 bridges[bridges.count - 1].entries.append((key, Entry(value: value, line: number)))
                 continue

@@ -1,8 +1,8 @@
-import MQTTCodec
 import Broker
 import BrokerManagement
 import Foundation
 import Logging
+import MQTTCodec
 
 /// Everything `aviary serve` and `aviary` can be configured with, resolved from flags,
 /// environment variables, a config file and defaults.
@@ -64,22 +64,98 @@ struct Setting {
             port("api_port", "Management API port; 0 picks a free port and prints it.", \.api.port),
             text("api_user", "Management API Basic Auth user name.", \.api.username),
             text("api_password", "Management API Basic Auth password.", \.api.password, secret: true),
-            int("max_connections", "Most client connections at once; further CONNECTs get 0x97 (0 = what the open-file limit allows).", \.broker.maxConnections, BrokerConfiguration.Bounds.maxConnections),
-            int("max_packet_size", "Largest packet accepted from a client, in bytes.", \.broker.maxPacketSize, BrokerConfiguration.Bounds.maxPacketSize, unit: "bytes"),
+            int(
+                "max_connections",
+                "Most client connections at once; further CONNECTs get 0x97 (0 = what the open-file limit allows).",
+                \.broker.maxConnections,
+                BrokerConfiguration.Bounds.maxConnections
+            ),
+            int(
+                "max_packet_size",
+                "Largest packet accepted from a client, in bytes.",
+                \.broker.maxPacketSize,
+                BrokerConfiguration.Bounds.maxPacketSize,
+                unit: "bytes"
+            ),
             int("max_inflight", "Outgoing QoS 1/2 messages in flight per client.", \.broker.maxInflight, BrokerConfiguration.Bounds.maxInflight),
-            int("receive_maximum", "Incoming QoS 2 messages awaiting PUBREL per client (Receive Maximum).", \.broker.receiveMaximum, BrokerConfiguration.Bounds.receiveMaximum),
-            int("max_queued_messages", "Messages kept per offline session (0 = none); when full, QoS 0 make room, else new messages are refused.", \.broker.maxQueuedMessages, BrokerConfiguration.Bounds.maxQueuedMessages),
-            int("queue_high_water", "Queued messages at which a connected subscriber holds back the publishers feeding it (QoS 1/2: PUBACK/PUBREC held; see README, Overload).", \.broker.queueHighWater, BrokerConfiguration.Bounds.queueWater),
-            int("queue_low_water", "Queued messages at which held-back publishers resume (below queue_high_water).", \.broker.queueLowWater, BrokerConfiguration.Bounds.queueWater),
-            seconds("max_stall", "Seconds a subscriber may hold publishers back without taking a message before it is disconnected (0 = never).", \.broker.maxStall, allowZero: true),
-            choice("overload_policy", "QoS 0 messages for a connected subscriber at its high-water mark: drop (counted) or throttle (hold the publisher back).", \.broker.overloadPolicy),
-            int("max_subscriptions", "Subscriptions one client may hold; further filters get SUBACK 0x97 (0 = no limit).", \.broker.maxSubscriptions, BrokerConfiguration.Bounds.maxSubscriptions),
-            int("max_topic_length", "Longest topic name or filter accepted, in bytes.", \.broker.maxTopicLength, BrokerConfiguration.Bounds.maxTopicLength, unit: "bytes"),
-            int("max_topic_levels", "Most '/'-separated levels in a topic name or filter.", \.broker.maxTopicLevels, BrokerConfiguration.Bounds.maxTopicLevels),
+            int(
+                "receive_maximum",
+                "Incoming QoS 2 messages awaiting PUBREL per client (Receive Maximum).",
+                \.broker.receiveMaximum,
+                BrokerConfiguration.Bounds.receiveMaximum
+            ),
+            int(
+                "max_queued_messages",
+                "Messages kept per offline session (0 = none); when full, QoS 0 make room, else new messages are refused.",
+                \.broker.maxQueuedMessages,
+                BrokerConfiguration.Bounds.maxQueuedMessages
+            ),
+            int(
+                "queue_high_water",
+                """
+                Queued messages at which a connected subscriber holds back the publishers feeding it (QoS 1/2: PUBACK/PUBREC held; see README, \
+                Overload).
+                """,
+                \.broker.queueHighWater,
+                BrokerConfiguration.Bounds.queueWater
+            ),
+            int(
+                "queue_low_water",
+                "Queued messages at which held-back publishers resume (below queue_high_water).",
+                \.broker.queueLowWater,
+                BrokerConfiguration.Bounds.queueWater
+            ),
+            seconds(
+                "max_stall",
+                "Seconds a subscriber may hold publishers back without taking a message before it is disconnected (0 = never).",
+                \.broker.maxStall,
+                allowZero: true
+            ),
+            choice(
+                "overload_policy",
+                "QoS 0 messages for a connected subscriber at its high-water mark: drop (counted) or throttle (hold the publisher back).",
+                \.broker.overloadPolicy
+            ),
+            int(
+                "max_subscriptions",
+                "Subscriptions one client may hold; further filters get SUBACK 0x97 (0 = no limit).",
+                \.broker.maxSubscriptions,
+                BrokerConfiguration.Bounds.maxSubscriptions
+            ),
+            int(
+                "max_topic_length",
+                "Longest topic name or filter accepted, in bytes.",
+                \.broker.maxTopicLength,
+                BrokerConfiguration.Bounds.maxTopicLength,
+                unit: "bytes"
+            ),
+            int(
+                "max_topic_levels",
+                "Most '/'-separated levels in a topic name or filter.",
+                \.broker.maxTopicLevels,
+                BrokerConfiguration.Bounds.maxTopicLevels
+            ),
             sessionExpiry(),
-            int("max_keepalive", "Largest keepalive granted, in seconds (5.0 clients asking for more get Server Keep Alive).", \.broker.maxKeepAlive, BrokerConfiguration.Bounds.maxKeepAlive, unit: "seconds"),
-            choice("keepalive_cap_v3", "3.1/3.1.1 clients asking for a keepalive over max_keepalive (or none) when it is below 65535: refuse (CONNACK identifier rejected, as Mosquitto) or accept.", \.broker.keepAliveCapV3),
-            bool("validate_utf8_payloads", "Check payloads marked UTF-8 (Payload Format Indicator 1): invalid ones get 0x99 (QoS 0: DISCONNECT 0x99).", \.broker.validateUTF8Payloads),
+            int(
+                "max_keepalive",
+                "Largest keepalive granted, in seconds (5.0 clients asking for more get Server Keep Alive).",
+                \.broker.maxKeepAlive,
+                BrokerConfiguration.Bounds.maxKeepAlive,
+                unit: "seconds"
+            ),
+            choice(
+                "keepalive_cap_v3",
+                """
+                3.1/3.1.1 clients asking for a keepalive over max_keepalive (or none) when it is below 65535: refuse (CONNACK identifier rejected, \
+                as Mosquitto) or accept.
+                """,
+                \.broker.keepAliveCapV3
+            ),
+            bool(
+                "validate_utf8_payloads",
+                "Check payloads marked UTF-8 (Payload Format Indicator 1): invalid ones get 0x99 (QoS 0: DISCONNECT 0x99).",
+                \.broker.validateUTF8Payloads
+            ),
             Setting(
                 key: "response_information",
                 summary: "Response Information for 5.0 clients that request it (%c = client id), e.g. responses/%c; none = not sent.",
@@ -94,11 +170,47 @@ struct Setting {
                 },
                 render: { $0.broker.responseInformation ?? "none" }
             ),
-            bool("topic_alias_server", "Give topics aliases in PUBLISHes to 5.0 clients that accept them (Topic Alias Maximum > 0); off by default, as some client libraries do not resolve them.", \.broker.topicAliasServer),
-            int("topic_alias_maximum", "Topic aliases accepted from each 5.0 client.", \.broker.topicAliasMaximum, BrokerConfiguration.Bounds.topicAliasMaximum),
-            int("tcp_receive_buffer", "Kernel receive buffer of each client socket, in bytes (0 = the kernel's autotuning): bounds what waits unread in front of the broker under overload; raise it for clients on long links that send much data.", \.broker.tcpReceiveBuffer, BrokerConfiguration.Bounds.tcpReceiveBuffer, unit: "bytes"),
-            bool("listener_per_loop", "One MQTT listening socket per event loop (SO_REUSEPORT, Linux): accepting a client costs no hop between threads; clients are spread over the loops by address hash instead of in turn.", \.broker.listenerPerLoop),
-            int("event_loops", "Threads serving MQTT connections (0 = one per CPU core; 1 = Mosquitto's single thread: lowest latency at light load, less peak throughput).", \.broker.eventLoops, BrokerConfiguration.Bounds.eventLoops),
+            bool(
+                "topic_alias_server",
+                """
+                Give topics aliases in PUBLISHes to 5.0 clients that accept them (Topic Alias Maximum > 0); off by default, as some client \
+                libraries do not resolve them.
+                """,
+                \.broker.topicAliasServer
+            ),
+            int(
+                "topic_alias_maximum",
+                "Topic aliases accepted from each 5.0 client.",
+                \.broker.topicAliasMaximum,
+                BrokerConfiguration.Bounds.topicAliasMaximum
+            ),
+            int(
+                "tcp_receive_buffer",
+                """
+                Kernel receive buffer of each client socket, in bytes (0 = the kernel's autotuning): bounds what waits unread in front of the \
+                broker under overload; raise it for clients on long links that send much data.
+                """,
+                \.broker.tcpReceiveBuffer,
+                BrokerConfiguration.Bounds.tcpReceiveBuffer,
+                unit: "bytes"
+            ),
+            bool(
+                "listener_per_loop",
+                """
+                One MQTT listening socket per event loop (SO_REUSEPORT, Linux): accepting a client costs no hop between threads; clients are spread \
+                over the loops by address hash instead of in turn.
+                """,
+                \.broker.listenerPerLoop
+            ),
+            int(
+                "event_loops",
+                """
+                Threads serving MQTT connections (0 = one per CPU core; 1 = Mosquitto's single thread: lowest latency at light load, less peak \
+                throughput).
+                """,
+                \.broker.eventLoops,
+                BrokerConfiguration.Bounds.eventLoops
+            ),
             Setting(
                 key: "persistence",
                 summary: "Keep sessions, subscriptions, QoS 1/2 messages and retained messages across restarts and crashes (in persistence_dir).",
@@ -128,7 +240,11 @@ struct Setting {
             ),
             Setting(
                 key: "persistence_sync",
-                summary: "always: write a batch as soon as there is something to write (what arrives during its fsync is the next batch); N: group commit every N milliseconds. Acknowledgements wait for their batch either way.",
+                summary:
+                    """
+                    always: write a batch as soon as there is something to write (what arrives during its fsync is the next batch); N: group commit \
+                    every N milliseconds. Acknowledgements wait for their batch either way.
+                    """,
                 expected: "always or a whole number of milliseconds from 1 to \(BrokerConfiguration.Bounds.persistenceSyncMilliseconds.upperBound)",
                 valueName: "always|ms",
                 apply: { value, c in
@@ -142,16 +258,32 @@ struct Setting {
                 },
                 render: { $0.broker.persistenceSyncMilliseconds == 0 ? "always" : "\($0.broker.persistenceSyncMilliseconds)" }
             ),
-            int("persistence_max_bytes", "Most bytes the durable store may take on disk (0 = no cap); past it, what cannot be stored is refused (5.0: 0x80), not acknowledged.", \.broker.persistenceMaxBytes, 0...Int(Int64.max), unit: "bytes"),
+            int(
+                "persistence_max_bytes",
+                """
+                Most bytes the durable store may take on disk (0 = no cap); past it, what cannot be stored is refused (5.0: 0x80), not acknowledged.
+                """,
+                \.broker.persistenceMaxBytes,
+                0...Int(Int64.max),
+                unit: "bytes"
+            ),
             seconds("connect_timeout", "Seconds a new socket may wait before sending CONNECT.", \.broker.connectTimeout, allowZero: false),
             seconds("sys_interval", "Seconds between $SYS publications (0 = off).", \.broker.sysInterval, allowZero: true),
             bool("allow_anonymous", "Accept clients without a user name (false is recommended with a password file).", \.security.allowAnonymous),
-            path("password_file", "mosquitto_passwd-format file of users and PBKDF2-SHA512 hashes (aviary passwd); reloaded on SIGHUP.", \.security.passwordFile),
+            path(
+                "password_file",
+                "mosquitto_passwd-format file of users and PBKDF2-SHA512 hashes (aviary passwd); reloaded on SIGHUP.",
+                \.security.passwordFile
+            ),
             path("acl_file", "Topic ACL file in Mosquitto's acl_file format (topic/pattern/user lines); reloaded on SIGHUP.", \.security.aclFile),
             path("tls_cert", "PEM certificate (chain) of the TLS listeners; with tls_key it opens MQTT over TLS on mqtt_tls_port.", \.tls.cert),
             path("tls_key", "PEM private key for tls_cert.", \.tls.key),
             port("mqtt_tls_port", "MQTT over TLS port (only with tls_cert and tls_key); 0 picks a free port and prints it.", \.tls.mqttPort),
-            optionalPort("ws_port", "MQTT over WebSockets port (ws://, subprotocol mqtt, on mqtt_host); 0 picks a free port and prints it; off = no listener.", \.broker.webSocketPort),
+            optionalPort(
+                "ws_port",
+                "MQTT over WebSockets port (ws://, subprotocol mqtt, on mqtt_host); 0 picks a free port and prints it; off = no listener.",
+                \.broker.webSocketPort
+            ),
             Setting(
                 key: "ws_path",
                 summary: "HTTP path of the WebSocket listeners.",
@@ -166,7 +298,11 @@ struct Setting {
                 },
                 render: { $0.broker.webSocketPath }
             ),
-            optionalPort("wss_port", "MQTT over secure WebSockets port (wss://, only with tls_cert and tls_key); 0 picks a free port; off = none.", \.broker.secureWebSocketPort),
+            optionalPort(
+                "wss_port",
+                "MQTT over secure WebSockets port (wss://, only with tls_cert and tls_key); 0 picks a free port; off = none.",
+                \.broker.secureWebSocketPort
+            ),
             path("tls_ca", "PEM CA certificates that client certificates must chain to (with tls_verify_clients).", \.tls.ca),
             bool("tls_verify_clients", "Require a client certificate signed by tls_ca on the TLS listeners.", \.tls.verifyClients),
             bool("api_tls", "Serve the management API over HTTPS with tls_cert and tls_key.", \.tls.api),

@@ -1,3 +1,4 @@
+import AviaryLocks
 import Bridge
 import Broker
 import BrokerManagement
@@ -5,8 +6,6 @@ import Configuration
 import Foundation
 import MQTTCodec
 import Synchronization
-
-import AviaryLocks
 
 /// A configuration problem, worded for the operator: it names the setting, where the value came
 /// from and what was expected. The process exits non-zero before opening any port.
@@ -66,7 +65,9 @@ struct ResolvedSettings {
         }
         for (bridge, line) in bridges {
             lines.append("")
-            lines.append("connection = \(bridge.name)".padding(toLength: 40, withPad: " ", startingAt: 0) + "  # \(configFile ?? "config file") line \(line)")
+            lines.append(
+                "connection = \(bridge.name)".padding(toLength: 40, withPad: " ", startingAt: 0) + "  # \(configFile ?? "config file") line \(line)"
+            )
             lines += Self.render(bridge)
         }
         return lines.joined(separator: "\n")
@@ -96,7 +97,12 @@ struct ResolvedSettings {
             lines.append("bridge_insecure = \(tls.insecure)")
         }
         for topic in bridge.topics {
-            lines.append("topic = \(word(topic.pattern)) \(topic.direction.rawValue) \(topic.qos.rawValue) \(word(topic.localPrefix)) \(word(topic.remotePrefix))")
+            lines.append(
+                """
+                topic = \(word(topic.pattern)) \(topic.direction.rawValue) \(topic.qos.rawValue) \(word(topic.localPrefix)) \
+                \(word(topic.remotePrefix))
+                """
+            )
         }
         return lines
     }
@@ -137,7 +143,9 @@ enum SettingsResolver {
             var localIds: [String: String] = [:]
             for (bridge, line) in resolved.bridges {
                 if let other = localIds[bridge.localClientId] {
-                    throw SettingsError("\(path) line \(line): connection '\(bridge.name)' has the local_clientid '\(bridge.localClientId)' of connection '\(other)'")
+                    throw SettingsError(
+                        "\(path) line \(line): connection '\(bridge.name)' has the local_clientid '\(bridge.localClientId)' of connection '\(other)'"
+                    )
                 }
                 localIds[bridge.localClientId] = bridge.name
             }
@@ -194,7 +202,10 @@ enum SettingsResolver {
         let low = resolved.sources["queue_low_water"] ?? .defaultValue
         let high = resolved.sources["queue_high_water"] ?? .defaultValue
         throw SettingsError(
-            "invalid value '\(broker.queueLowWater)' for queue_low_water from \(low): expected a number below queue_high_water (\(broker.queueHighWater), from \(high))"
+            """
+            invalid value '\(broker.queueLowWater)' for queue_low_water from \(low): expected a number below queue_high_water \
+            (\(broker.queueHighWater), from \(high))
+            """
         )
     }
 

@@ -81,7 +81,9 @@ extension ResolvedSettings {
     func services(of application: AviaryApplication, logger: Logger) throws -> [any Service] {
         guard !bridges.isEmpty else { return application.services }
         do {
-            return application.services + [try BridgeService(configurations: bridges.map(\.configuration), broker: application.broker, logger: logger)]
+            return application.services + [
+                try BridgeService(configurations: bridges.map(\.configuration), broker: application.broker, logger: logger)
+            ]
         } catch {
             throw SettingsError("\(configFile ?? "config file"): \(error)")
         }

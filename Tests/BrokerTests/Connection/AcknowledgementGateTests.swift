@@ -82,7 +82,12 @@ struct AcknowledgementGateTests {
         store.close()
     }
 
-    @Test("flow control: held while the publisher is held back and behind the ones held; reads pause at receive_maximum; resume gives them back in order")
+    @Test(
+        """
+        flow control: held while the publisher is held back and behind the ones held; reads pause at receive_maximum; resume gives them back in \
+        order
+        """
+    )
     func flowControl() {
         var gate = AcknowledgementGate()
         let outNow = gate.hold(Self.puback(1), isHeld: false, receiveMaximum: 3)

@@ -14,7 +14,13 @@ struct ConnectNegotiationTests {
     ) throws -> ConnectNegotiation.Verdict {
         var configuration = BrokerConfiguration()
         configure(&configuration)
-        return try ConnectNegotiation.negotiate(packet, configuration: configuration, security: .open, shuttingDown: shuttingDown, assignClientId: { "assigned" })
+        return try ConnectNegotiation.negotiate(
+            packet,
+            configuration: configuration,
+            security: .open,
+            shuttingDown: shuttingDown,
+            assignClientId: { "assigned" }
+        )
     }
 
     static func accepted(_ verdict: ConnectNegotiation.Verdict) -> ConnectNegotiation.Accepted? {
@@ -40,7 +46,12 @@ struct ConnectNegotiationTests {
         }
     }
 
-    @Test("max_keepalive: a 5.0 keepalive above it (or 0) is lowered and announced as Server Keep Alive; 3.1.1 keeps its own with keepalive_cap_v3 accept")
+    @Test(
+        """
+        max_keepalive: a 5.0 keepalive above it (or 0) is lowered and announced as Server Keep Alive; 3.1.1 keeps its own with keepalive_cap_v3 \
+        accept
+        """
+    )
     func keepAliveCap() throws {
         let high = Self.accepted(try Self.negotiate(ConnectPacket(version: .v5, clientId: "k", keepAlive: 600)) { $0.maxKeepAlive = 120 })
         #expect(high?.keepAliveSeconds == 120 && high?.ackProperties.serverKeepAlive == 120)
@@ -52,7 +63,8 @@ struct ConnectNegotiationTests {
             try Self.negotiate(ConnectPacket(version: .v3_1_1, clientId: "k", keepAlive: 600)) {
                 $0.maxKeepAlive = 120
                 $0.keepAliveCapV3 = .accept
-            })
+            }
+        )
         #expect(old?.keepAliveSeconds == 600)
     }
 
@@ -60,7 +72,9 @@ struct ConnectNegotiationTests {
     func expiry() throws {
         var props = Properties()
         props.sessionExpiryInterval = 7200
-        let capped = Self.accepted(try Self.negotiate(ConnectPacket(version: .v5, clientId: "e", cleanStart: false, properties: props)) { $0.maxSessionExpiry = 3600 })
+        let capped = Self.accepted(
+            try Self.negotiate(ConnectPacket(version: .v5, clientId: "e", cleanStart: false, properties: props)) { $0.maxSessionExpiry = 3600 }
+        )
         #expect(capped?.expiryInterval == 3600 && capped?.ackProperties.sessionExpiryInterval == 3600)
         let persistent = Self.accepted(try Self.negotiate(ConnectPacket(version: .v3_1_1, clientId: "e", cleanStart: false)))
         #expect(persistent?.expiryInterval == .max)
@@ -82,7 +96,8 @@ struct ConnectNegotiationTests {
             Issue.record("authentication method accepted")
             return
         }
-        guard case .refuse(.serverUnavailable, _, .shutdown) = try Self.negotiate(ConnectPacket(version: .v5, clientId: "s"), shuttingDown: true) else {
+        guard case .refuse(.serverUnavailable, _, .shutdown) = try Self.negotiate(ConnectPacket(version: .v5, clientId: "s"), shuttingDown: true)
+        else {
             Issue.record("accepted while shutting down")
             return
         }
@@ -94,9 +109,19 @@ struct ConnectNegotiationTests {
         #expect(throws: MQTTProtocolError.self) { try Self.negotiate(packet) { $0.maxTopicLength = 32 } }
     }
 
-    @Test("max_keepalive for 3.x (Mosquitto's way): over the cap or 0 is refused with return code 2 unless keepalive_cap_v3 accept; 5.0 gets Server Keep Alive; no cap at 65535")
+    @Test(
+        """
+        max_keepalive for 3.x (Mosquitto's way): over the cap or 0 is refused with return code 2 unless keepalive_cap_v3 accept; 5.0 gets Server \
+        Keep Alive; no cap at 65535
+        """
+    )
     func keepAliveCapV3() throws {
-        func verdict(_ version: ProtocolVersion, _ keepAlive: UInt16, _ policy: KeepAliveCapPolicy = .refuse, cap: Int = 60) throws -> ConnectNegotiation.Verdict {
+        func verdict(
+            _ version: ProtocolVersion,
+            _ keepAlive: UInt16,
+            _ policy: KeepAliveCapPolicy = .refuse,
+            cap: Int = 60
+        ) throws -> ConnectNegotiation.Verdict {
             try Self.negotiate(ConnectPacket(version: version, clientId: "k", keepAlive: keepAlive)) {
                 $0.maxKeepAlive = cap
                 $0.keepAliveCapV3 = policy
@@ -126,7 +151,9 @@ struct ConnectNegotiationTests {
         let asked = ConnectPacket(version: .v5, clientId: "dev-7", properties: request)
         let configured: (inout BrokerConfiguration) -> Void = { $0.responseInformation = "responses/%c/" }
         #expect(Self.accepted(try Self.negotiate(asked, configured))?.ackProperties.responseInformation == "responses/dev-7/")
-        #expect(Self.accepted(try Self.negotiate(ConnectPacket(version: .v5, clientId: "dev-7"), configured))?.ackProperties.responseInformation == nil)
+        #expect(
+            Self.accepted(try Self.negotiate(ConnectPacket(version: .v5, clientId: "dev-7"), configured))?.ackProperties.responseInformation == nil
+        )
         #expect(Self.accepted(try Self.negotiate(asked))?.ackProperties.responseInformation == nil, "not configured")
     }
 

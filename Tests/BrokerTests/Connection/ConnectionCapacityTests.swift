@@ -1,9 +1,10 @@
 import Testing
+
+@testable import Broker
+
 #if canImport(Glibc)
 import Glibc
 #endif
-
-@testable import Broker
 
 /// The connection limit that follows from the open-file limit (the end-to-end behaviour past
 /// the limit is tested with the real binary under prlimit in BenchTests).

@@ -197,10 +197,13 @@ struct ConnectionHandlerTests {
         #expect(subscriber.core.metrics.messagesDropped.load == 1)
     }
 
-    @Test("wills: DISCONNECT 0x04 publishes it, a normal DISCONNECT does not, a protocol error does", arguments: [
-        (DisconnectPacket(reasonCode: .disconnectWithWillMessage), true),
-        (DisconnectPacket(reasonCode: .normalDisconnection), false),
-    ])
+    @Test(
+        "wills: DISCONNECT 0x04 publishes it, a normal DISCONNECT does not, a protocol error does",
+        arguments: [
+            (DisconnectPacket(reasonCode: .disconnectWithWillMessage), true),
+            (DisconnectPacket(reasonCode: .normalDisconnection), false),
+        ]
+    )
     func willsOnDisconnect(disconnect: DisconnectPacket, published: Bool) throws {
         let watcher = try Connection()
         _ = try watcher.connect("watcher")
@@ -235,9 +238,16 @@ struct ConnectionHandlerTests {
     func unsubscribe() throws {
         let c = try Connection()
         _ = try c.connect()
-        try c.send(.subscribe(SubscribePacket(packetId: 1, subscriptions: [
-            Subscription(topicFilter: "a/+", qos: .atMostOnce), Subscription(topicFilter: "$share/g/b", qos: .atMostOnce),
-        ])))
+        try c.send(
+            .subscribe(
+                SubscribePacket(
+                    packetId: 1,
+                    subscriptions: [
+                        Subscription(topicFilter: "a/+", qos: .atMostOnce), Subscription(topicFilter: "$share/g/b", qos: .atMostOnce),
+                    ]
+                )
+            )
+        )
         _ = try c.received()
         try c.send(.unsubscribe(UnsubscribePacket(packetId: 2, topicFilters: ["a/+", "$share/g/b", "never"])))
         #expect(try c.received() == [.unsuback(SubAckPacket(packetId: 2, reasonCodes: [.success, .success, .noSubscriptionExisted]))])
@@ -254,7 +264,10 @@ struct ConnectionHandlerTests {
     @Test("same event loop: the subscriber's PUBLISH is written when the publisher's read ends, with no task run; another loop needs its task")
     func sameLoopDelivery() throws {
         let loop = EmbeddedEventLoop()
-        let subscriber = try Connection(core: BrokerCore(configuration: BrokerConfiguration(), security: .open, logger: Logger(label: "test")), loop: loop)
+        let subscriber = try Connection(
+            core: BrokerCore(configuration: BrokerConfiguration(), security: .open, logger: Logger(label: "test")),
+            loop: loop
+        )
         _ = try subscriber.connect("sub")
         try subscriber.send(.subscribe(SubscribePacket(packetId: 1, subscriptions: [Subscription(topicFilter: "t", qos: .atLeastOnce)])))
         _ = try subscriber.received()
@@ -310,7 +323,11 @@ struct ConnectionHandlerTests {
             acked += 1
             pending += try subscriber.received().compactMap { if case .publish(let p) = $0 { p.packetId } else { nil } }
         }
-        #expect(try publisher.received() == [.puback(AckPacket(packetId: 8, reasonCode: .success)), .puback(AckPacket(packetId: 9, reasonCode: .success))])
+        #expect(
+            try publisher.received() == [
+                .puback(AckPacket(packetId: 8, reasonCode: .success)), .puback(AckPacket(packetId: 9, reasonCode: .success)),
+            ]
+        )
         #expect(subscriber.core.registry.row(clientId: "pub")?.heldAcks == 0)
         try publisher.send(.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "10"), qos: .atLeastOnce, packetId: 10)))
         #expect(try publisher.received() == [.puback(AckPacket(packetId: 10, reasonCode: .success))], "no longer held")
@@ -319,7 +336,18 @@ struct ConnectionHandlerTests {
     @Test("validate_utf8_payloads: a PUBLISH marked UTF-8 that is not gets PUBACK/PUBREC 0x99 and is not routed; at QoS 0 DISCONNECT 0x99; counted")
     func payloadFormat() throws {
         let loop = EmbeddedEventLoop()
-        let subscriber = try Connection(core: BrokerCore(configuration: { var c = BrokerConfiguration(); c.validateUTF8Payloads = true; return c }(), security: .open, logger: Logger(label: "test")), loop: loop)
+        let subscriber = try Connection(
+            core: BrokerCore(
+                configuration: {
+                    var c = BrokerConfiguration()
+                    c.validateUTF8Payloads = true
+                    return c
+                }(),
+                security: .open,
+                logger: Logger(label: "test")
+            ),
+            loop: loop
+        )
         _ = try subscriber.connect("sub")
         try subscriber.send(.subscribe(SubscribePacket(packetId: 1, subscriptions: [Subscription(topicFilter: "t", qos: .atLeastOnce)])))
         _ = try subscriber.received()
@@ -330,14 +358,18 @@ struct ConnectionHandlerTests {
         let invalid = ByteBuffer(bytes: [0x66, 0xFF, 0x6F])
         try publisher.send(.publish(PublishPacket(topic: "t", payload: invalid, qos: .atLeastOnce, packetId: 1, properties: marked)))
         try publisher.send(.publish(PublishPacket(topic: "t", payload: invalid, qos: .exactlyOnce, packetId: 2, properties: marked)))
-        try publisher.send(.publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "ünïcode"), qos: .atLeastOnce, packetId: 3, properties: marked)))
+        try publisher.send(
+            .publish(PublishPacket(topic: "t", payload: ByteBuffer(string: "ünïcode"), qos: .atLeastOnce, packetId: 3, properties: marked))
+        )
         try publisher.send(.publish(PublishPacket(topic: "t", payload: invalid, qos: .atLeastOnce, packetId: 4)))  // not marked: not checked
-        #expect(try publisher.received() == [
-            .puback(AckPacket(packetId: 1, reasonCode: .payloadFormatInvalid)),
-            .pubrec(AckPacket(packetId: 2, reasonCode: .payloadFormatInvalid)),
-            .puback(AckPacket(packetId: 3, reasonCode: .success)),
-            .puback(AckPacket(packetId: 4, reasonCode: .success)),
-        ])
+        #expect(
+            try publisher.received() == [
+                .puback(AckPacket(packetId: 1, reasonCode: .payloadFormatInvalid)),
+                .pubrec(AckPacket(packetId: 2, reasonCode: .payloadFormatInvalid)),
+                .puback(AckPacket(packetId: 3, reasonCode: .success)),
+                .puback(AckPacket(packetId: 4, reasonCode: .success)),
+            ]
+        )
         let delivered = try subscriber.received().compactMap { if case .publish(let p) = $0 { p.payload } else { nil } }
         #expect(delivered == [ByteBuffer(string: "ünïcode"), invalid])
         try publisher.send(.publish(PublishPacket(topic: "t", payload: invalid, qos: .atMostOnce, properties: marked)))
@@ -349,10 +381,23 @@ struct ConnectionHandlerTests {
         #expect(subscriber.core.metrics.payloadFormatInvalid.load == 3)
     }
 
-    @Test("server topic aliases: a 5.0 subscriber with Topic Alias Maximum 2 gets topic + alias once, then the alias alone; one without gets topics; topic_alias_server off gives none")
+    @Test(
+        """
+        server topic aliases: a 5.0 subscriber with Topic Alias Maximum 2 gets topic + alias once, then the alias alone; one without gets topics; \
+        topic_alias_server off gives none
+        """
+    )
     func serverTopicAliases() throws {
         for enabled in [true, false] {
-            let core = BrokerCore(configuration: { var c = BrokerConfiguration(); c.topicAliasServer = enabled; return c }(), security: .open, logger: Logger(label: "test"))
+            let core = BrokerCore(
+                configuration: {
+                    var c = BrokerConfiguration()
+                    c.topicAliasServer = enabled
+                    return c
+                }(),
+                security: .open,
+                logger: Logger(label: "test")
+            )
             let aliased = try Connection(core: core)
             var accepts = Properties()
             accepts.topicAliasMaximum = 2

@@ -1,8 +1,8 @@
 import Foundation
 import MQTTCodec
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
 @testable import Broker
 
@@ -49,7 +49,8 @@ struct EnhancedAuthenticationTests {
     @Test("refusals: no client-first (0x87), a wrong password or an unknown user (0x86), a malformed client-first (0x87)")
     func refusals() throws {
         var empty = EnhancedAuthentication()
-        guard case .refuse(.notAuthorized, let message, _) = empty.start(Self.connect(data: nil), method: Self.method, credentials: Self.credentials) else {
+        guard case .refuse(.notAuthorized, let message, _) = empty.start(Self.connect(data: nil), method: Self.method, credentials: Self.credentials)
+        else {
             Issue.record("no client-first must refuse")
             return
         }
@@ -66,7 +67,13 @@ struct EnhancedAuthenticationTests {
             #expect(!detail.isEmpty)
         }
         var malformed = EnhancedAuthentication()
-        guard case .refuse(.notAuthorized, _, _) = malformed.start(Self.connect(data: "p=tls,,n=dana,r=x"), method: Self.method, credentials: Self.credentials) else {
+        guard
+            case .refuse(.notAuthorized, _, _) = malformed.start(
+                Self.connect(data: "p=tls,,n=dana,r=x"),
+                method: Self.method,
+                credentials: Self.credentials
+            )
+        else {
             Issue.record("channel binding must refuse")
             return
         }
@@ -80,7 +87,9 @@ struct EnhancedAuthenticationTests {
         #expect(throws: MQTTProtocolError.self) { try auth.continueConnect(Self.auth(.continueAuthentication, "x", method: "PLAIN")) }
         #expect(throws: MQTTProtocolError.self) { try auth.continueConnect(Self.auth(.reAuthenticate, "x")) }
         var none = EnhancedAuthentication()
-        #expect(throws: MQTTProtocolError.self) { try none.reauthenticate(Self.auth(.reAuthenticate, "x"), username: "dana", credentials: Self.credentials) }
+        #expect(throws: MQTTProtocolError.self) {
+            try none.reauthenticate(Self.auth(.reAuthenticate, "x"), username: "dana", credentials: Self.credentials)
+        }
         #expect(throws: MQTTProtocolError.self) { try none.continueConnect(Self.auth(.continueAuthentication, "x")) }
     }
 
@@ -92,14 +101,31 @@ struct EnhancedAuthenticationTests {
         _ = try auth.continueConnect(Self.auth(.continueAuthentication, try client.clientFinal(serverFirst: first)))
 
         var again = ScramClient(user: "dana", password: "d4na")
-        let second = try Self.serverFirst(auth.reauthenticate(Self.auth(.reAuthenticate, again.clientFirst), username: "dana", credentials: Self.credentials))
-        let done = try auth.reauthenticate(Self.auth(.continueAuthentication, try again.clientFinal(serverFirst: second)), username: "dana", credentials: Self.credentials)
-        #expect(done == .reauthenticated(EnhancedAuthentication.authPacket(.success, method: Self.method, data: "v=" + Data(again.serverSignature).base64EncodedString())))
+        let second = try Self.serverFirst(
+            auth.reauthenticate(Self.auth(.reAuthenticate, again.clientFirst), username: "dana", credentials: Self.credentials)
+        )
+        let done = try auth.reauthenticate(
+            Self.auth(.continueAuthentication, try again.clientFinal(serverFirst: second)),
+            username: "dana",
+            credentials: Self.credentials
+        )
+        #expect(
+            done
+                == .reauthenticated(
+                    EnhancedAuthentication.authPacket(.success, method: Self.method, data: "v=" + Data(again.serverSignature).base64EncodedString())
+                )
+        )
 
         // Dana's connection cannot become another user's, even one with valid credentials.
         var other = ScramClient(user: "dana-2", password: "d4na")
-        let third = try Self.serverFirst(auth.reauthenticate(Self.auth(.reAuthenticate, other.clientFirst), username: "dana", credentials: { _ in Self.users["dana"] }))
-        let refused = try auth.reauthenticate(Self.auth(.continueAuthentication, try other.clientFinal(serverFirst: third)), username: "dana", credentials: Self.credentials)
+        let third = try Self.serverFirst(
+            auth.reauthenticate(Self.auth(.reAuthenticate, other.clientFirst), username: "dana", credentials: { _ in Self.users["dana"] })
+        )
+        let refused = try auth.reauthenticate(
+            Self.auth(.continueAuthentication, try other.clientFinal(serverFirst: third)),
+            username: "dana",
+            credentials: Self.credentials
+        )
         guard case .disconnect(let why) = refused else {
             Issue.record("\(refused)")
             return

@@ -21,7 +21,9 @@ struct OutgoingTopicAliasesTests {
         #expect(Self.send("t/1024", &big).alias == 1, "the 1,025th topic replaces the oldest mapping")
     }
 
-    @Test("first PUBLISH: topic and alias; then the alias alone (topic bytes saved); when full the oldest mapping is replaced and sends its topic again")
+    @Test(
+        "first PUBLISH: topic and alias; then the alias alone (topic bytes saved); when full the oldest mapping is replaced and sends its topic again"
+    )
     func assignmentAndReplacement() {
         var aliases = OutgoingTopicAliases(clientMaximum: 2)!
         let long = "plant/line-4/press-17/hydraulics/pressure"

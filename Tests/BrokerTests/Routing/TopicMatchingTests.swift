@@ -1,7 +1,7 @@
+import MQTTCodec
 import Testing
 
 @testable import Broker
-import MQTTCodec
 
 struct TopicMatchingTests {
     static let table: [(String, String, Bool)] = [
@@ -53,7 +53,10 @@ struct TopicMatchingTests {
         #expect(throws: Never.self) { try TopicFilter(filter) }
     }
 
-    @Test("[MQTT-4.7.1-2] [MQTT-4.7.1-3] invalid filters", arguments: ["", "a/#/b", "a#", "a/b#", "a+", "a/+b", "$share/g", "$share//a", "$share/g+/a", "$share/g#/a", "$share/g/"])
+    @Test(
+        "[MQTT-4.7.1-2] [MQTT-4.7.1-3] invalid filters",
+        arguments: ["", "a/#/b", "a#", "a/b#", "a+", "a/+b", "$share/g", "$share//a", "$share/g+/a", "$share/g#/a", "$share/g/"]
+    )
     func invalidFilters(filter: String) {
         #expect(throws: MQTTProtocolError.self) { try TopicFilter(filter) }
     }
@@ -77,10 +80,14 @@ struct TopicMatchingTests {
         }
         var picked: [Int] = []
         for _ in 0..<6 {
-            tree.match("t/x", visit: { _ in Issue.record("no plain subscription expected") }) { group in
-                let entry = group.pick(isOnline: { $0.online })!
-                picked.append(boxes.firstIndex { $0 === entry.subscriber }!)
-            }
+            tree.match(
+                "t/x",
+                visit: { _ in Issue.record("no plain subscription expected") },
+                visitGroup: { group in
+                    let entry = group.pick(isOnline: { $0.online })!
+                    picked.append(boxes.firstIndex { $0 === entry.subscriber }!)
+                }
+            )
         }
         #expect(picked == [0, 1, 0, 1, 0, 1])
     }

@@ -30,12 +30,18 @@ struct ScramTests {
     func failures() throws {
         let lookup: (String) -> ScramSHA256.Credentials? = { $0 == "user" ? Self.rfcCredentials : nil }
         let (exchange, _) = try ScramSHA256.ServerExchange.start(clientFirst: "n,,n=user,r=abc", lookup: lookup, serverNonce: "xyz")
-        #expect(throws: ScramSHA256.Failure.self) { try exchange.finish(clientFinal: "c=biws,r=abcxyz,p=" + Data(repeating: 1, count: 32).base64EncodedString()) }
-        #expect(throws: ScramSHA256.Failure.self) { try exchange.finish(clientFinal: "c=biws,r=abcXXX,p=" + Data(repeating: 1, count: 32).base64EncodedString()) }
+        #expect(throws: ScramSHA256.Failure.self) {
+            try exchange.finish(clientFinal: "c=biws,r=abcxyz,p=" + Data(repeating: 1, count: 32).base64EncodedString())
+        }
+        #expect(throws: ScramSHA256.Failure.self) {
+            try exchange.finish(clientFinal: "c=biws,r=abcXXX,p=" + Data(repeating: 1, count: 32).base64EncodedString())
+        }
         #expect(throws: ScramSHA256.Failure.self) { try ScramSHA256.ServerExchange.start(clientFirst: "p=tls-unique,,n=user,r=abc", lookup: lookup) }
         let (ghost, ghostFirst) = try ScramSHA256.ServerExchange.start(clientFirst: "n,,n=ghost,r=abc", lookup: lookup, serverNonce: "xyz")
         #expect(ghostFirst.hasPrefix("r=abcxyz,s=") && ghostFirst.hasSuffix(",i=4096"))
-        #expect(throws: ScramSHA256.Failure.self) { try ghost.finish(clientFinal: "c=biws,r=abcxyz,p=" + Data(repeating: 1, count: 32).base64EncodedString()) }
+        #expect(throws: ScramSHA256.Failure.self) {
+            try ghost.finish(clientFinal: "c=biws,r=abcxyz,p=" + Data(repeating: 1, count: 32).base64EncodedString())
+        }
     }
 
     @Test("aviary passwd's file: a SCRAM line per user that Mosquitto reads as a comment; it round-trips and goes with the user")

@@ -1,9 +1,9 @@
+import MQTTCodec
 import NIOCore
 import NIOEmbedded
 import Testing
 
 @testable import Broker
-import MQTTCodec
 
 struct SessionQueueTests {
     static func session(maxQueued: Int, configure: (inout BrokerConfiguration) -> Void = { _ in }) -> Session {
@@ -21,7 +21,14 @@ struct SessionQueueTests {
             connectedAtMs: 0
         )
         let gauges = SessionGauges(createdAtMs: 0, maxSubscriptions: 0, maxAwaitingRel: 100, maxMqueue: maxQueued)
-        return Session(identity: ClientIdentity(info: info, counters: ConnectionCounters()), gauges: gauges, expiryInterval: 60, window: 10, maxQueued: maxQueued, flow: FlowLimits(configuration))
+        return Session(
+            identity: ClientIdentity(info: info, counters: ConnectionCounters()),
+            gauges: gauges,
+            expiryInterval: 60,
+            window: 10,
+            maxQueued: maxQueued,
+            flow: FlowLimits(configuration)
+        )
     }
 
     /// A connected session whose socket takes nothing (its sink is not writable).
@@ -37,7 +44,12 @@ struct SessionQueueTests {
     }
 
     static func item(_ name: String, _ qos: QoS) -> QueuedMessage {
-        QueuedMessage(message: Message(topic: name, payload: ByteBuffer(string: name), qos: qos, retain: false), qos: qos, retain: false, subscriptionIdentifiers: [])
+        QueuedMessage(
+            message: Message(topic: name, payload: ByteBuffer(string: name), qos: qos, retain: false),
+            qos: qos,
+            retain: false,
+            subscriptionIdentifiers: []
+        )
     }
 
     @Test("a full offline queue makes room by dropping its oldest QoS 0 message; without one the new message is refused; each drop counted")
@@ -80,7 +92,12 @@ struct SessionQueueTests {
         #expect(session.dropped == 1)
     }
 
-    @Test("connected: QoS 1/2 queue past max_queued without a drop, over the high-water mark they say so; QoS 0 there is dropped (policy drop) or queued (throttle)")
+    @Test(
+        """
+        connected: QoS 1/2 queue past max_queued without a drop, over the high-water mark they say so; QoS 0 there is dropped (policy drop) or \
+        queued (throttle)
+        """
+    )
     func connectedQueue() {
         for policy in OverloadPolicy.allCases {
             let (session, _) = Self.connected(maxQueued: 2, high: 4, low: 2, policy: policy)

@@ -10,7 +10,9 @@ struct BrokerStateTests {
     @Test("a message reaches every matching subscriber once, at the lower of both QoS, not the publisher with No Local")
     func routing() throws {
         var h = StateHarness()
-        let a = RecordingSink(), b = RecordingSink(), c = RecordingSink()
+        let a = RecordingSink()
+        let b = RecordingSink()
+        let c = RecordingSink()
         let ka = h.connect("a", sink: a).key
         let kb = h.connect("b", sink: b).key
         let kc = h.connect("c", sink: c).key
@@ -25,7 +27,8 @@ struct BrokerStateTests {
         _ = c.take()
         let reached = h.publish("s/1", qos: .atLeastOnce, from: "c")
         #expect(reached == 2)
-        let toA = a.publishes(), toB = b.publishes()
+        let toA = a.publishes()
+        let toB = b.publishes()
         #expect(toA.map(\.qos) == [.atMostOnce] && toA.first?.packetId == nil)
         #expect(toB.map(\.qos) == [.atLeastOnce] && toB.first?.packetId != nil)
         #expect(c.publishes().isEmpty, "[MQTT-3.8.3-3] No Local")
@@ -51,7 +54,8 @@ struct BrokerStateTests {
     @Test("[MQTT-3.1.4-3] a takeover closes the old connection with 0x8E, and the old one can no longer touch the session")
     func takeover() throws {
         var h = StateHarness()
-        let old = RecordingSink(), new = RecordingSink()
+        let old = RecordingSink()
+        let new = RecordingSink()
         let oldKey = h.connect("dup", sink: old, cleanStart: false, expiry: 60).key
         _ = try h.subscribe(oldKey, old, "t")
         _ = old.take()
@@ -74,7 +78,8 @@ struct BrokerStateTests {
     @Test("kick: the will goes out, the session ends at once, the connection hears 0x98")
     func kick() throws {
         var h = StateHarness()
-        let watcher = RecordingSink(), victim = RecordingSink()
+        let watcher = RecordingSink()
+        let victim = RecordingSink()
         let wk = h.connect("watcher", sink: watcher).key
         _ = try h.subscribe(wk, watcher, "wills/#")
         let will = Will(topic: "wills/victim", payload: ByteBuffer(string: "gone"), qos: .atLeastOnce)

@@ -1,9 +1,8 @@
+import AviaryLocks
 import MQTTCodec
 import NIOCore
 import Synchronization
 import Testing
-
-import AviaryLocks
 
 @testable import Broker
 
@@ -19,15 +18,19 @@ struct FlowControlTests {
         }
     }
 
-    @Test("only the publisher feeding a subscriber at its high-water mark is held; nothing is dropped; PUBACKs (window) let it go at the low-water mark")
+    @Test(
+        "only the publisher feeding a subscriber at its high-water mark is held; nothing is dropped; PUBACKs (window) let it go at the low-water mark"
+    )
     func holdsOnlyItsPublishers() throws {
         var h = Self.harness()
-        let slow = RecordingSink(), fast = RecordingSink()
+        let slow = RecordingSink()
+        let fast = RecordingSink()
         let ks = h.connect("slow", sink: slow).key
         let kf = h.connect("fast", sink: fast).key
         _ = try h.subscribe(ks, slow, "slow/t")
         _ = try h.subscribe(kf, fast, "fast/t", qos: .atMostOnce)  // keeps up: nothing waits for it
-        let p1 = RecordingSink(), p2 = RecordingSink()
+        let p1 = RecordingSink()
+        let p2 = RecordingSink()
         let k1 = h.connect("p1", sink: p1).key
         let k2 = h.connect("p2", sink: p2).key
         // Window 10 in flight + 20 queued reach the mark; the 31st message is queued over it.
@@ -68,10 +71,14 @@ struct FlowControlTests {
         #expect(loop.heldBy == 0)
     }
 
-    @Test("QoS 0 over the high-water mark: dropped and counted (drop), or queued with the publisher held (throttle)", arguments: OverloadPolicy.allCases)
+    @Test(
+        "QoS 0 over the high-water mark: dropped and counted (drop), or queued with the publisher held (throttle)",
+        arguments: OverloadPolicy.allCases
+    )
     func qos0(policy: OverloadPolicy) throws {
         var h = Self.harness { $0.overloadPolicy = policy }
-        let sub = RecordingSink(writable: false), publisher = RecordingSink()
+        let sub = RecordingSink(writable: false)
+        let publisher = RecordingSink()
         let ks = h.connect("sub", sink: sub).key
         _ = try h.subscribe(ks, sub, "t", qos: .atMostOnce)
         let kp = h.connect("pub", sink: publisher).key
@@ -90,7 +97,8 @@ struct FlowControlTests {
     @Test("a QoS 1 message every matching (offline, full) session refuses: 0x97 and counted; one session taking it is enough")
     func quotaExceeded() throws {
         var h = Self.harness { $0.maxQueuedMessages = 2 }
-        let a = RecordingSink(), b = RecordingSink()
+        let a = RecordingSink()
+        let b = RecordingSink()
         let ka = h.connect("a", sink: a, cleanStart: false, expiry: 3600).key
         _ = try h.subscribe(ka, a, "q")
         h.state.connectionClosed(ka, sink: a, kind: .graceful, now: h.now)
@@ -128,7 +136,12 @@ struct FlowControlTests {
         #expect(!releasedSecond, "0x97 ended the exchange")
     }
 
-    @Test("max_stall: a subscriber holding publishers back without taking a message is disconnected (0x97), its will goes out, its publishers go on, its queue is cut to max_queued")
+    @Test(
+        """
+        max_stall: a subscriber holding publishers back without taking a message is disconnected (0x97), its will goes out, its publishers go on, \
+        its queue is cut to max_queued
+        """
+    )
     func stallDisconnect() throws {
         var h = Self.harness {
             $0.maxStall = 5

@@ -1,7 +1,7 @@
+import AviaryLocks
 import Logging
 import MQTTCodec
 import NIOCore
-import AviaryLocks
 import Synchronization
 
 @testable import Broker
@@ -62,7 +62,16 @@ struct StateHarness {
     }
 
     static func identity(_ clientId: String, _ version: ProtocolVersion = .v5) -> ClientIdentity {
-        let info = ClientInfo(clientId: clientId, username: nil, peerAddress: "127.0.0.1", peerPort: 1, protocolVersion: version, keepAlive: 60, cleanStart: true, connectedAtMs: 0)
+        let info = ClientInfo(
+            clientId: clientId,
+            username: nil,
+            peerAddress: "127.0.0.1",
+            peerPort: 1,
+            protocolVersion: version,
+            keepAlive: 60,
+            cleanStart: true,
+            connectedAtMs: 0
+        )
         return ClientIdentity(info: info, counters: ConnectionCounters())
     }
 
@@ -89,19 +98,35 @@ struct StateHarness {
     }
 
     mutating func subscribe(_ key: SessionKey, _ sink: RecordingSink, _ filter: String, qos: QoS = .atLeastOnce) throws -> [ReasonCode]? {
-        try state.subscribe(SubscribePacket(packetId: 1, subscriptions: [Subscription(topicFilter: filter, qos: qos)]), key: key, sink: sink, now: now)
+        try state.subscribe(
+            SubscribePacket(packetId: 1, subscriptions: [Subscription(topicFilter: filter, qos: qos)]),
+            key: key,
+            sink: sink,
+            now: now
+        )
     }
 
     /// Publishes without a connection (like a will); returns how many sessions matched.
     @discardableResult
-    mutating func publish(_ topic: String, _ payload: String = "x", qos: QoS = .atLeastOnce, retain: Bool = false, from publisher: String? = nil) -> Int {
+    mutating func publish(
+        _ topic: String,
+        _ payload: String = "x",
+        qos: QoS = .atLeastOnce,
+        retain: Bool = false,
+        from publisher: String? = nil
+    ) -> Int {
         state.publish(Message(topic: topic, payload: ByteBuffer(string: payload), qos: qos, retain: retain, publisherId: publisher), now: now).matched
     }
 
     /// Publishes from the connected client `key`/`sink`, which flow control may hold back.
     @discardableResult
     mutating func publish(_ topic: String, _ payload: String = "x", qos: QoS = .atLeastOnce, key: SessionKey, sink: RecordingSink) -> PublishResult {
-        state.publish(Message(topic: topic, payload: ByteBuffer(string: payload), qos: qos, retain: false, publisherId: nil), key: key, sink: sink, now: now)
+        state.publish(
+            Message(topic: topic, payload: ByteBuffer(string: payload), qos: qos, retain: false, publisherId: nil),
+            key: key,
+            sink: sink,
+            now: now
+        )
     }
 }
 

@@ -26,6 +26,9 @@ struct DeadlineScheduleTests {
         for i in 0..<3000 { schedule.schedule(i % 10, at: t0 + .seconds(Int64(i))) }
         schedule.compactIfNeeded(liveCount: 10) { (0..<10).map { ($0, t0 + .seconds(5000)) } }
         #expect(schedule.count == 10)
-        schedule.compactIfNeeded(liveCount: 10) { Issue.record("rebuilt again with nothing stale"); return [] }
+        schedule.compactIfNeeded(liveCount: 10) {
+            Issue.record("rebuilt again with nothing stale")
+            return []
+        }
     }
 }

@@ -9,7 +9,12 @@ struct ClientFilterTests {
         ClientRow(clientId: $0, username: $0 == "sensor-7" ? "ops" : "", protocolName: "5.0", connected: true, fields: [])
     }
 
-    @Test("plain text (any case), re:REGEX, !TEXT and !re:REGEX; a bad expression lets everything through and says why; only plain text goes to the server")
+    @Test(
+        """
+        plain text (any case), re:REGEX, !TEXT and !re:REGEX; a bad expression lets everything through and says why; only plain text goes to the \
+        server
+        """
+    )
     func forms() {
         func ids(_ text: String) -> [String] { ClientFilter(text).apply(Self.rows).map(\.clientId) }
         #expect(ids("DEV") == ["dev-1", "dev-22"])

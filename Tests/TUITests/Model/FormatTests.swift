@@ -6,8 +6,10 @@ import Testing
 struct FormatTests {
     @Test(
         "bytes in binary units",
-        arguments: [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"), (10 * 1024 * 1024, "10.0 MiB"), (5 << 30, "5.0 GiB"),
-            (200 * 1024, "200 KiB")] as [(UInt64, String)]
+        arguments: [
+            (0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"), (10 * 1024 * 1024, "10.0 MiB"), (5 << 30, "5.0 GiB"),
+            (200 * 1024, "200 KiB"),
+        ] as [(UInt64, String)]
     )
     func bytes(value: UInt64, text: String) { #expect(Format.bytes(value) == text) }
 

@@ -15,7 +15,10 @@ struct PreferencesTests {
         p.targets = [.init(name: "hq", url: "https://emqx:18083", user: "key", password: "secret"), .init(name: "edge", url: "http://edge:8081")]
         let parsed = try DashboardPreferences(parsing: p.rendered, path: "d.conf")
         #expect(parsed == p, "\(p.rendered)")
-        #expect(p.rendered.contains("hidden_columns = username, recv_pkt") && p.rendered.contains("sort = msgs_in_rate asc") && p.rendered.contains("interval = 0.25"))
+        #expect(
+            p.rendered.contains("hidden_columns = username, recv_pkt") && p.rendered.contains("sort = msgs_in_rate asc")
+                && p.rendered.contains("interval = 0.25")
+        )
         for (text, expected) in [
             ("sort = nonsense desc", "d.conf line 1: sort: expected a column name and asc or desc"),
             ("\n\nhidden_columns = clientid", "d.conf line 3: hidden_columns: expected column names"),

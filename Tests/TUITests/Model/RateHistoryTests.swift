@@ -39,7 +39,17 @@ struct HistoryTests {
     func rendered() {
         var history = RateHistory()
         var state = TableState()
-        let row = ClientRow(clientId: "c1", username: "", protocolName: "5.0", connected: true, recvOct: 1, sendOct: 1, recvMsg: 1, sendMsg: 1, fields: [("clientid", "c1")])
+        let row = ClientRow(
+            clientId: "c1",
+            username: "",
+            protocolName: "5.0",
+            connected: true,
+            recvOct: 1,
+            sendOct: 1,
+            recvMsg: 1,
+            sendMsg: 1,
+            fields: [("clientid", "c1")]
+        )
         var rate = Rates()
         for v in [10.0, 20, 40, 80] {
             rate.msgsIn = v
@@ -49,8 +59,13 @@ struct HistoryTests {
         var source = SourceInfo(url: "http://x")
         let screen = TableView.render(state: state, source: source, totals: rate, detail: nil, width: 100, height: 20, nowMs: 0, history: history)
         let line = screen.lines[2].text
-        #expect(line.contains(" msg in ") && line.contains("█") && line.contains("per second, peaks, last 4s") && !line.contains("bytes in") && Format.width(line) == 100, "\(line)")
-        let wide = TableView.render(state: state, source: source, totals: rate, detail: nil, width: 160, height: 20, nowMs: 0, history: history).lines[2].text
+        #expect(
+            line.contains(" msg in ") && line.contains("█") && line.contains("per second, peaks, last 4s") && !line.contains("bytes in")
+                && Format.width(line) == 100,
+            "\(line)"
+        )
+        let wide = TableView.render(state: state, source: source, totals: rate, detail: nil, width: 160, height: 20, nowMs: 0, history: history)
+            .lines[2].text
         #expect(wide.contains(" bytes in ") && Format.width(wide) == 160, "\(wide)")
         source.error = "connection refused"
         let down = TableView.render(state: state, source: source, totals: rate, detail: nil, width: 100, height: 20, nowMs: 0, history: history)

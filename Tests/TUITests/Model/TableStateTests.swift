@@ -19,7 +19,19 @@ struct TableStateTests {
 
     @Test("every column sorts both ways; ties by client id; missing values last", arguments: Column.allCases)
     func sortEveryColumn(column: Column) {
-        let rates: [String: Rates] = ["a": { var r = Rates(); r.bytesIn = 5; r.msgsOut = 1; return r }(), "b": Rates(), "c": { var r = Rates(); r.bytesIn = 9; return r }()]
+        let rates: [String: Rates] = [
+            "a": {
+                var r = Rates()
+                r.bytesIn = 5
+                r.msgsOut = 1
+                return r
+            }(), "b": Rates(),
+            "c": {
+                var r = Rates()
+                r.bytesIn = 9
+                return r
+            }(),
+        ]
         for descending in [false, true] {
             var s = Self.state(Self.rows, rates: rates)
             s.sortColumn = column
@@ -162,9 +174,16 @@ struct TableStateTests {
         #expect(s.handle(.char("q"), columns: [], pageSize: 10) == .quit)
     }
 
-    @Test("navigation keys: j/k and arrows and the wheel move one row, PgUp/PgDn a page, Home/g and End/G the ends; F9 asks to disconnect, F1/h open help, F10 quits")
+    @Test(
+        """
+        navigation keys: j/k and arrows and the wheel move one row, PgUp/PgDn a page, Home/g and End/G the ends; F9 asks to disconnect, F1/h open \
+        help, F10 quits
+        """
+    )
     func navigationKeys() {
-        let many = (0..<30).map { row(String(format: "n%02d", $0), user: "u", recv: 0, sent: 0, msgsIn: 0, msgsOut: 0, connectedAt: 1_000, proto: "5.0", port: $0) }
+        let many = (0..<30).map {
+            row(String(format: "n%02d", $0), user: "u", recv: 0, sent: 0, msgsIn: 0, msgsOut: 0, connectedAt: 1_000, proto: "5.0", port: $0)
+        }
         var s = Self.state(many)
         _ = s.handle(.char("<"), columns: [.clientId, .username], pageSize: 10)  // sort by client id, ascending
         func selected(after key: Key) -> String? {

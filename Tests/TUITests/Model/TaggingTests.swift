@@ -5,7 +5,9 @@ import Testing
 
 /// Tagging with Space, and one confirmation for disconnecting every tagged client.
 struct TaggingTests {
-    @Test("Space tags and moves on; d asks once, listing the tagged clients; y disconnects them all and untags; U untags; tags of clients that left go")
+    @Test(
+        "Space tags and moves on; d asks once, listing the tagged clients; y disconnects them all and untags; U untags; tags of clients that left go"
+    )
     func tagAndKick() {
         var s = TableStateTests.state(TableStateTests.rows)
         s.sortColumn = .clientId

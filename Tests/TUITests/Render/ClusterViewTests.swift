@@ -20,7 +20,10 @@ struct ClusterViewTests {
         _ = s.handle(.char("n"), columns: Column.allCases, pageSize: 10)
         #expect(s.mode == .nodes(0))
         let screen = TableView.render(state: s, source: SourceInfo(url: "x"), totals: Rates(), detail: nil, width: 120, height: 12, nowMs: 0)
-        #expect(screen.lines[3].text.contains("NODE") && screen.lines[4].text.contains("n1") && screen.lines[4].text.contains("1.5k") && screen.lines[5].text.contains("stopped"))
+        #expect(
+            screen.lines[3].text.contains("NODE") && screen.lines[4].text.contains("n1") && screen.lines[4].text.contains("1.5k")
+                && screen.lines[5].text.contains("stopped")
+        )
         _ = s.handle(.down, columns: Column.allCases, pageSize: 10)
         _ = s.handle(.enter, columns: Column.allCases, pageSize: 10)
         #expect(s.mode == .table && s.nodeFilter == "n2" && s.visible.map(\.clientId) == ["a"])

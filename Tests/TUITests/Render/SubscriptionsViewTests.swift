@@ -7,8 +7,15 @@ import Testing
 struct SubscriptionsViewTests {
     @Test("grouped by topic filter, most subscribed first; / filters topics; Enter narrows the table to the subscribers; Esc widens it")
     func view() {
-        let subs = [SubscriptionRow(clientId: "a", topic: "x/#", qos: 1), SubscriptionRow(clientId: "c", topic: "x/#", qos: 2), SubscriptionRow(clientId: "b", topic: "y", qos: 0)]
-        #expect(SubscriptionGroup.group(subs) == [SubscriptionGroup(topic: "x/#", qos: 2, clients: ["a", "c"]), SubscriptionGroup(topic: "y", qos: 0, clients: ["b"])])
+        let subs = [
+            SubscriptionRow(clientId: "a", topic: "x/#", qos: 1), SubscriptionRow(clientId: "c", topic: "x/#", qos: 2),
+            SubscriptionRow(clientId: "b", topic: "y", qos: 0),
+        ]
+        #expect(
+            SubscriptionGroup.group(subs) == [
+                SubscriptionGroup(topic: "x/#", qos: 2, clients: ["a", "c"]), SubscriptionGroup(topic: "y", qos: 0, clients: ["b"]),
+            ]
+        )
         var s = TableStateTests.state(TableStateTests.rows)
         #expect(s.handle(.char("s"), columns: Column.allCases, pageSize: 10) == .subscriptionsWanted(true))
         #expect(s.mode == .subscriptions(0))

@@ -14,7 +14,16 @@ struct TrendColumnTests {
             r.msgsIn = v
             history.record(total: r, rates: ["c": r])
         }
-        let screen = TableView.render(state: s, source: SourceInfo(url: "x"), totals: r, detail: nil, width: 240, height: 12, nowMs: 0, history: history)
+        let screen = TableView.render(
+            state: s,
+            source: SourceInfo(url: "x"),
+            totals: r,
+            detail: nil,
+            width: 240,
+            height: 12,
+            nowMs: 0,
+            history: history
+        )
         let header = screen.lines[3].text
         let row = screen.lines.first { $0.text.hasPrefix("c ") }?.text ?? ""
         #expect(header.contains("TREND") && row.contains("▂▅█"), "\(header)\n\(row)")

@@ -88,14 +88,19 @@ struct GoldenNanoMQTests {
 
     @Test("EMQX v4 and v3 shapes are recognised")
     func emqxShapes() throws {
-        let v4 = #"{"code":0,"data":[{"clientid":"c1","username":"u","connected":true,"ip_address":"10.0.0.1","port":5,"proto_ver":4,"connected_at":"2024-01-02 03:04:05","recv_oct":10,"send_oct":20,"recv_msg":1,"send_msg":2,"mqueue_len":3,"mqueue_dropped":4,"subscriptions_cnt":1}],"meta":{"page":1,"limit":10,"count":42}}"#
+        let v4 =
+            #"{"code":0,"data":[{"clientid":"c1","username":"u","connected":true,"ip_address":"10.0.0.1","port":5,"proto_ver":4,"#
+            + #""connected_at":"2024-01-02 03:04:05","recv_oct":10,"send_oct":20,"recv_msg":1,"send_msg":2,"mqueue_len":3,"mqueue_dropped":4,"#
+            + #""subscriptions_cnt":1}],"meta":{"page":1,"limit":10,"count":42}}"#
         let page4 = try ClientDecoder.decode(status: 200, body: Array(v4.utf8))
         #expect(page4.flavour == .emqx4)
         #expect(page4.total == 42)
         let r = try #require(page4.rows.first)
         #expect(r.clientId == "c1" && r.address == "10.0.0.1" && r.port == 5 && r.recvOct == 10 && r.sendMsg == 2 && r.mqueueDropped == 4)
         #expect(r.connectedAtMs == ClientDecoder.parseLocalTime("2024-01-02 03:04:05"))
-        let v3 = #"{"code":0,"data":[{"client_id":"c3","username":"","conn_mod":"emqx_connection","ipaddress":"127.0.0.1","port":1,"proto_ver":5,"recv_oct":1}],"meta":{"page":1,"limit":10,"count":1}}"#
+        let v3 =
+            #"{"code":0,"data":[{"client_id":"c3","username":"","conn_mod":"emqx_connection","ipaddress":"127.0.0.1","port":1,"proto_ver":5,"#
+            + #""recv_oct":1}],"meta":{"page":1,"limit":10,"count":1}}"#
         let page3 = try ClientDecoder.decode(status: 200, body: Array(v3.utf8))
         #expect(page3.flavour == .emqx3)
         #expect(page3.rows.first?.connected == true && page3.rows.first?.protocolName == "5.0")
@@ -103,7 +108,11 @@ struct GoldenNanoMQTests {
 
     @Test("aviary's flow-control fields show in the STATE column: held, holding; offline wins; other APIs just connected")
     func flowControlState() throws {
-        let body = #"{"code":0,"data":[{"client_id":"p","clientid":"p","conn_state":"connected","proto_ver":5,"held_back":true,"held_acks":20,"holding_publishers":0},{"client_id":"s","clientid":"s","conn_state":"connected","proto_ver":5,"held_back":false,"holding_publishers":3},{"client_id":"o","clientid":"o","conn_state":"disconnected","proto_ver":5,"held_back":false,"holding_publishers":2},{"client_id":"n","clientid":"n","conn_state":"connected","proto_ver":5}]}"#
+        let body =
+            #"{"code":0,"data":[{"client_id":"p","clientid":"p","conn_state":"connected","proto_ver":5,"held_back":true,"held_acks":20,"#
+            + #""holding_publishers":0},{"client_id":"s","clientid":"s","conn_state":"connected","proto_ver":5,"held_back":false,"#
+            + #""holding_publishers":3},{"client_id":"o","clientid":"o","conn_state":"disconnected","proto_ver":5,"held_back":false,"#
+            + #""holding_publishers":2},{"client_id":"n","clientid":"n","conn_state":"connected","proto_ver":5}]}"#
         let page = try ClientDecoder.decode(status: 200, body: Array(body.utf8))
         #expect(page.flavour == .aviary)
         #expect(page.rows.map(\.stateText) == ["held", "holding", "offline", "connected"])
@@ -113,7 +122,11 @@ struct GoldenNanoMQTests {
 
     @Test("a row of one of aviary's bridges shows its link in the STATE column: bridge, bridge …, bridge ✗ (its error in the detail view)")
     func bridgeState() throws {
-        let body = #"{"code":0,"data":[{"client_id":"b1","clientid":"b1","conn_state":"connected","proto_ver":5,"is_bridge":true,"bridge_state":"connected"},{"client_id":"b2","clientid":"b2","conn_state":"disconnected","proto_ver":5,"is_bridge":true,"bridge_state":"backing off","bridge_error":"cannot connect to hq:1883: Connection refused"},{"client_id":"b3","clientid":"b3","conn_state":"disconnected","proto_ver":5,"is_bridge":true,"bridge_state":"connecting"}]}"#
+        let body =
+            #"{"code":0,"data":[{"client_id":"b1","clientid":"b1","conn_state":"connected","proto_ver":5,"is_bridge":true,"#
+            + #""bridge_state":"connected"},{"client_id":"b2","clientid":"b2","conn_state":"disconnected","proto_ver":5,"is_bridge":true,"#
+            + #""bridge_state":"backing off","bridge_error":"cannot connect to hq:1883: Connection refused"},{"client_id":"b3","#
+            + #""clientid":"b3","conn_state":"disconnected","proto_ver":5,"is_bridge":true,"bridge_state":"connecting"}]}"#
         let page = try ClientDecoder.decode(status: 200, body: Array(body.utf8))
         #expect(page.rows.map(\.stateText) == ["bridge", "bridge ✗", "bridge …"])
         #expect(page.rows[1].fields.contains { $0.key == "bridge_error" && $0.value.contains("Connection refused") })
