@@ -1,5 +1,5 @@
 # Convenience targets; the README's Quick start uses the scripts directly.
-.PHONY: run test build fuzz sanitize bench crash install uninstall
+.PHONY: run test build fuzz sanitize bench crash install uninstall format lint
 FUZZ_SECONDS ?= 300
 run:
 	scripts/run
@@ -7,6 +7,12 @@ test:
 	scripts/test
 build:
 	swift build
+# Lay the tree out as .swift-format says (swift-format ships with the toolchain); lint checks it
+format:
+	swift-format format --in-place --recursive --parallel Package.swift Sources Tests Fuzz Plugins scripts
+lint:
+	scripts/lint/format.sh
+	python3 scripts/lint/layers.py > /dev/null
 # libFuzzer over the packet decoder and property parser (ASan), bounded: make fuzz FUZZ_SECONDS=1800
 fuzz:
 	scripts/fuzz/run.sh $(FUZZ_SECONDS)
