@@ -61,8 +61,20 @@ struct DashboardCommand: ParsableCommand {
         if let interval, !(0.25...10).contains(interval) { throw ValidationError("--interval: expected seconds from 0.25 to 10") }
     }
 
+    static let noTerminal = """
+        aviary watch: standard input and standard output must be a terminal (the dashboard is \
+        interactive); from a script, read the management API itself, e.g. curl -u USER:PASSWORD URL/api/v4/clients
+        """
+
     /// Draws on the main thread: `getch` blocks, so it must not run on a Swift concurrency thread.
     func run() throws {
+        // The dashboard is interactive: without a terminal (a script, cron, ssh without a tty)
+        // curses would draw escape codes into a file and read end-of-input forever. Say so
+        // and stop at once.
+        guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
+            FileHandle.standardError.write(Data((Self.noTerminal + "\n").utf8))
+            throw ExitCode(2)
+        }
         // Whoever started us may have left signals blocked (a mask survives exec): the dashboard
         // restores the terminal on SIGTERM/SIGHUP/SIGINT and redraws on SIGWINCH, so it takes them.
         var empty = sigset_t()

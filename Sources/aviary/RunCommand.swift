@@ -44,11 +44,22 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-file"), help: "Where the broker's log goes while the dashboard owns the terminal.")
     var logFile: String = "/tmp/aviary.log"
 
+    static let noTerminal = """
+        aviary: standard input and standard output must be a terminal for the dashboard; \
+        `aviary serve` runs the broker and its API without one
+        """
+
     func validate() throws {
         guard (0.25...10).contains(interval) else { throw ValidationError("--interval: expected seconds from 0.25 to 10") }
     }
 
     func run() async throws {
+        // The dashboard needs a terminal; without one nothing is started (no broker left
+        // running behind a dashboard that cannot draw).
+        guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
+            FileHandle.standardError.write(Data((Self.noTerminal + "\n").utf8))
+            throw ExitCode(2)
+        }
         let resolved = try settings.resolve()
         let configuration = resolved.configuration
         let security = try resolved.makeSecurityPolicy()

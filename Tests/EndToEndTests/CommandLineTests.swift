@@ -187,6 +187,39 @@ struct CommandLineTests {
         #expect(server.wait(timeout: 10) == 0)
     }
 
+    @Test(
+        """
+        no terminal (a script, cron, ssh without a tty): aviary watch and aviary say so and exit 2 at once, writing nothing to \
+        standard output and starting no broker
+        """
+    )
+    func noTerminal() async throws {
+        let dir = NSTemporaryDirectory() + "aviary-notty-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = HarnessPorts.next()
+        for (name, command) in [
+            ("watch", "'\(Tools.aviary)' watch http://127.0.0.1:1"),
+            ("run", "'\(Tools.aviary)' --mqtt-host 127.0.0.1 --mqtt-port \(port) --api-port 0 --ws-port off --log-file \(dir)/log"),
+        ] {
+            // As the report had it: input from /dev/null, output into a file. `timeout` ends a
+            // process that would not stop (status 124); bash's `time` gives the CPU it used,
+            // which a loop spinning on end-of-input would fill (a wall-clock bound would measure
+            // this machine's load instead).
+            let script = "TIMEFORMAT='%3U %3S'; time (timeout 20 \(command) < /dev/null > \(dir)/\(name).out 2> \(dir)/\(name).err)"
+            let r = try await Subprocess.runAsync(["bash", "-c", script], timeout: 40)
+            let err = try String(contentsOfFile: "\(dir)/\(name).err", encoding: .utf8)
+            let out = try String(contentsOfFile: "\(dir)/\(name).out", encoding: .utf8)
+            #expect(r.code == 2, "\(name) exits 2 by itself (124: it had to be stopped): \(err)")
+            let cpu = r.output.split(separator: "\n").last.map { $0.split(separator: " ").compactMap { Double($0) }.reduce(0, +) }
+            #expect(cpu.map { $0 < 2 } == true, "\(name) used \(cpu ?? -1) s of CPU")
+            #expect(err.contains("must be a terminal") && out.isEmpty, "\(name): \(err) | \(out.debugDescription)")
+        }
+        #expect(try String(contentsOfFile: "\(dir)/run.err", encoding: .utf8).contains("aviary serve"), "the way out is named")
+        // Nothing listens on the MQTT port `aviary` would have taken.
+        #expect(throws: (any Error).self) { try TestClient(port: port) }
+    }
+
     @Test("--version and --help")
     func versionAndHelp() throws {
         let v = try Subprocess.run([Tools.aviary, "--version"])
