@@ -9,7 +9,38 @@ import NIOCore
 /// Not `Sendable`: the writer thread owns it once it is open.
 final class SQLiteStore {
     static let fileName = "aviary.db"
-    static let schemaVersion = 1
+    /// The layouts of the store, oldest first: GRDB's `DatabaseMigrator` runs the ones a store
+    /// has not had, each in a transaction, and records them in `grdb_migrations`. A new layout
+    /// is a new migration appended here ("v2": `ALTER TABLE`, new tables, rows moved), never an
+    /// edit of an old one; the test `DurableStoreTests.previousLayout` keeps a store of each
+    /// earlier layout opening. `meta.schema` holds the number of migrations, so that a build
+    /// older than the store refuses it (builds before the migrator read only that).
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        // v1, the first layout. IF NOT EXISTS: stores written before migrations were recorded
+        // (meta.schema 1, no grdb_migrations) have these tables already and get v1 recorded.
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS sessions(client_id TEXT PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS subscriptions(
+                        client_id TEXT NOT NULL, filter TEXT NOT NULL, record BLOB NOT NULL,
+                        PRIMARY KEY (client_id, filter)) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS messages(
+                        client_id TEXT NOT NULL, id INTEGER NOT NULL, record BLOB NOT NULL,
+                        packet_id INTEGER, state INTEGER NOT NULL DEFAULT 0,
+                        PRIMARY KEY (client_id, id)) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS retained(topic TEXT PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS incoming_qos2(
+                        client_id TEXT NOT NULL, packet_id INTEGER NOT NULL,
+                        PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID;
+                    """
+            )
+        }
+        return migrator
+    }()
+    static var schemaVersion: Int { migrator.migrations.count }
 
     let path: String
     private let queue: DatabaseQueue
@@ -61,31 +92,23 @@ final class SQLiteStore {
         let queue = try DatabaseQueue(path: path, configuration: configuration)
         try queue.writeWithoutTransaction { db in
             _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
-            try db.inTransaction {
-                try db.execute(
-                    sql: """
-                        CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;
-                        CREATE TABLE IF NOT EXISTS sessions(client_id TEXT PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID;
-                        CREATE TABLE IF NOT EXISTS subscriptions(
-                            client_id TEXT NOT NULL, filter TEXT NOT NULL, record BLOB NOT NULL,
-                            PRIMARY KEY (client_id, filter)) WITHOUT ROWID;
-                        CREATE TABLE IF NOT EXISTS messages(
-                            client_id TEXT NOT NULL, id INTEGER NOT NULL, record BLOB NOT NULL,
-                            packet_id INTEGER, state INTEGER NOT NULL DEFAULT 0,
-                            PRIMARY KEY (client_id, id)) WITHOUT ROWID;
-                        CREATE TABLE IF NOT EXISTS retained(topic TEXT PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID;
-                        CREATE TABLE IF NOT EXISTS incoming_qos2(
-                            client_id TEXT NOT NULL, packet_id INTEGER NOT NULL,
-                            PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID;
-                        """
-                )
-                let version = try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'schema'")
-                if let version, version != schemaVersion {
-                    throw StoreError.unsupportedSchema(version)
-                }
-                try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", arguments: [schemaVersion])
-                return .commit
+        }
+        // A store written by a newer aviary is refused, whether it says so in `meta` (what
+        // builds before the migrator read) or with a migration this build does not know.
+        try queue.read { db in
+            if try db.tableExists("meta"), let version = try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'schema'"),
+                version > schemaVersion
+            {
+                throw StoreError.unsupportedSchema(version)
             }
+            if try migrator.hasBeenSuperseded(db) {
+                let unknown = try migrator.appliedIdentifiers(db).subtracting(migrator.migrations).sorted()
+                throw StoreError.unknownMigrations(unknown)
+            }
+        }
+        try migrator.migrate(queue)
+        try queue.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", arguments: [schemaVersion])
         }
         return queue
     }
@@ -274,6 +297,7 @@ private struct MessageStatements {
 public enum StoreError: Error, CustomStringConvertible, Sendable {
     case corrupt(String)
     case unsupportedSchema(Int)
+    case unknownMigrations([String])
     case directory(String, String)
     case locked(String)
     case closed
@@ -283,6 +307,11 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
         case .corrupt(let detail): "integrity check failed: \(detail)"
         case .unsupportedSchema(let version):
             "written by another aviary version (store schema \(version), this one reads \(SQLiteStore.schemaVersion))"
+        case .unknownMigrations(let identifiers):
+            """
+            written by a newer aviary version (store migrations \(identifiers.joined(separator: ", ")) are unknown to this one, \
+            which knows \(SQLiteStore.migrator.migrations.joined(separator: ", ")))
+            """
         case .directory(let directory, let why): "persistence_dir \(directory) cannot be used: \(why)"
         case .locked(let directory):
             """

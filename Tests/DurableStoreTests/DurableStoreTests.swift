@@ -130,6 +130,51 @@ struct DurableStoreTests {
         try after.close()
     }
 
+    @Test("a store of the first layout, written before migrations were recorded, opens with everything in it; v1 is recorded")
+    func previousLayout() throws {
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/stores/v1-before-migrations/aviary.db")
+        try FileManager.default.copyItem(atPath: fixture.path, toPath: dir + "/aviary.db")
+        let before = try DatabaseQueue(path: dir + "/aviary.db")
+        #expect(try before.read { try $0.tableExists("grdb_migrations") } == false, "the fixture predates the migrator")
+        try before.close()
+
+        let store = try DurableStore(directory: dir, sync: .always)
+        let state = store.recover()
+        store.close()
+        #expect(state.sessions.map(\.clientId) == ["keeper"] && state.subscriptions.map(\.filter) == ["keep/#"])
+        #expect(state.messages.count == 4 && state.messages.allSatisfy { $0.clientId == "keeper" } && state.messages.map(\.id) == [1, 2, 3, 4])
+        #expect(state.retained.map(\.topic) == ["keep/r"] && state.nextMessageId == 5)
+        let after = try DatabaseQueue(path: dir + "/aviary.db")
+        defer { try? after.close() }
+        #expect(try after.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") } == ["v1"])
+        #expect(try after.read { try Int.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'schema'") } == 1)
+    }
+
+    @Test("a store with a migration this build does not know (a newer aviary's) is refused, naming it; nothing is changed")
+    func newerMigrationRefused() throws {
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try DurableStore(directory: dir, sync: .always).close()
+        let database = try DatabaseQueue(path: dir + "/aviary.db")
+        try database.write { try $0.execute(sql: "INSERT INTO grdb_migrations(identifier) VALUES ('v2-from-the-future')") }
+        try database.close()
+        #expect {
+            try DurableStore(directory: dir, sync: .always)
+        } throws: { error in
+            "\(error)".contains("store migrations v2-from-the-future are unknown to this one, which knows v1")
+        }
+        let after = try DatabaseQueue(path: dir + "/aviary.db")
+        defer { try? after.close() }
+        #expect(
+            try after.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") } == [
+                "v1", "v2-from-the-future",
+            ]
+        )
+    }
+
     @Test("a second store on the same directory is refused while the first holds its lock")
     func directoryLocked() throws {
         let dir = try Self.directory()
