@@ -1,41 +1,56 @@
 import Foundation
 
-/// The tests' one task executor: eight threads of its own instead of Swift's cooperative pool,
-/// which has as many threads as cores (two here) and which the blocking waits of synchronous
-/// tests (raw sockets, subprocesses, tmux screens) can fill. Work that must keep its pace
-/// meanwhile — the API's services in every harness, a dashboard poller whose polls a test
-/// counts — runs here (`Task(executorPreference: TestExecutor.shared)`). Its own threads, not
-/// Dispatch's: a Dispatch queue gets about one thread per core and adds more only slowly when
-/// jobs block.
+/// The tests' one task executor: threads of its own instead of Swift's cooperative pool, which
+/// has as many threads as cores (two here) and which the synchronous waits of tests (a
+/// subprocess, a raw socket, a tmux screen, `eventually`) hold while they wait. What must keep
+/// its pace meanwhile runs here — the API's services in every harness, a dashboard poller whose
+/// polls a test counts (`Task(executorPreference: TestExecutor.shared)`). A job that finds no
+/// idle thread gets a new one (up to `maximumThreads`): Dispatch's queues add threads only
+/// slowly when jobs block.
 package final class TestExecutor: TaskExecutor, @unchecked Sendable {
-    package static let shared = TestExecutor(threads: 8)
+    package static let shared = TestExecutor(name: "test-executor", maximumThreads: 32)
 
+    private let name: String
+    private let maximumThreads: Int
     private let condition = NSCondition()
-    private var jobs: [UnownedJob] = []  // guarded by `condition`
+    // Guarded by `condition`.
+    private var jobs: [UnownedJob] = []
+    private var threads = 0
+    private var idle = 0
 
-    private init(threads: Int) {
-        for index in 0..<threads {
-            let thread = Thread { [unowned self] in self.run() }
-            thread.name = "test-executor-\(index)"
-            thread.start()
-        }
+    private init(name: String, maximumThreads: Int) {
+        self.name = name
+        self.maximumThreads = maximumThreads
     }
 
     package func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         condition.lock()
         jobs.append(job)
+        let grow = jobs.count > idle && threads < maximumThreads
+        if grow { threads += 1 }
+        let number = threads
         condition.signal()
         condition.unlock()
+        if grow {
+            let thread = Thread { [unowned self] in self.run() }
+            thread.name = "\(name)-\(number)"
+            thread.start()
+        }
     }
 
     private func run() {
+        condition.lock()
         while true {
-            condition.lock()
-            while jobs.isEmpty { condition.wait() }
+            while jobs.isEmpty {
+                idle += 1
+                condition.wait()
+                idle -= 1
+            }
             let job = jobs.removeFirst()
             condition.unlock()
             job.runSynchronously(on: asUnownedTaskExecutor())
+            condition.lock()
         }
     }
 }
