@@ -228,6 +228,7 @@ let package = Package(
             name: "DurableStoreTests",
             dependencies: [
                 "DurableStore",
+                "TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -256,6 +257,7 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "Broker",
+                "DurableStore",
                 "BrokerManagement",
                 "MQTTCodec",
                 "AviaryLocks",

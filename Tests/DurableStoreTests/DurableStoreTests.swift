@@ -2,6 +2,7 @@ import DurableStore
 import Foundation
 import GRDB
 import NIOCore
+import TestSupport
 import Testing
 
 /// The durable store on its own, in a temporary directory: batches and their outcomes, a put
@@ -24,14 +25,6 @@ struct DurableStoreTests {
         store.start(exclusively: { $0() }, batchWritten: { _ in }, failed: { _ in })
     }
 
-    static func waitDurable(_ store: DurableStore, _ batch: UInt64) async throws {
-        let deadline = Date().addingTimeInterval(10)
-        while store.outcome(of: batch) == .pending {
-            guard Date() < deadline else { throw CancellationError() }
-            try await Task.sleep(for: .milliseconds(1))
-        }
-    }
-
     @Test("appends make a batch; its outcome is pending, then durable; what it wrote is there after a reopen")
     func batches() async throws {
         let dir = try Self.directory()
@@ -47,7 +40,7 @@ struct DurableStoreTests {
         #expect(store.takeMark() == nil, "the mark is handed out once")
         #expect(store.outcome(of: mark) == .pending, "nothing is written before the writer starts")
         Self.start(store)
-        try await Self.waitDurable(store, mark)
+        try await waitDecided(store, mark)
         #expect(store.outcome(of: mark) == .durable)
         #expect(store.currentStatistics().operations == 5 && store.currentStatistics().batches >= 1)
         store.close()
@@ -75,7 +68,7 @@ struct DurableStoreTests {
         store.append(.updateMessage(clientId: "c", id: kept, packetId: 42, state: 2))
         let mark = try #require(store.takeMark())
         Self.start(store)
-        try await Self.waitDurable(store, mark)
+        try await waitDecided(store, mark)
         #expect(store.currentStatistics().operations == 1, "one put written: the cancelled pair and the folded update are not")
         store.close()
         let reopened = try DurableStore(directory: dir, sync: .always)
@@ -92,7 +85,7 @@ struct DurableStoreTests {
         for i in 0..<200 { store.append(.putRetained(topic: "t/\(i)", record: ByteBuffer(repeating: UInt8(i % 256), count: 512))) }
         let mark = try #require(store.takeMark())
         Self.start(store)
-        try await Self.waitDurable(store, mark)
+        try await waitDecided(store, mark)
         store.close()
         // A real database with pages of data: overwrite the second page and beyond (b-tree
         // pages) with garbage, keeping the header SQLite reads first.

@@ -2,6 +2,7 @@ import DurableStore
 import Foundation
 import MQTTCodec
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import Broker
@@ -14,14 +15,6 @@ struct AcknowledgementGateTests {
     static func store(maxBytes: Int64 = 0) throws -> (DurableStore, String) {
         let dir = NSTemporaryDirectory() + "aviary-gate-\(UUID().uuidString.prefix(8))"
         return (try DurableStore(directory: dir, sync: .always, maxBytes: maxBytes), dir)
-    }
-
-    static func waitDecided(_ store: DurableStore, _ batch: UInt64) async throws {
-        let deadline = Date().addingTimeInterval(10)
-        while store.outcome(of: batch) == .pending {
-            guard Date() < deadline else { throw CancellationError() }
-            try await Task.sleep(for: .milliseconds(1))
-        }
     }
 
     @Test("without a store nothing waits")
@@ -48,7 +41,7 @@ struct AcknowledgementGateTests {
         let early = gate.nextStored()
         #expect(early == nil && gate.isWaitingForStore, "the batch is not written yet")
         store.start(exclusively: { $0() }, batchWritten: { _ in }, failed: { _ in })
-        try await Self.waitDecided(store, mark)
+        try await waitDecided(store, mark)
         var out: [MQTTPacket] = []
         while let stored = gate.nextStored() {
             guard case .written(let packet) = stored else {
@@ -73,7 +66,7 @@ struct AcknowledgementGateTests {
         let waits = gate.waitForStore(Self.puback(9), after: mark)
         #expect(waits)
         store.start(exclusively: { $0() }, batchWritten: { _ in }, failed: { _ in })
-        try await Self.waitDecided(store, mark)
+        try await waitDecided(store, mark)
         guard case .failed(let packet, let error)? = gate.nextStored() else {
             Issue.record("the acknowledgement must come back failed")
             return

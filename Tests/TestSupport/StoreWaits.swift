@@ -1,0 +1,12 @@
+import DurableStore
+import Foundation
+
+/// Waits until the durable store has decided batch `batch` (written or failed), at most
+/// `timeout` seconds.
+package func waitDecided(_ store: DurableStore, _ batch: UInt64, timeout: Double = 10) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while store.outcome(of: batch) == .pending {
+        guard Date() < deadline else { throw TimedOut(what: "batch \(batch) to be written") }
+        try await Task.sleep(for: .milliseconds(1))
+    }
+}
