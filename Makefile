@@ -1,5 +1,5 @@
 # Convenience targets; the README's Quick start uses the scripts directly.
-.PHONY: run test build fuzz sanitize bench crash install uninstall format lint
+.PHONY: run test build fuzz sanitize bench crash install uninstall format lint rss-slope
 FUZZ_SECONDS ?= 300
 run:
 	scripts/run
@@ -23,6 +23,12 @@ sanitize:
 BENCH_PAIRS ?= 3
 bench:
 	scripts/bench.sh $(BENCH_PAIRS)
+# memory over time with persistence on (RSS after each round, slope per 100,000 messages):
+# make rss-slope RSS_ROUNDS=12 RSS_SECONDS=20
+RSS_ROUNDS ?= 8
+RSS_SECONDS ?= 10
+rss-slope:
+	scripts/bench/rss_slope.sh $(RSS_ROUNDS) $(RSS_SECONDS)
 # the durability crash test, longer than CI's 20 kills: make crash CRASH_KILLS=200 (QoS 1 paho, then QoS 2)
 CRASH_KILLS ?= 200
 crash:

@@ -16,7 +16,14 @@ import Glibc
 final class QueryThread: Sendable {
     static let shared = QueryThread(nice: 10)
 
-    private let jobs = Locked<[@Sendable () -> Void]>([])
+    /// Jobs as objects: a closure copied out of a `Mutex` leaked a 32-byte box per copy (the
+    /// durable store's writer did that per batch; heaptrack showed it).
+    private final class Job: Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+
+    private let jobs = Locked<[Job]>([])
     private let ready = DispatchSemaphore(value: 0)
 
     init(nice: Int32) {
@@ -28,7 +35,7 @@ final class QueryThread: Sendable {
             while true {
                 self.ready.wait()
                 let job = self.jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
-                job?()
+                job?.body()
             }
         }
         thread.start()
@@ -44,7 +51,8 @@ final class QueryThread: Sendable {
     /// Runs `body` on the query thread and returns its result.
     func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            jobs.withLock { $0.append { continuation.resume(returning: body()) } }
+            let job = Job { continuation.resume(returning: body()) }
+            jobs.withLock { $0.append(job) }
             ready.signal()
         }
     }
