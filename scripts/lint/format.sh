@@ -6,6 +6,7 @@
 # another tree (the test of this script does).
 set -euo pipefail
 cd "${LINT_ROOT:-$(dirname "$0")/../..}"
+command -v swift-format > /dev/null || { echo "swift-format not found: it ships with the Swift toolchain (6.0 and later), beside swift" >&2; exit 1; }
 paths=()
 for path in Package.swift Sources Tests Fuzz Plugins scripts; do [ -e "$path" ] && paths+=("$path"); done
 swift-format lint --strict --recursive --parallel "${paths[@]}"
