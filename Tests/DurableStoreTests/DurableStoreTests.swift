@@ -20,11 +20,6 @@ struct DurableStoreTests {
         StoredMessage(id: id, clientId: clientId, record: ByteBuffer(string: text))
     }
 
-    /// Starts the writer without a broker lock around the cut.
-    static func start(_ store: DurableStore) {
-        store.start(exclusively: { $0() }, batchWritten: { _ in }, failed: { _ in })
-    }
-
     @Test("appends make a batch; its outcome is pending, then durable; what it wrote is there after a reopen")
     func batches() async throws {
         let dir = try Self.directory()
@@ -39,7 +34,7 @@ struct DurableStoreTests {
         let mark = try #require(store.takeMark())
         #expect(store.takeMark() == nil, "the mark is handed out once")
         #expect(store.outcome(of: mark) == .pending, "nothing is written before the writer starts")
-        Self.start(store)
+        startWriter(store)
         try await waitDecided(store, mark)
         #expect(store.outcome(of: mark) == .durable)
         #expect(store.currentStatistics().operations == 5 && store.currentStatistics().batches >= 1)
@@ -67,7 +62,7 @@ struct DurableStoreTests {
         store.append(.deleteMessage(clientId: "c", id: gone))
         store.append(.updateMessage(clientId: "c", id: kept, packetId: 42, state: 2))
         let mark = try #require(store.takeMark())
-        Self.start(store)
+        startWriter(store)
         try await waitDecided(store, mark)
         #expect(store.currentStatistics().operations == 1, "one put written: the cancelled pair and the folded update are not")
         store.close()
@@ -84,7 +79,7 @@ struct DurableStoreTests {
         let store = try DurableStore(directory: dir, sync: .always)
         for i in 0..<200 { store.append(.putRetained(topic: "t/\(i)", record: ByteBuffer(repeating: UInt8(i % 256), count: 512))) }
         let mark = try #require(store.takeMark())
-        Self.start(store)
+        startWriter(store)
         try await waitDecided(store, mark)
         store.close()
         // A real database with pages of data: overwrite the second page and beyond (b-tree

@@ -4,7 +4,7 @@ struct AviaryAPI: BrokerAPI {
     let poller: Poller
 
     func listClients() async throws -> ClientListing {
-        try await poller.listWindowed(flavour: .aviary)
+        try await poller.listWindowed()
     }
 
     func detail(_ id: String) async -> DetailInfo {

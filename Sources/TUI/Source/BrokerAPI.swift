@@ -64,7 +64,7 @@ extension Poller {
     /// `fullFetchLimit` is fetched as a window of `window` rows, sorted and filtered by the
     /// server. The first poll is windowed, so a huge table is never fetched whole just to learn
     /// its size; a small one is shown whole from the next poll on.
-    func listWindowed(flavour: Flavour) async throws -> ClientListing {
+    func listWindowed() async throws -> ClientListing {
         let total = knownTotal.withLock { $0 }
         let (path, window, filtered): (String, String?, Bool)
         if let total, total <= Self.fullFetchLimit {

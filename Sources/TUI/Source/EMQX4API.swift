@@ -9,7 +9,7 @@ struct EMQX4API: BrokerAPI {
     private var clients: String { version == .emqx3 ? "/api/v3/connections/" : "/api/v4/clients/" }
 
     func listClients() async throws -> ClientListing {
-        guard version == .emqx3 else { return try await poller.listWindowed(flavour: .emqx4) }
+        guard version == .emqx3 else { return try await poller.listWindowed() }
         return ClientListing(page: try await poller.listWhole("/api/v3/connections?_limit=10000"))
     }
 

@@ -40,7 +40,7 @@ struct AcknowledgementGateTests {
         #expect(second && third, "the second waits for its batch, the third behind it")
         let early = gate.nextStored()
         #expect(early == nil && gate.isWaitingForStore, "the batch is not written yet")
-        store.start(exclusively: { $0() }, batchWritten: { _ in }, failed: { _ in })
+        startWriter(store)
         try await waitDecided(store, mark)
         var out: [MQTTPacket] = []
         while let stored = gate.nextStored() {
@@ -65,7 +65,7 @@ struct AcknowledgementGateTests {
         let mark = try #require(store.takeMark())
         let waits = gate.waitForStore(Self.puback(9), after: mark)
         #expect(waits)
-        store.start(exclusively: { $0() }, batchWritten: { _ in }, failed: { _ in })
+        startWriter(store)
         try await waitDecided(store, mark)
         guard case .failed(let packet, let error)? = gate.nextStored() else {
             Issue.record("the acknowledgement must come back failed")

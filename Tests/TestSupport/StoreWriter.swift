@@ -1,6 +1,11 @@
 import DurableStore
 import Foundation
 
+/// Starts the store's writer thread on its own, without a broker lock around the cut of a batch.
+package func startWriter(_ store: DurableStore) {
+    store.start(exclusively: { $0() }, batchWritten: { _ in }, failed: { _ in })
+}
+
 /// Waits until the durable store has decided batch `batch` (written or failed), at most
 /// `timeout` seconds.
 package func waitDecided(_ store: DurableStore, _ batch: UInt64, timeout: Double = 10) async throws {
