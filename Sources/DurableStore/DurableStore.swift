@@ -44,10 +44,8 @@ public final class DurableStore: Sendable {
     }
 
     private struct Journal: ~Copyable {
-        /// The open batch; nil entries are puts cancelled by a delete in the same batch.
-        var operations: [StoreOperation?] = []
-        /// Where each message put of the open batch is, to cancel or update it in place.
-        var puts: [Int64: Int] = [:]
+        /// The open batch.
+        var pending = PendingOperations()
         var openBatch: UInt64 = 1
         /// The batch of the latest append, until `takeMark()` hands it out.
         var mark: UInt64?
@@ -76,13 +74,19 @@ public final class DurableStore: Sendable {
     private let loaded: Locked<RecoveredState?>
     public let notes: [String]
     private let databasePath: String
+    /// Free bytes kept on the file system: under them new messages are refused.
+    public let minFreeBytes: Int64
+    private let refusing = Atomic<Bool>(false)
+    private let refusalReason = Locked<String?>(nil)
+    private let roomBytes = Atomic<Int64>(.max)
 
     /// Opens the store in `directory` (created if missing), taking its lock file so that a
     /// second broker cannot use the same directory, and reads what it holds. Errors name the
     /// directory and what is wrong with it.
-    public init(directory: String, sync: StoreSync, maxBytes: Int64 = 0) throws {
+    public init(directory: String, sync: StoreSync, maxBytes: Int64 = 0, minFreeBytes: Int64 = 0) throws {
         self.directory = directory
         self.sync = sync
+        self.minFreeBytes = minFreeBytes
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -129,19 +133,23 @@ public final class DurableStore: Sendable {
     }
 
     /// Starts the writer thread. `batchWritten` is called on it after every batch (written or
-    /// failed) with its number; `failed` with the error of each failed batch. `exclusively`
+    /// failed) with its number. `failed` gets the error of each failed write and the queued
+    /// messages it put, and returns those the broker took back out of their queues (never sent:
+    /// refused, they are not routed), which are then not written. `refusalChanged` says when the
+    /// store starts refusing new messages (why) and when it takes them again (nil). `exclusively`
     /// runs the closure it is given under the lock the appends are made under (the broker's),
     /// so that a batch is cut between two of its critical sections, never inside one: what one
     /// packet changes (a QoS 2 message routed and its packet id recorded) is written together.
     public func start(
         exclusively: @escaping @Sendable (() -> Void) -> Void,
         batchWritten: @escaping @Sendable (UInt64) -> Void,
-        failed: @escaping @Sendable (String) -> Void
+        failed: @escaping @Sendable (String, [UnwrittenMessage]) -> [UnwrittenMessage],
+        refusalChanged: @escaping @Sendable (String?) -> Void
     ) {
         // Handed to the thread once, as parameters: copying a closure out of a `Mutex` for
         // every batch leaked two 32-byte boxes a batch (heaptrack; RSS grew ~1 MB per 50,000
         // persistent QoS 1 messages and never stopped).
-        let callbacks = WriterCallbacks(exclusively: exclusively, batchWritten: batchWritten, failed: failed)
+        let callbacks = WriterCallbacks(exclusively: exclusively, batchWritten: batchWritten, failed: failed, refusalChanged: refusalChanged)
         started.store(true, ordering: .releasing)
         let thread = Thread { [self] in self.writerLoop(callbacks) }
         thread.name = "aviary-store"
@@ -159,29 +167,11 @@ public final class DurableStore: Sendable {
     @discardableResult
     public func append(_ operation: StoreOperation) -> UInt64 {
         let (signal, batch) = journal.withLock { journal -> (Bool, UInt64) in
-            switch operation {
-            case .deleteMessage(_, let id):
-                if let index = journal.puts.removeValue(forKey: id) {
-                    // Put and delete in one batch: neither reaches the disk.
-                    journal.operations[index] = nil
-                    return (false, journal.openBatch)
-                }
-            case .updateMessage(_, let id, let packetId, let state):
-                if let index = journal.puts[id], case .putMessage(var message)? = journal.operations[index] {
-                    message.packetId = packetId
-                    message.state = state
-                    journal.operations[index] = .putMessage(message)
-                    journal.mark = journal.openBatch
-                    return (false, journal.openBatch)
-                }
-            case .putMessage(let message):
-                journal.puts[message.id] = journal.operations.count
-            default:
-                break
-            }
-            journal.operations.append(operation)
+            let added = journal.pending.add(operation)
+            // A put and its delete in one batch: neither reaches the disk, nothing to wait for.
+            if added == .cancelled { return (false, journal.openBatch) }
             journal.mark = journal.openBatch
-            guard !journal.writerSignalled else { return (false, journal.openBatch) }
+            guard added == .appended, !journal.writerSignalled else { return (false, journal.openBatch) }
             journal.writerSignalled = true
             return (true, journal.openBatch)
         }
@@ -214,64 +204,97 @@ public final class DurableStore: Sendable {
         return figures
     }
 
+    // MARK: - Refusing new messages
+
+    /// Why the store takes no new messages now (nil: it does). Set by the writer thread when
+    /// free space falls under the reserve, a batch fails, or the database file is gone; read
+    /// by the broker before it routes a message the store would have to keep. One atomic load
+    /// while it accepts.
+    public var refusal: String? {
+        guard refusing.load(ordering: .relaxed) else { return nil }
+        return refusalReason.withLock { $0 }
+    }
+
+    /// Bytes the store can still grow into: free on its file system (or under
+    /// `persistence_max_bytes`), counting free pages inside the database. As of the last check.
+    public var room: Int64 { roomBytes.load(ordering: .relaxed) }
+
     // MARK: - The writer thread
 
     /// What the writer thread calls back.
     private struct WriterCallbacks: Sendable {
         let exclusively: @Sendable (() -> Void) -> Void
         let batchWritten: @Sendable (UInt64) -> Void
-        let failed: @Sendable (String) -> Void
+        let failed: @Sendable (String, [UnwrittenMessage]) -> [UnwrittenMessage]
+        let refusalChanged: @Sendable (String?) -> Void
     }
 
     private func writerLoop(_ callbacks: WriterCallbacks) {
-        var retry: [StoreOperation] = []
+        // What a failed batch held, written again with every batch until it goes through;
+        // a later delete cancels a put in it.
+        var retry = PendingOperations()
+        var lastFailure: String?
+        var refusalKind = 0
+        checkRefusal(lastFailure: nil, refusalKind: &refusalKind, callbacks)
         while true {
-            wake.wait()
+            // Once a second without work: the free space and the files are checked again, and
+            // a failed batch retried, so that writing resumes without new traffic.
+            guard wake.wait(timeout: .now() + .seconds(1)) == .success else {
+                if !retry.isEmpty { lastFailure = write(&retry, batch: nil, callbacks) }
+                checkRefusal(lastFailure: lastFailure, refusalKind: &refusalKind, callbacks)
+                continue
+            }
             if case .interval(let milliseconds) = sync, milliseconds > 0, !journal.withLock({ $0.stopping }) {
                 usleep(useconds_t(milliseconds * 1000))
             }
-            var cut: (operations: [StoreOperation?], batch: UInt64, stopping: Bool) = ([], 0, false)
+            var cut: (operations: PendingOperations, batch: UInt64, stopping: Bool) = (PendingOperations(), 0, false)
             let swap = {
                 cut = self.journal.withLock { journal in
-                    let taken = journal.operations
-                    journal.operations = []
-                    journal.puts = [:]
                     journal.writerSignalled = false
                     let batch = journal.openBatch
                     journal.openBatch += 1
-                    return (taken, batch, journal.stopping)
+                    return (journal.pending.take(), batch, journal.stopping)
                 }
             }
             callbacks.exclusively(swap)
             let (operations, batch, stopping) = cut
-            let writing = retry + operations.compactMap { $0 }
-            if !writing.isEmpty {
-                retry = write(writing, batch: batch, failed: callbacks.failed) ? [] : writing
+            for operation in operations.operations {
+                if let operation { retry.add(operation) }
             }
+            if !retry.isEmpty { lastFailure = write(&retry, batch: batch, callbacks) }
             committed.store(batch, ordering: .releasing)
             callbacks.batchWritten(batch)
             if stopping { break }
+            checkRefusal(lastFailure: lastFailure, refusalKind: &refusalKind, callbacks)
         }
         database.value.checkpoint()
         finished.signal()
     }
 
-    /// One transaction; false (and the batch marked failed) when it could not be written.
-    private func write(_ operations: [StoreOperation], batch: UInt64, failed: (String) -> Void) -> Bool {
+    /// One transaction of what `pending` holds: emptied when written; otherwise the error
+    /// (and `batch` marked failed), the queued messages it put un-routed by the broker where
+    /// it still can (those are dropped from `pending`), the rest kept to retry.
+    private func write(_ pending: inout PendingOperations, batch: UInt64?, _ callbacks: WriterCallbacks) -> String? {
         let start = DispatchTime.now().uptimeNanoseconds
+        let operations = pending.writing
         do {
             try database.value.apply(operations, nowMs: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
         } catch {
             let message = "\(error)"
-            anyFailure.store(true, ordering: .relaxed)
-            failures.withLock { failures in
-                failures[batch] = message
-                if failures.count > 512, let oldest = failures.keys.min() { failures[oldest] = nil }
+            if let batch {
+                anyFailure.store(true, ordering: .relaxed)
+                failures.withLock { failures in
+                    failures[batch] = message
+                    if failures.count > 512, let oldest = failures.keys.min() { failures[oldest] = nil }
+                }
             }
             statistics.withLock { $0.failedBatches += 1 }
-            failed(message)
-            return false
+            for withdrawn in callbacks.failed(message, pending.messagePuts) {
+                pending.add(.deleteMessage(clientId: withdrawn.clientId, id: withdrawn.id))
+            }
+            return message
         }
+        pending = PendingOperations()
         let micros = (DispatchTime.now().uptimeNanoseconds - start) / 1000
         statistics.withLock { stats in
             stats.batches += 1
@@ -280,7 +303,36 @@ public final class DurableStore: Sendable {
             stats.maxBatchMicros = max(stats.maxBatchMicros, micros)
             stats.totalBatchMicros += micros
         }
-        return true
+        return nil
+    }
+
+    /// Whether new messages are refused now, and why: the database file removed or replaced
+    /// under the broker, the last write failed, or less room than the reserve. While short of
+    /// room or failing, the WAL is folded back and truncated, to give its space back.
+    private func checkRefusal(lastFailure: String?, refusalKind: inout Int, _ callbacks: WriterCallbacks) {
+        let db = database.value
+        // The kind of refusal: a change of kind is logged, not every new figure in its text.
+        var kind = 0
+        var reason: String?
+        var room = db.room(caring: minFreeBytes)
+        // A WAL that cannot be folded back holds its space: tried again while writes fail or
+        // room is short, so that space freed outside the store is used at once.
+        if room.isShort || lastFailure != nil {
+            db.checkpoint()
+            room = db.room(caring: minFreeBytes)
+        }
+        roomBytes.store(room.bytes, ordering: .relaxed)
+        if !db.isInPlace() {
+            (kind, reason) = (1, "its database file \(databasePath) was removed or replaced while the broker ran; restart the broker to write again")
+        } else if let lastFailure {
+            (kind, reason) = (2, lastFailure)
+        } else if room.isShort {
+            (kind, reason) = (3, room.description)
+        }
+        refusalReason.withLock { $0 = reason }
+        refusing.store(reason != nil, ordering: .relaxed)
+        if refusalKind != kind { callbacks.refusalChanged(reason) }
+        refusalKind = kind
     }
 
     /// Writes what is pending, stops the writer thread, folds the WAL into the database and

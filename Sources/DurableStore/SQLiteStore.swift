@@ -38,12 +38,27 @@ final class SQLiteStore {
                     """
             )
         }
+        // v2: a message's packet id and step are stored at a fixed width (`MessageColumns`), so
+        // that marking a message sent overwrites its row in place instead of writing its payload
+        // again: draining a queue near a full disk must not need room for a copy of it.
+        migrator.registerMigration("v2") { db in
+            try db.execute(
+                sql: """
+                    UPDATE messages SET packet_id = \(MessageColumns.packetIdBase) + coalesce(packet_id, 0),
+                        state = \(MessageColumns.stateBase) + state
+                    """
+            )
+        }
         return migrator
     }()
     static var schemaVersion: Int { migrator.migrations.count }
 
     let path: String
     private let queue: DatabaseQueue
+    private let directory: String
+    private let maxBytes: Int64
+    /// The database file's identity when it was opened, to notice it removed or replaced.
+    private let fileIdentity: (device: UInt64, inode: UInt64)?
 
     /// What opening found worth a log line (a database moved aside as corrupt …).
     private(set) var notes: [String] = []
@@ -55,6 +70,8 @@ final class SQLiteStore {
     init(directory: String, maxBytes: Int64) throws {
         let path = (directory as NSString).appendingPathComponent(Self.fileName)
         self.path = path
+        self.directory = directory
+        self.maxBytes = maxBytes
         do {
             let opened = try Self.open(path: path, maxBytes: maxBytes)
             let verdict = try opened.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") } ?? "no answer"
@@ -69,6 +86,7 @@ final class SQLiteStore {
             notes.append("the store \(path) could not be read (\(error)); moved aside to \(aside), starting with an empty store")
             queue = try Self.open(path: path, maxBytes: maxBytes)
         }
+        fileIdentity = Self.identity(of: path)
     }
 
     private static func isCorruption(_ error: any Error) -> Bool {
@@ -84,6 +102,13 @@ final class SQLiteStore {
             // Durable commits: the WAL is synced at every commit (NORMAL would only sync at
             // checkpoints, and a power cut could lose acknowledged messages).
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // The WAL is reused from its start after each checkpoint; one that a large batch
+            // grew is cut back to this size then, so that it does not keep the space.
+            try db.execute(sql: "PRAGMA journal_size_limit = \(Self.walSizeLimit)")
+            // Debian's SQLite zeroes deleted content (SECURE_DELETE): draining a queue of 64 KiB
+            // messages would write each freed page again, into a WAL that a nearly full disk
+            // has no room for. FAST zeroes only where it costs no extra I/O.
+            try db.execute(sql: "PRAGMA secure_delete = FAST")
             if maxBytes > 0 {
                 let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
                 try db.execute(sql: "PRAGMA max_page_count = \(max(16, maxBytes / pageSize))")
@@ -131,15 +156,14 @@ final class SQLiteStore {
             let messages = try Row.fetchCursor(db, sql: "SELECT id, client_id, record, packet_id, state FROM messages")
             while let row = try messages.next() {
                 let id: Int64 = row[0]
-                let packetId: Int64? = row[3]
                 maxId = max(maxId, id)
                 state.messages.append(
                     RecoveredMessage(
                         id: id,
                         clientId: row[1],
                         record: Self.buffer(row[2]),
-                        packetId: packetId.map { UInt16(truncatingIfNeeded: $0) },
-                        state: UInt8(truncatingIfNeeded: row[4] as Int64)
+                        packetId: MessageColumns.packetId(row[3]),
+                        state: MessageColumns.state(row[4])
                     )
                 )
             }
@@ -226,10 +250,86 @@ final class SQLiteStore {
         return total
     }
 
+    /// Bytes the WAL keeps after a checkpoint (`journal_size_limit`).
+    static let walSizeLimit = 4 << 20
+
+    /// How much the store can still grow.
+    struct Room: CustomStringConvertible {
+        /// Free on the file system plus free pages inside the database.
+        var fileSystem: Int64
+        var reserve: Int64
+        /// Left under `persistence_max_bytes` (counting free pages), when it is set.
+        var underCap: Int64?
+        var cap: Int64
+
+        var bytes: Int64 { min(fileSystem, underCap ?? .max) }
+        /// Under the reserve on the file system, or under a tenth of the cap.
+        var isShort: Bool { fileSystem < reserve || (underCap.map { $0 < cap / 10 } ?? false) }
+
+        var description: String {
+            if let underCap, underCap < cap / 10 {
+                return "only \(underCap) bytes left under persistence_max_bytes \(cap) (new messages are refused under a tenth of it)"
+            }
+            return "only \(fileSystem) bytes free for it on its file system, under the \(reserve) it keeps free (persistence_min_free_bytes)"
+        }
+    }
+
+    /// The room left: `statvfs` of the directory, and the database's free pages when the file
+    /// system is short or a cap is set (two PRAGMAs).
+    func room(caring reserve: Int64) -> Room {
+        var fs = statvfs()
+        let free = statvfs(directory, &fs) == 0 ? Int64(fs.f_bavail) * Int64(fs.f_frsize) : 0
+        var room = Room(fileSystem: free, reserve: reserve, underCap: nil, cap: maxBytes)
+        guard free < reserve * 2 || maxBytes > 0 else { return room }
+        let pages = try? queue.inDatabase { db in
+            (
+                size: try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096,
+                count: try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0,
+                free: try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+            )
+        }
+        guard let pages else { return room }
+        room.fileSystem += pages.free * pages.size
+        if maxBytes > 0 { room.underCap = maxBytes - (pages.count - pages.free) * pages.size }
+        return room
+    }
+
+    /// Whether the database file is still the one opened (not removed or replaced).
+    func isInPlace() -> Bool {
+        guard let fileIdentity, let now = Self.identity(of: path) else { return false }
+        return now == fileIdentity
+    }
+
+    private static func identity(of path: String) -> (device: UInt64, inode: UInt64)? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return (UInt64(info.st_dev), UInt64(info.st_ino))
+    }
+
     /// Folds the WAL back into the database (at a clean stop).
     func checkpoint() {
         try? queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
     }
+}
+
+/// How a message's packet id and step are kept: at a fixed width, so that an UPDATE of them
+/// leaves the record's size alone and SQLite overwrites the row in place, writing only the page
+/// that changed (not the payload's overflow pages, as a record of a new size would). A packet id
+/// is stored as `packetIdBase` + id (0: not sent), always a 3-byte integer in SQLite's record
+/// format; a step as `stateBase` + step, always 1 byte (0 and 1 would take none).
+enum MessageColumns {
+    static let packetIdBase: Int64 = 1 << 20
+    static let stateBase: Int64 = 8
+
+    static func packetIdColumn(_ packetId: UInt16?) -> Int64 { packetIdBase + Int64(packetId ?? 0) }
+    static func stateColumn(_ state: UInt8) -> Int64 { stateBase + Int64(state) }
+
+    static func packetId(_ column: Int64) -> UInt16? {
+        let id = column - packetIdBase
+        return (1...Int64(UInt16.max)).contains(id) ? UInt16(id) : nil
+    }
+
+    static func state(_ column: Int64) -> UInt8 { UInt8(truncatingIfNeeded: column - stateBase) }
 }
 
 /// The three statements of the hot path (a message queued, sent, done), prepared once per
@@ -258,16 +358,12 @@ private struct MessageStatements {
             _ = record.withUnsafeReadableBytes { bytes in
                 sqlite3_bind_blob(put, 3, bytes.baseAddress, Int32(bytes.count), Self.transient)
             }
-            if let packetId = message.packetId {
-                sqlite3_bind_int64(put, 4, Int64(packetId))
-            } else {
-                sqlite3_bind_null(put, 4)
-            }
-            sqlite3_bind_int64(put, 5, Int64(message.state))
+            sqlite3_bind_int64(put, 4, MessageColumns.packetIdColumn(message.packetId))
+            sqlite3_bind_int64(put, 5, MessageColumns.stateColumn(message.state))
             try run(put, db)
         case .updateMessage(let clientId, let id, let packetId, let state):
-            sqlite3_bind_int64(update, 1, Int64(packetId))
-            sqlite3_bind_int64(update, 2, Int64(state))
+            sqlite3_bind_int64(update, 1, MessageColumns.packetIdColumn(packetId))
+            sqlite3_bind_int64(update, 2, MessageColumns.stateColumn(state))
             bind(clientId, 3, update)
             sqlite3_bind_int64(update, 4, id)
             try run(update, db)

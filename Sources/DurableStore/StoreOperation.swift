@@ -76,3 +76,67 @@ public struct RecoveredState: Sendable {
 
     public init() {}
 }
+
+/// Operations waiting to be written, in order. A message put and its delete in the same batch
+/// cancel (neither reaches the disk); an update of a message put in it changes the put.
+struct PendingOperations {
+    /// nil entries are puts cancelled by a delete.
+    private(set) var operations: [StoreOperation?] = []
+    /// Where each message put is, to cancel or update it in place.
+    private var puts: [Int64: Int] = [:]
+
+    var isEmpty: Bool { operations.isEmpty }
+
+    enum Added {
+        /// A new operation to write.
+        case appended
+        /// It changed a put already there.
+        case merged
+        /// A delete that cancelled a put: neither is written.
+        case cancelled
+    }
+
+    @discardableResult
+    mutating func add(_ operation: StoreOperation) -> Added {
+        switch operation {
+        case .deleteMessage(_, let id):
+            if let index = puts.removeValue(forKey: id) {
+                operations[index] = nil
+                return .cancelled
+            }
+        case .updateMessage(_, let id, let packetId, let state):
+            if let index = puts[id], case .putMessage(var message)? = operations[index] {
+                message.packetId = packetId
+                message.state = state
+                operations[index] = .putMessage(message)
+                return .merged
+            }
+        case .putMessage(let message):
+            puts[message.id] = operations.count
+        default:
+            break
+        }
+        operations.append(operation)
+        return .appended
+    }
+
+    /// What is to be written, in order.
+    var writing: [StoreOperation] { operations.compactMap { $0 } }
+
+    /// The messages it puts, by session.
+    var messagePuts: [UnwrittenMessage] {
+        operations.compactMap { if case .putMessage(let m)? = $0 { UnwrittenMessage(clientId: m.clientId, id: m.id) } else { nil } }
+    }
+
+    /// Empties it, returning what it held.
+    mutating func take() -> PendingOperations {
+        defer { self = PendingOperations() }
+        return self
+    }
+}
+
+/// A queued message whose put could not be written.
+public struct UnwrittenMessage: Sendable, Hashable {
+    public var clientId: String
+    public var id: Int64
+}

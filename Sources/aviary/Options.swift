@@ -41,6 +41,7 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("persistence-dir"), help: .setting("persistence_dir")) var persistenceDir: String?
     @Option(name: .customLong("persistence-sync"), help: .setting("persistence_sync")) var persistenceSync: String?
     @Option(name: .customLong("persistence-max-bytes"), help: .setting("persistence_max_bytes")) var persistenceMaxBytes: String?
+    @Option(name: .customLong("persistence-min-free-bytes"), help: .setting("persistence_min_free_bytes")) var persistenceMinFreeBytes: String?
     @Option(name: .customLong("connect-timeout"), help: .setting("connect_timeout")) var connectTimeout: String?
     @Option(name: .customLong("sys-interval"), help: .setting("sys_interval")) var sysInterval: String?
     @Option(name: .customLong("allow-anonymous"), help: .setting("allow_anonymous")) var allowAnonymous: String?
@@ -72,7 +73,8 @@ struct SettingsOptions: ParsableArguments {
             ("validate_utf8_payloads", validateUTF8Payloads), ("response_information", responseInformation), ("event_loops", eventLoops),
             ("tcp_receive_buffer", tcpReceiveBuffer), ("listener_per_loop", listenerPerLoop),
             ("persistence", persistence), ("persistence_dir", persistenceDir), ("persistence_sync", persistenceSync),
-            ("persistence_max_bytes", persistenceMaxBytes), ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
+            ("persistence_max_bytes", persistenceMaxBytes), ("persistence_min_free_bytes", persistenceMinFreeBytes),
+            ("connect_timeout", connectTimeout), ("sys_interval", sysInterval),
             ("allow_anonymous", allowAnonymous), ("password_file", passwordFile), ("acl_file", aclFile),
             ("tls_cert", tlsCert), ("tls_key", tlsKey), ("mqtt_tls_port", mqttTLSPort), ("tls_ca", tlsCA),
             ("ws_port", wsPort), ("ws_path", wsPath), ("wss_port", wssPort),

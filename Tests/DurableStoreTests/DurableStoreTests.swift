@@ -100,7 +100,12 @@ struct DurableStoreTests {
         #expect(files.contains { $0.hasPrefix("aviary.db.corrupt-") } && files.contains("aviary.db"), "\(files)")
     }
 
-    @Test("a store of the first layout, written before migrations were recorded, opens with everything in it; v1 is recorded")
+    @Test(
+        """
+        a store of the first layout, written before migrations were recorded, opens with everything in it (a sent message's packet id \
+        and step too); v1 and v2 are recorded
+        """
+    )
     func previousLayout() throws {
         let dir = try Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -109,6 +114,8 @@ struct DurableStoreTests {
         try FileManager.default.copyItem(atPath: fixture.path, toPath: dir + "/aviary.db")
         let before = try DatabaseQueue(path: dir + "/aviary.db")
         #expect(try before.read { try $0.tableExists("grdb_migrations") } == false, "the fixture predates the migrator")
+        // A message sent and acknowledged with PUBREC, as v1 kept it (packet id and step as they are).
+        try before.write { try $0.execute(sql: "UPDATE messages SET packet_id = 7, state = 1 WHERE id = 2") }
         try before.close()
 
         let store = try DurableStore(directory: dir, sync: .always)
@@ -117,10 +124,11 @@ struct DurableStoreTests {
         #expect(state.sessions.map(\.clientId) == ["keeper"] && state.subscriptions.map(\.filter) == ["keep/#"])
         #expect(state.messages.count == 4 && state.messages.allSatisfy { $0.clientId == "keeper" } && state.messages.map(\.id) == [1, 2, 3, 4])
         #expect(state.retained.map(\.topic) == ["keep/r"] && state.nextMessageId == 5)
+        #expect(state.messages.map(\.packetId) == [nil, 7, nil, nil] && state.messages.map(\.state) == [0, 1, 0, 0], "v2 re-encodes them")
         let after = try DatabaseQueue(path: dir + "/aviary.db")
         defer { try? after.close() }
-        #expect(try after.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") } == ["v1"])
-        #expect(try after.read { try Int.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'schema'") } == 1)
+        #expect(try after.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") } == ["v1", "v2"])
+        #expect(try after.read { try Int.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'schema'") } == 2)
     }
 
     @Test(
@@ -129,10 +137,10 @@ struct DurableStoreTests {
         this build does not know
         """,
         arguments: [
-            ("UPDATE meta SET value = 99 WHERE key = 'schema'", "store schema 99, this one reads 1"),
+            ("UPDATE meta SET value = 99 WHERE key = 'schema'", "store schema 99, this one reads 2"),
             (
-                "INSERT INTO grdb_migrations(identifier) VALUES ('v2-from-the-future')",
-                "store migrations v2-from-the-future are unknown to this one, which knows v1"
+                "INSERT INTO grdb_migrations(identifier) VALUES ('v9-from-the-future')",
+                "store migrations v9-from-the-future are unknown to this one, which knows v1, v2"
             ),
         ]
     )

@@ -3,7 +3,7 @@ import Foundation
 
 /// Starts the store's writer thread on its own, without a broker lock around the cut of a batch.
 package func startWriter(_ store: DurableStore) {
-    store.start(exclusively: { $0() }, batchWritten: { _ in }, failed: { _ in })
+    store.start(exclusively: { $0() }, batchWritten: { _ in }, failed: { _, _ in [] }, refusalChanged: { _ in })
 }
 
 /// Waits until the durable store has decided batch `batch` (written or failed), at most

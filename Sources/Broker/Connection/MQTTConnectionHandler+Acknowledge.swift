@@ -30,45 +30,43 @@ extension MQTTConnectionHandler {
             case .written(let packet):
                 send(packet)
             case .failed(let packet, let error):
-                refuseUnstored(packet, error: error)
+                core.metrics.storeRefusals.add()
+                if let refusal = refusal(of: packet, notStored: error) { send(refusal) }
                 if machine.isClosing { gate.dropStored() }
             }
         }
         if !gate.isWaitingForStore { loop?.storeCaughtUp(self) }
     }
 
-    /// What could not be stored is not acknowledged as if it were: 5.0 hears 0x80 with the
-    /// reason; 3.x has no failure acknowledgement for PUBLISH, so its connection is closed
-    /// unacknowledged (the client sends the message again when it reconnects).
-    private func refuseUnstored(_ packet: MQTTPacket, error: String) {
-        core.metrics.storeRefusals.add()
+    /// What could not be stored is not acknowledged as if it were: the acknowledgement to send
+    /// instead of `packet`. 5.0 hears 0x80 with the reason; 3.x has no failure acknowledgement
+    /// for PUBLISH, so its connection is closed unacknowledged (nil; the client sends the
+    /// message again when it reconnects, and a QoS 2 packet id is forgotten so that the repeat
+    /// is routed, not taken for one already routed).
+    func refusal(of packet: MQTTPacket, notStored error: String) -> MQTTPacket? {
         var props = Properties()
         props.reasonString = "the broker could not store this: \(error)"
         switch packet {
         case .puback(var ack), .pubrec(var ack):
+            if case .pubrec = packet, let key, let link { core.withState { _ = $0.released(ack.packetId, key: key, sink: link) } }
             guard version == .v5 else {
-                guard machine.close(.ungraceful, reason: "durable store failed: \(error)") else { return }
-                closeAfterFlush()
-                return
+                if machine.close(.ungraceful, reason: "durable store refused a message: \(error)") { closeAfterFlush() }
+                return nil
             }
             ack.reasonCode = .unspecifiedError
             ack.properties = props
-            if case .puback = packet {
-                send(.puback(ack))
-            } else {
-                if let key, let link { core.withState { _ = $0.released(ack.packetId, key: key, sink: link) } }
-                send(.pubrec(ack))
-            }
+            if case .puback = packet { return .puback(ack) }
+            return .pubrec(ack)
         case .suback(var suback):
             suback.reasonCodes = suback.reasonCodes.map { _ in .unspecifiedError }
             if version == .v5 { suback.properties = props }
-            send(.suback(suback))
+            return .suback(suback)
         case .unsuback(var unsuback) where version == .v5:
             unsuback.reasonCodes = unsuback.reasonCodes.map { _ in .unspecifiedError }
             unsuback.properties = props
-            send(.unsuback(unsuback))
+            return .unsuback(unsuback)
         default:
-            send(packet)
+            return packet
         }
     }
 

@@ -48,11 +48,21 @@ extension MQTTConnectionHandler {
             if link.isHeld && core.configuration.overloadPolicy == .throttle { gate.pauseReads() }
         case .atLeastOnce(let id):
             let (result, mark) = core.withStateMarked { $0.publish(message, key: key, sink: link, now: now) }
-            respond(.puback(AckPacket(packetId: id, reasonCode: v5 ? result.reasonCode : .success)), after: mark)
+            let ack = MQTTPacket.puback(AckPacket(packetId: id, reasonCode: v5 ? result.reasonCode : .success))
+            respond(ack, after: mark, unlessRefused: result.storeRefusal)
         case .exactlyOnce(let id):
             let (result, mark) = try core.withStateMarked { try $0.publishExactlyOnce(message, packetId: id, key: key, sink: link, now: now) }
-            respond(.pubrec(AckPacket(packetId: id, reasonCode: v5 ? result?.reasonCode ?? .success : .success)), after: mark)
+            let ack = MQTTPacket.pubrec(AckPacket(packetId: id, reasonCode: v5 ? result?.reasonCode ?? .success : .success))
+            respond(ack, after: mark, unlessRefused: result?.storeRefusal)
         }
+    }
+
+    /// The acknowledgement of a message the durable store refused before it was routed goes
+    /// out as a refusal, in its turn behind those waiting for the store (3.x: the connection
+    /// closes instead).
+    private func respond(_ ack: MQTTPacket, after mark: UInt64?, unlessRefused storeRefusal: String?) {
+        guard let storeRefusal else { return respond(ack, after: mark) }
+        if let refused = refusal(of: ack, notStored: storeRefusal) { respond(refused, after: nil) }
     }
 
     /// A PUBLISH that is not routed. 5.0 hears `reason` in its acknowledgement; 3.x has no way

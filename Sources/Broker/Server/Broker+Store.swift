@@ -19,7 +19,12 @@ extension Broker {
             configuration.persistenceSyncMilliseconds == 0 ? .always : .interval(milliseconds: configuration.persistenceSyncMilliseconds)
         let store: DurableStore
         do {
-            store = try DurableStore(directory: configuration.persistenceDir, sync: sync, maxBytes: Int64(configuration.persistenceMaxBytes))
+            store = try DurableStore(
+                directory: configuration.persistenceDir,
+                sync: sync,
+                maxBytes: Int64(configuration.persistenceMaxBytes),
+                minFreeBytes: Int64(configuration.persistenceMinFreeBytes)
+            )
         } catch {
             throw PersistenceError(description: "\(error)")
         }
@@ -35,13 +40,28 @@ extension Broker {
         store.start(
             exclusively: { cut in core.withState { _ in cut() } },
             batchWritten: { _ in loops.notifyStoreWritten() },
-            failed: { error in
+            failed: { error, unwritten in
                 core.metrics.storeWriteFailures.add()
-                guard core.storeFailureLog.withLock({ $0.due() }) else { return }
-                logger.error(
-                    "durable store: a batch could not be written; what it acknowledges is refused until writes succeed again",
-                    metadata: ["persistence.dir": "\(store.directory)", "error": "\(error)"]
-                )
+                let withdrawn = core.withState { $0.withdrawUnwritten(unwritten) }
+                if core.storeFailureLog.withLock({ $0.due() }) {
+                    logger.error(
+                        "durable store: a batch could not be written; what it acknowledges is refused, and retried once a second",
+                        metadata: [
+                            "persistence.dir": "\(store.directory)", "error": "\(error)", "messages.withdrawn": "\(withdrawn.count)",
+                        ]
+                    )
+                }
+                return withdrawn
+            },
+            refusalChanged: { reason in
+                if let reason {
+                    logger.error(
+                        "durable store: refusing new messages it would have to keep (5.0: 0x80, 3.x: closed unacknowledged) until it has room again",
+                        metadata: ["persistence.dir": "\(store.directory)", "reason": "\(reason)"]
+                    )
+                } else {
+                    logger.notice("durable store: taking new messages again", metadata: ["persistence.dir": "\(store.directory)"])
+                }
             }
         )
         logger.info(

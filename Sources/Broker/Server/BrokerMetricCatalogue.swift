@@ -319,16 +319,30 @@ extension Broker {
                 .init(
                     .counter,
                     m.storeWriteFailures.load,
-                    help: "Batches the durable store could not write (disk full, persistence_max_bytes, I/O error).",
+                    help: "Writes of the durable store that failed (disk full, read-only, I/O error); a failed batch is retried once a second.",
                     api: "store.write_failures",
                     prometheus: "aviary_store_write_failures_total"
                 ),
                 .init(
                     .counter,
                     m.storeRefusals.load,
-                    help: "Acknowledgements refused because what they acknowledge could not be stored (5.0: 0x80; 3.x: connection closed).",
+                    help: "Messages and subscriptions refused because the store could not keep them (5.0: 0x80; 3.x: connection closed).",
                     api: "store.refusals",
                     prometheus: "aviary_store_refusals_total"
+                ),
+                .init(
+                    .gauge,
+                    store.refusal == nil ? 0 : 1,
+                    help: "1 while the store refuses new messages (short of room, a failed write, its file removed); the log says why.",
+                    api: "store.refusing",
+                    prometheus: "aviary_store_refusing"
+                ),
+                .init(
+                    .gauge,
+                    UInt64(clamping: store.room),
+                    help: "Bytes the store can still grow into, as last checked: free on its file system (or under its cap), with its free pages.",
+                    api: "store.room_bytes",
+                    prometheus: "aviary_store_room_bytes"
                 ),
                 .init(
                     .gauge,

@@ -462,6 +462,14 @@ final class Session {
 
     // MARK: - The durable store
 
+    /// A queued message whose put the store could not write, and which was refused to its
+    /// publisher: taken out again if it was not sent yet. False: it was sent or is gone.
+    func withdrawUnwritten(storeId: Int64) -> Bool {
+        guard let index = queue.firstIndex(where: { $0.storeId == storeId }) else { return false }
+        heldBytes -= queue.remove(at: index).message.payload.readableBytes  // QoS 1/2: the only ones stored
+        return true
+    }
+
     /// A stored message left the session (done, dropped, expired).
     private func forget(_ storeId: Int64) {
         if storeId != 0 { store?.append(.deleteMessage(clientId: clientId, id: storeId)) }

@@ -91,6 +91,11 @@ public struct BrokerConfiguration: Sendable, Hashable {
     /// Most bytes the store may take on disk (0 = no cap); past it, what cannot be stored is
     /// refused (5.0: reason 0x80) instead of acknowledged.
     public var persistenceMaxBytes = 0
+    /// Bytes kept free on the store's file system (free pages inside the database count):
+    /// under them, messages the store would have to keep are refused before they are routed,
+    /// so that the disk never fills and writes (deletes as queues drain, the WAL's checkpoint)
+    /// can go on.
+    public var persistenceMinFreeBytes = 32 << 20
     /// Broker name reported in $SYS and the API.
     public var name: String = "aviary"
 
@@ -144,6 +149,7 @@ public struct BrokerConfiguration: Sendable, Hashable {
         }
         try check(persistenceSyncMilliseconds, Bounds.persistenceSyncMilliseconds, "persistence-sync")
         if persistenceMaxBytes < 0 { throw ConfigurationError(setting: "persistence-max-bytes", expected: "a number of bytes ≥ 0") }
+        if persistenceMinFreeBytes < 0 { throw ConfigurationError(setting: "persistence-min-free-bytes", expected: "a number of bytes ≥ 0") }
         if let webSocketPort { try check(webSocketPort, Bounds.port, "ws-port") }
         if let secureWebSocketPort { try check(secureWebSocketPort, Bounds.port, "wss-port") }
         if !webSocketPath.hasPrefix("/") { throw ConfigurationError(setting: "ws-path", expected: "a path starting with /") }

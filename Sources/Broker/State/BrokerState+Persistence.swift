@@ -68,6 +68,13 @@ extension BrokerState {
         }
     }
 
+    /// A batch could not be written: the messages it put that are still queued (never sent)
+    /// are taken out again, so that what was refused to its publisher is not delivered later.
+    /// Returns those; the rest were sent already and stay to be written.
+    mutating func withdrawUnwritten(_ messages: [UnwrittenMessage]) -> [UnwrittenMessage] {
+        messages.filter { sessions[$0.clientId]?.withdrawUnwritten(storeId: $0.id) ?? false }
+    }
+
     /// Start-up: rebuilds sessions (offline), subscriptions, queued and in-flight messages,
     /// incoming QoS 2 ids and retained messages from the store. A session's expiry and a
     /// delayed will count the time the broker was down: what fell due meanwhile is done by

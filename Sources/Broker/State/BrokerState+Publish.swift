@@ -9,10 +9,15 @@ struct PublishResult: Sendable, Equatable {
     var matched = 0
     /// Sessions that took it (sent or queued).
     var accepted = 0
+    /// Why it was not routed at all: the durable store, which would have to keep it, refuses
+    /// new messages (short of room, failing).
+    var storeRefusal: String?
 
-    /// The 5.0 reason code of the publisher's PUBACK/PUBREC: 0x10 when nobody subscribes,
-    /// 0x97 when every matching session refused it (full), else success.
+    /// The 5.0 reason code of the publisher's PUBACK/PUBREC: 0x80 when the store refused it,
+    /// 0x10 when nobody subscribes, 0x97 when every matching session refused it (full), else
+    /// success.
     var reasonCode: ReasonCode {
+        if storeRefusal != nil { return .unspecifiedError }
         if matched == 0 { return .noMatchingSubscribers }
         return accepted == 0 ? .quotaExceeded : .success
     }
@@ -21,13 +26,11 @@ struct PublishResult: Sendable, Equatable {
 extension BrokerState {
     /// Routes a message to every matching subscription (one member of each shared group) and
     /// updates the retained store. A connected subscriber at its high-water mark holds back
-    /// `publisher` (the connection it came from; nil for wills and $SYS).
+    /// `publisher` (the connection it came from; nil for wills and $SYS). While the durable
+    /// store refuses new messages, one it would have to keep (retained, or QoS 1/2 for a
+    /// stored session) goes nowhere: refused, not routed, counted.
     @discardableResult
     mutating func publish(_ message: Message, now: NIODeadline, from publisher: (any DeliverySink)? = nil) -> PublishResult {
-        if message.retain {
-            retained.retain(message)
-            storeRetained(message)
-        }
         // One entry per receiving session: overlapping subscriptions merge (highest QoS, every
         // subscription identifier), as section 3.3.4 allows.
         var targets: [ObjectIdentifier: (session: Session, item: QueuedMessage)] = [:]
@@ -66,6 +69,15 @@ extension BrokerState {
                 if let entry = group.pick(isOnline: { $0.isOnline }), mayReceive(entry.subscriber) { add(entry) }
             }
         )
+        let keepsRetained = message.retain && !message.topic.hasPrefix("$SYS/")
+        if let refusal = store?.refusal, keepsRetained || targets.values.contains(where: { $0.session.stored && $0.item.qos != .atMostOnce }) {
+            metrics.storeRefusals.add()
+            return PublishResult(storeRefusal: refusal)
+        }
+        if message.retain {
+            retained.retain(message)
+            storeRetained(message)
+        }
         if targets.isEmpty {
             metrics.messagesNoSubscribers.add()
             return PublishResult()

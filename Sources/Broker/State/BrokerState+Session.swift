@@ -68,7 +68,7 @@ extension BrokerState {
         }
         session.incomingQoS2.insert(packetId)
         let result = publish(message, now: now, from: sink)
-        if sink.version == .v5 && result.reasonCode.isFailure {
+        if result.storeRefusal != nil || (sink.version == .v5 && result.reasonCode.isFailure) {
             session.incomingQoS2.remove(packetId)
         } else if session.stored {
             store?.append(.putIncoming(clientId: session.clientId, packetId: packetId))

@@ -267,6 +267,16 @@ struct Setting {
                 0...Int(Int64.max),
                 unit: "bytes"
             ),
+            int(
+                "persistence_min_free_bytes",
+                """
+                Bytes the durable store keeps free on its file system (free pages inside it count): under them, new messages it would have to keep \
+                are refused before they are routed (5.0: 0x80; 3.x: closed unacknowledged); writing goes on, so that queues drain.
+                """,
+                \.broker.persistenceMinFreeBytes,
+                0...Int(Int64.max),
+                unit: "bytes"
+            ),
             seconds("connect_timeout", "Seconds a new socket may wait before sending CONNECT.", \.broker.connectTimeout, allowZero: false),
             seconds("sys_interval", "Seconds between $SYS publications (0 = off).", \.broker.sysInterval, allowZero: true),
             bool("allow_anonymous", "Accept clients without a user name (false is recommended with a password file).", \.security.allowAnonymous),
