@@ -1,5 +1,5 @@
 # Convenience targets; the README's Quick start uses the scripts directly.
-.PHONY: run test build fuzz sanitize bench crash install uninstall format lint rss-slope
+.PHONY: run test build fuzz sanitize bench crash install uninstall format lint rss-slope watchers
 FUZZ_SECONDS ?= 300
 run:
 	scripts/run
@@ -29,6 +29,14 @@ RSS_ROUNDS ?= 8
 RSS_SECONDS ?= 10
 rss-slope:
 	scripts/bench/rss_slope.sh $(RSS_ROUNDS) $(RSS_SECONDS)
+# many watchers: 10,000 clients, 50 API pollers, slowloris, unfinished WebSocket upgrades and idle
+# API connections past the cap, with a QoS 1 stream; release build: make watchers WATCH_CLIENTS=10000
+WATCH_CLIENTS ?= 10000
+watchers:
+	swift build -c release --product aviary
+	python3 Tests/EndToEndTests/Scripts/many_watchers.py --aviary .build/release/aviary --port 25883 --api-port 25884 --ws-port 25885 \
+		--clients $(WATCH_CLIENTS) --pollers 50 --slowloris 50 --ws 50 --idle 200 --max-connections 256 --idle-timeout 10 \
+		--connect-timeout 10 --seconds 20 --rate 1000
 # the durability crash test, longer than CI's 20 kills: make crash CRASH_KILLS=200 (QoS 1 paho, then QoS 2)
 CRASH_KILLS ?= 200
 crash:

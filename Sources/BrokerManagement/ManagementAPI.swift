@@ -2,6 +2,7 @@ import Broker
 import HTTPTypes
 import Hummingbird
 import HummingbirdAuth
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import MQTTCodec
@@ -27,11 +28,11 @@ struct ManagementAPI: HTTPResponder {
     let logger: Logger
     let throttle = AuthThrottle()
 
-    init(broker: Broker, configuration: ManagementConfiguration, logger: Logger) {
+    init(broker: Broker, configuration: ManagementConfiguration, connections: APIConnections, logger: Logger) {
         self.broker = broker
         self.configuration = configuration
         self.node = Self.nodeName()
-        self.exporter = PrometheusExporter(broker: broker)
+        self.exporter = PrometheusExporter(broker: broker, connections: connections)
         self.logger = logger
     }
 
@@ -353,10 +354,16 @@ func buildManagementApplication(
     tls: TLSConfiguration? = nil,
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
-    Application(
-        responder: ManagementAPI(broker: broker, configuration: configuration, logger: logger),
-        server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "aviary"),
+    let connections = APIConnections(max: configuration.maxConnections)
+    let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(Int64(configuration.idleTimeout)))
+    return Application(
+        responder: ManagementAPI(broker: broker, configuration: configuration, connections: connections, logger: logger),
+        server: try tls.map { try .tls(.http1(configuration: http1), tlsConfiguration: $0) } ?? .http1(configuration: http1),
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port),
+            serverName: "aviary",
+            availableConnectionsDelegate: APIConnectionCap(connections: connections, logger: logger)
+        ),
         onServerRunning: onServerRunning,
         eventLoopGroupProvider: .shared(ManagementEventLoop.group),
         logger: logger

@@ -7,6 +7,11 @@ public struct ManagementConfiguration: Sendable, Hashable {
     /// Basic Auth credentials, required on every route (NanoMQ/EMQX v4 defaults).
     public var username = "admin"
     public var password = "public"
+    /// Seconds a connection may stay idle, or take to send a request's headers, before it is
+    /// closed (a dashboard polling every second never is; slowloris clients are).
+    public var idleTimeout = 10
+    /// Most open API connections; at the cap new ones wait in the backlog until one closes.
+    public var maxConnections = 256
 
     public init() {}
 }

@@ -10,11 +10,13 @@ import Synchronization
 final class PrometheusExporter: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let broker: Broker
+    private let connections: APIConnections
     /// The last value added to each counter, by family and labels.
     private let counted = Locked<[String: Int64]>([:])
 
-    init(broker: Broker) {
+    init(broker: Broker, connections: APIConnections) {
         self.broker = broker
+        self.connections = connections
     }
 
     func countRequest(method: String, status: Int) {
@@ -31,7 +33,27 @@ final class PrometheusExporter: Sendable {
 
     /// Brings the registry up to date and renders it.
     func scrape() -> [UInt8] {
-        let catalogue = broker.metricCatalogue()
+        var catalogue = broker.metricCatalogue()
+        catalogue += [
+            BrokerMetric(
+                .gauge,
+                UInt64(max(0, connections.open.load(ordering: .relaxed))),
+                help: "Open management API connections (api_max_connections caps them).",
+                prometheus: "aviary_api_connections"
+            ),
+            BrokerMetric(
+                .gauge,
+                UInt64(max(0, connections.peak.load(ordering: .relaxed))),
+                help: "The most management API connections open at once since start.",
+                prometheus: "aviary_api_connections_peak"
+            ),
+            BrokerMetric(
+                .counter,
+                UInt64(connections.capped.load(ordering: .relaxed)),
+                help: "Times the management API stopped accepting because api_max_connections were open.",
+                prometheus: "aviary_api_connections_capped_total"
+            ),
+        ]
         counted.withLock { counted in
             for metric in catalogue {
                 guard let name = metric.prometheus else { continue }

@@ -15,6 +15,8 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("api-port"), help: .setting("api_port")) var apiPort: String?
     @Option(name: .customLong("api-user"), help: .setting("api_user")) var apiUser: String?
     @Option(name: .customLong("api-password"), help: .setting("api_password")) var apiPassword: String?
+    @Option(name: .customLong("api-idle-timeout"), help: .setting("api_idle_timeout")) var apiIdleTimeout: String?
+    @Option(name: .customLong("api-max-connections"), help: .setting("api_max_connections")) var apiMaxConnections: String?
     @Option(name: .customLong("max-connections"), help: .setting("max_connections")) var maxConnections: String?
     @Option(name: .customLong("max-packet-size"), help: .setting("max_packet_size")) var maxPacketSize: String?
     @Option(name: .customLong("max-inflight"), help: .setting("max_inflight")) var maxInflight: String?
@@ -63,7 +65,8 @@ struct SettingsOptions: ParsableArguments {
     var flagValues: [(key: String, value: String?)] {
         [
             ("config", config), ("mqtt_host", mqttHost), ("mqtt_port", mqttPort), ("api_host", apiHost), ("api_port", apiPort),
-            ("api_user", apiUser), ("api_password", apiPassword), ("max_connections", maxConnections),
+            ("api_user", apiUser), ("api_password", apiPassword), ("api_idle_timeout", apiIdleTimeout),
+            ("api_max_connections", apiMaxConnections), ("max_connections", maxConnections),
             ("max_packet_size", maxPacketSize), ("max_inflight", maxInflight), ("receive_maximum", receiveMaximum),
             ("max_queued_messages", maxQueuedMessages), ("queue_high_water", queueHighWater), ("queue_low_water", queueLowWater),
             ("max_stall", maxStall), ("overload_policy", overloadPolicy), ("max_subscriptions", maxSubscriptions),

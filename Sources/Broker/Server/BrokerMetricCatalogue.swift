@@ -24,7 +24,7 @@ public struct BrokerMetric: Sendable {
     public let prometheus: String?
     public let labels: [(String, String)]
 
-    init(
+    public init(
         _ kind: Kind,
         _ value: UInt64,
         help: String,

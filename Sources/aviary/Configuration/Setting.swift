@@ -65,6 +65,20 @@ struct Setting {
             text("api_user", "Management API Basic Auth user name.", \.api.username),
             text("api_password", "Management API Basic Auth password.", \.api.password, secret: true),
             int(
+                "api_idle_timeout",
+                "Seconds an API connection may stay idle, or take to send a request's headers, before it is closed (slowloris).",
+                \.api.idleTimeout,
+                1...3600,
+                unit: "seconds"
+            ),
+            int(
+                "api_max_connections",
+                "Most open API connections; at the cap new ones wait in the listen backlog until one closes (counted in /metrics).",
+                \.api.maxConnections,
+                1...100_000,
+                unit: "connections"
+            ),
+            int(
                 "max_connections",
                 "Most client connections at once; further CONNECTs get 0x97 (0 = what the open-file limit allows).",
                 \.broker.maxConnections,
