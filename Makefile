@@ -1,5 +1,5 @@
 # Convenience targets; the README's Quick start uses the scripts directly.
-.PHONY: run test build fuzz sanitize bench crash install uninstall format lint rss-slope watchers
+.PHONY: run test build fuzz sanitize bench crash install uninstall format lint rss-slope watchers crash-recovery
 FUZZ_SECONDS ?= 300
 run:
 	scripts/run
@@ -37,6 +37,13 @@ watchers:
 	python3 Tests/EndToEndTests/Scripts/many_watchers.py --aviary .build/release/aviary --port 25883 --api-port 25884 --ws-port 25885 \
 		--clients $(WATCH_CLIENTS) --pollers 50 --slowloris 50 --ws 50 --idle 200 --max-connections 256 --idle-timeout 10 \
 		--connect-timeout 10 --seconds 20 --rate 1000
+# SIGKILL while a large store loads (100,000 sessions x 10 queued messages), several times
+RECOVERY_SESSIONS ?= 100000
+RECOVERY_KILLS ?= 5
+crash-recovery:
+	swift build -c release --product aviary
+	d=$$(mktemp -d); python3 Tests/EndToEndTests/Scripts/crash_recovery.py --aviary .build/release/aviary --dir $$d --port 26883 \
+		--api-port 26884 --sessions $(RECOVERY_SESSIONS) --messages 10 --kills $(RECOVERY_KILLS) --seed $$RANDOM; s=$$?; rm -rf $$d; exit $$s
 # the durability crash test, longer than CI's 20 kills: make crash CRASH_KILLS=200 (QoS 1 paho, then QoS 2)
 CRASH_KILLS ?= 200
 crash:

@@ -132,6 +132,39 @@ struct DurabilityTests {
         #expect(result["exit"] as? Int == 0, "a clean stop even with the store gone: \(line)")
     }
 
+    @Test(
+        """
+        SIGKILL 3 times while the broker loads a store of 1,000 sessions and 100,000 queued messages whose WAL has a torn frame: the next \
+        start recovers every session and message, and a session drains whole (make crash-recovery: 100,000 sessions, 1,000,000 messages)
+        """,
+        .enabled(if: Tools.python != nil, "python3 is needed")
+    )
+    func killedWhileLoading() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let script = Tools.packageRoot.appendingPathComponent("Tests/EndToEndTests/Scripts/crash_recovery.py").path
+        let r = try await Subprocess.runAsync(
+            [
+                Tools.python!, script, "--aviary", Tools.aviary, "--dir", dir, "--port", "\(HarnessPorts.next())", "--api-port",
+                "\(HarnessPorts.next())", "--sessions", "1000", "--messages", "100", "--kills", "3", "--seed", "7",
+            ],
+            timeout: 240
+        )
+        #expect(r.code == 0, "\(r.output)")
+        let line = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(r.output)")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect((result["fill"] as? [String: Any])?["messages_queued"] as? Int == 100_000, "\(line)")
+        let kills = result["kills"] as? [[String: Any]] ?? []
+        // Loads vary in length (page cache, a busy machine): most kills must fall inside one.
+        #expect(kills.count == 3 && kills.filter { $0["was_serving"] as? Bool == false }.count >= 2, "kills inside the load: \(line)")
+        for start in ["first", "last"] {
+            let figures = try #require(result[start] as? [String: Int], "\(line)")
+            #expect(figures["store.recovered.sessions"] == 1000 && figures["store.recovered.messages"] == 100_000, "\(start): \(line)")
+        }
+        #expect(result["drained"] as? Int == 100, "\(line)")
+        #expect(result["exit"] as? Int == 0)
+    }
+
     @Test("a second broker on the same persistence_dir is refused, naming the directory and its lock file")
     func lockFile() throws {
         let dir = Self.directory()
