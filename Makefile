@@ -1,5 +1,5 @@
 # Convenience targets; the README's Quick start uses the scripts directly.
-.PHONY: run test build fuzz sanitize bench crash install uninstall format lint rss-slope watchers crash-recovery
+.PHONY: run test build fuzz sanitize bench crash install uninstall format lint rss-slope watchers crash-recovery soak
 FUZZ_SECONDS ?= 300
 run:
 	scripts/run
@@ -37,19 +37,27 @@ watchers:
 	python3 Tests/EndToEndTests/Scripts/many_watchers.py --aviary .build/release/aviary --port 25883 --api-port 25884 --ws-port 25885 \
 		--clients $(WATCH_CLIENTS) --pollers 50 --slowloris 50 --ws 50 --idle 200 --max-connections 256 --idle-timeout 10 \
 		--connect-timeout 10 --seconds 20 --rate 1000
+# the long mixed soak (persistence on, QoS 0/1/2 pairs, fan-in, WebSockets, a bridge to a Mosquitto
+# restarted every 3 minutes, churn, kicks, the dashboard in tmux): make soak SOAK_SECONDS=1800
+SOAK_SECONDS ?= 1800
+soak:
+	swift build -c release --product aviary
+	py=$$(/usr/bin/python3 -c 'import paho' 2>/dev/null && echo /usr/bin/python3 || echo python3); \
+	$$py Tests/EndToEndTests/Scripts/soak.py --aviary .build/release/aviary --seconds $(SOAK_SECONDS) --warmup 120 \
+		--rate 100 --bridge-restart 180 --kick 30 --dashboard | tee /tmp/aviary-soak.json | python3 scripts/bench/soak_summary.py
 # SIGKILL while a large store loads (100,000 sessions x 10 queued messages), several times
 RECOVERY_SESSIONS ?= 100000
 RECOVERY_KILLS ?= 5
 crash-recovery:
 	swift build -c release --product aviary
 	d=$$(mktemp -d); python3 Tests/EndToEndTests/Scripts/crash_recovery.py --aviary .build/release/aviary --dir $$d --port 26883 \
-		--api-port 26884 --sessions $(RECOVERY_SESSIONS) --messages 10 --kills $(RECOVERY_KILLS) --seed $$RANDOM; s=$$?; rm -rf $$d; exit $$s
+		--api-port 26884 --sessions $(RECOVERY_SESSIONS) --messages 10 --kills $(RECOVERY_KILLS) --seed $$(date +%s); s=$$?; rm -rf $$d; exit $$s
 # the durability crash test, longer than CI's 20 kills: make crash CRASH_KILLS=200 (QoS 1 paho, then QoS 2)
 CRASH_KILLS ?= 200
 crash:
 	swift build --product aviary
 	for qos in 1 2; do d=$$(mktemp -d); python3 Tests/EndToEndTests/Scripts/crash_durability.py --aviary .build/debug/aviary \
-		--dir $$d --port 22883 --qos $$qos --kills $(CRASH_KILLS) --seed $$RANDOM || exit 1; echo; rm -rf $$d; done
+		--dir $$d --port 22883 --qos $$qos --kills $(CRASH_KILLS) --seed $$(date +%s) || exit 1; echo; rm -rf $$d; done
 
 # Install as an operator expects: stripped binaries, the systemd unit (pointing at them) and the
 # sample config, which an existing one is never overwritten by.
