@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-8}; seconds=${2:-10}; bin=${3:-.build/release/aviary}
 [ "$bin" = .build/release/aviary ] && swift build -c release --product aviary 2>&1 | grep -E "error" || true
-work=$(mktemp -d); port=18894
+work=$(mktemp -d); port=${RSS_PORT:-18894}
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 "$bin" serve --mqtt-host 127.0.0.1 --mqtt-port $port --api-port 0 --ws-port off --log-level error --sys-interval 0 \
     --persistence on --persistence-dir "$work/store" > "$work/broker.out" 2>&1 &
