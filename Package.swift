@@ -81,6 +81,7 @@ let package = Package(
                 "MQTTWebSocket",
                 "AviaryLocks",
                 "DurableStore",
+                "CMalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,6 +151,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // glibc's malloc.h (mallinfo2), which Swift's Glibc module does not export.
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .systemLibrary(
             name: "CNcurses",
             path: "Sources/CNcurses",

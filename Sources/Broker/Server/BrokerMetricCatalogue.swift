@@ -1,6 +1,11 @@
 import DurableStore
 import MQTTCodec
 
+#if canImport(Glibc)
+import CMalloc
+import Glibc
+#endif
+
 /// One figure of the broker, with every name it is published under: the single list that
 /// `$SYS/broker/…`, `/api/v4/metrics` and Prometheus's `/metrics` all render.
 public struct BrokerMetric: Sendable {
@@ -46,6 +51,37 @@ public struct BrokerMetric: Sendable {
 }
 
 extension Broker {
+    /// Heap bytes in use, over every malloc arena: what the arenas hold from the system, less
+    /// their free chunks, plus large blocks mapped on their own (glibc's `malloc_info` totals;
+    /// `mallinfo2` would count the main arena only). Exact where RSS moves by pages and with the
+    /// allocator's caches, so that a leak of a few bytes per batch shows
+    /// (`scripts/bench/rss_slope.sh`). Read at each scrape, never on the message path.
+    static func heapBytesInUse() -> UInt64 {
+        #if canImport(Glibc)
+        var buffer: UnsafeMutablePointer<CChar>?
+        var size = 0
+        guard let stream = open_memstream(&buffer, &size) else { return 0 }
+        malloc_info(0, stream)
+        fclose(stream)
+        guard let buffer else { return 0 }
+        defer { free(buffer) }
+        let report = String(cString: buffer)
+        // The totals over all arenas follow the last arena's </heap>.
+        guard let totals = report.ranges(of: "</heap>").last.map({ report[$0.upperBound...] }) else { return 0 }
+        func figure(_ element: String, _ type: String) -> Int64 {
+            guard let start = totals.firstRange(of: "<\(element) type=\"\(type)\""),
+                let sizeKey = totals[start.upperBound...].firstRange(of: "size=\""),
+                let end = totals[sizeKey.upperBound...].firstIndex(of: "\"")
+            else { return 0 }
+            return Int64(totals[sizeKey.upperBound..<end]) ?? 0
+        }
+        let inUse = figure("system", "current") - figure("total", "fast") - figure("total", "rest") + figure("total", "mmap")
+        return UInt64(max(0, inUse))
+        #else
+        return 0
+        #endif
+    }
+
     /// Every figure of the broker now, in the order `/api/v4/metrics` lists them.
     public func metricCatalogue() -> [BrokerMetric] {
         let m = metrics
@@ -267,6 +303,13 @@ extension Broker {
                 sys: "uptime",
                 sysUnit: " seconds",
                 prometheus: "aviary_uptime_seconds"
+            ),
+            .init(
+                .gauge,
+                Self.heapBytesInUse(),
+                help: "Bytes allocated with malloc and not freed, over all arenas (glibc's malloc_info): grows only with what the broker holds.",
+                api: "process.heap_bytes",
+                prometheus: "aviary_process_heap_bytes"
             ),
         ]
         if let store = core.store {
