@@ -10,7 +10,7 @@ start must recover every session and message (store.recovered.*), and one sessio
 with mosquitto_sub must get its MESSAGES messages. Prints one JSON object; exit 0
 means the run completed (the caller judges the figures).
 """
-import argparse, base64, json, os, random, re, signal, socket, subprocess, sys, time, urllib.request
+import argparse, base64, json, os, random, socket, subprocess, sys, time, urllib.request
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--aviary", required=True)
@@ -24,6 +24,8 @@ ap.add_argument("--seed", type=int, default=1)
 args = ap.parse_args()
 rng = random.Random(args.seed)
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
+sys.path.insert(0, os.path.join(root, "scripts", "lib"))
+from harness import kill, stop, wait_port  # noqa: E402
 
 
 def phase(text):
@@ -39,15 +41,7 @@ def start():
 
 def serving(timeout=300):
     """Seconds until MQTT and the API answer (the store is loaded before either listens)."""
-    began = time.perf_counter()
-    while time.perf_counter() - began < timeout:
-        try:
-            socket.create_connection(("127.0.0.1", args.port), timeout=0.2).close()
-            metrics()
-            return time.perf_counter() - began
-        except OSError:
-            time.sleep(0.01)
-    raise SystemExit("the broker did not come up")
+    return wait_port(args.port, timeout=timeout, also=metrics)
 
 
 def metrics():
@@ -58,11 +52,6 @@ def metrics():
     if isinstance(data, list):
         data = data[0]
     return data.get("metrics", data)
-
-
-def kill(process):
-    process.send_signal(signal.SIGKILL)
-    process.wait()
 
 
 result = {"sessions": args.sessions, "messages": args.messages}
@@ -109,11 +98,8 @@ try:
     drained = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(args.port), "-i", "rec-000007", "-c", "-q", "1", "-t", "rec/all",
                               "-C", str(args.messages), "-W", "60", "-F", "%m"], capture_output=True, text=True, timeout=90)
     result["drained"] = len(drained.stdout.splitlines())
-    broker.send_signal(signal.SIGTERM)
-    result["exit"] = broker.wait(timeout=60)
+    result["exit"] = stop(broker, timeout=60)
     broker = None
     print(json.dumps(result))
 finally:
-    if broker:
-        broker.kill()
-        broker.wait()
+    kill(broker)

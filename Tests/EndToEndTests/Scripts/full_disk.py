@@ -17,9 +17,10 @@ the failed-write path; `--ballast-mb` then stands for the operator's own files, 
 room. Prints one JSON object; exit 0 means the run completed (the caller judges
 the figures).
 """
-import argparse, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request, base64
+import argparse, base64, json, os, re, shutil, signal, subprocess, sys, tempfile, time, urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts", "lib"))
+from harness import kill, stop, wait_port  # noqa: E402
 from mqttwire import RawClient  # noqa: E402
 
 ap = argparse.ArgumentParser()
@@ -113,16 +114,7 @@ try:
         [args.aviary, "serve", "--mqtt-port", str(args.port), "--api-port", str(args.api_port), "--persistence", "on",
          "--persistence-dir", store, "--persistence-min-free-bytes", str(args.min_free), "--persistence-sync", "always"],
         stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", args.port), timeout=0.2).close()
-            metrics()
-            break
-        except OSError:
-            if time.time() > deadline:
-                raise SystemExit("the broker did not start")
-            time.sleep(0.05)
+    wait_port(args.port, also=metrics)
 
     # The persistent subscriber subscribes once and goes offline; the watcher stays online.
     keeper_drain(0)
@@ -198,8 +190,7 @@ try:
         "missing": sorted(set(acked) - set(watched)), "refused_delivered": sorted(set(refused) & set(watched)),
     }
     result["metrics_end"] = metrics()
-    broker.send_signal(signal.SIGTERM)
-    result["exit"] = broker.wait(timeout=20)
+    result["exit"] = stop(broker, timeout=20)
     broker = None
     log.close()
     text = open(log_path).read()
@@ -209,9 +200,7 @@ try:
     }
     print(json.dumps(result))
 finally:
-    if broker:
-        broker.kill()
-        broker.wait()
+    kill(broker)
     subprocess.run(["umount", "-l", mount], stderr=subprocess.DEVNULL)
     shutil.rmtree(mount, ignore_errors=True)
     if os.path.exists(log_path):

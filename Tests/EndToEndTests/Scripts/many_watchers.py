@@ -10,9 +10,10 @@ was closed, the API connection figures in /metrics, and whether a request that a
 cap was answered once room was made. Prints one JSON object (the caller judges it); the broker
 is started here and stopped at the end.
 """
-import argparse, base64, http.client, json, os, re, resource, signal, socket, statistics, subprocess, sys, threading, time
+import argparse, base64, http.client, json, os, re, resource, socket, subprocess, sys, threading, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts", "lib"))
+from harness import kill, stop, wait_port  # noqa: E402
 from mqttwire import RawClient, packet, read_packet, string  # noqa: E402
 
 ap = argparse.ArgumentParser()
@@ -143,16 +144,7 @@ broker = subprocess.Popen(
      "--connect-timeout", str(args.connect_timeout), "--max-connections", str(args.clients + 200)],
     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 try:
-    deadline = time.time() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", args.port), timeout=0.2).close()
-            metrics()
-            break
-        except OSError:
-            if time.time() > deadline:
-                raise SystemExit("the broker did not start")
-            time.sleep(0.05)
+    wait_port(args.port, also=metrics)
 
     phase(f"{args.clients} MQTT clients")
     clients = []
@@ -170,13 +162,13 @@ try:
     result["quiet"] = {"api": figures(probe(30, 0.1)), "mqtt": stream(args.seconds)}
 
     phase(f"crowd: {args.pollers} pollers, {args.slowloris} slowloris, {args.ws} half-open WebSocket upgrades, {args.idle} idle")
-    stop = threading.Event()
+    stopping = threading.Event()
     poll_results = {"ok": 0, "errors": []}
     poll_lock = threading.Lock()
 
     def poller(i):
         conn = http.client.HTTPConnection("127.0.0.1", args.api_port, timeout=30)
-        while not stop.is_set():
+        while not stopping.is_set():
             try:
                 conn.request("GET", PAGE, headers=AUTH)
                 response = conn.getresponse()
@@ -191,7 +183,7 @@ try:
                     poll_results["errors"].append(repr(error))
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", args.api_port, timeout=30)
-            stop.wait(1)
+            stopping.wait(1)
         conn.close()
 
     pollers = [threading.Thread(target=poller, args=(i,), daemon=True) for i in range(args.pollers)]
@@ -256,7 +248,7 @@ try:
         t.join(timeout=args.idle_timeout + args.connect_timeout + 60)
     late_thread.join(timeout=60)
     result["crowd"] = {"api": figures(probe(30, 0.1)), "mqtt": crowd_mqtt}
-    stop.set()
+    stopping.set()
     for t in pollers:
         t.join(timeout=10)
     after = metrics()
@@ -271,11 +263,8 @@ try:
     result["clients"] = args.clients
     for s in clients:
         s.close()
-    broker.send_signal(signal.SIGTERM)
-    result["exit"] = broker.wait(timeout=30)
+    result["exit"] = stop(broker, timeout=30)
     broker = None
     print(json.dumps(result))
 finally:
-    if broker:
-        broker.kill()
-        broker.wait()
+    kill(broker)

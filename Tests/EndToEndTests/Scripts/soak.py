@@ -25,6 +25,9 @@ import argparse, base64, json, os, random, re, shutil, signal, socket, subproces
 
 import paho.mqtt.client as mqtt
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts", "lib"))
+from harness import free_port, wait_port  # noqa: E402
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--aviary", required=True)
 ap.add_argument("--seconds", type=float, default=1800)
@@ -74,23 +77,6 @@ def watchdog():
 
 
 threading.Thread(target=watchdog, daemon=True).start()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
 
 
 def client(cid, clean=True, transport="tcp"):

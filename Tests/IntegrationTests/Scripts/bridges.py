@@ -23,6 +23,9 @@ import urllib.request
 
 import paho.mqtt.client as mqtt
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts", "lib"))
+from harness import free_port, wait_port  # noqa: E402
+
 AVIARY = sys.argv[1]
 SCENARIO = sys.argv[2]
 CERTS = sys.argv[3] if len(sys.argv) > 3 else None
@@ -37,23 +40,6 @@ if CERTS:
         os.chmod(os.path.join(WORK, name), 0o644)
     CERTS = WORK
 processes = []
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing listens on {port} after {timeout} s")
 
 
 class Mosquitto:
