@@ -65,6 +65,14 @@ struct DurabilityTests {
         return true
     }()
 
+    /// Whether the broker can be started as user nobody here (root, setpriv, and a checkout
+    /// whose directories nobody may enter).
+    static let nobodyCanRunAviary: Bool = {
+        guard geteuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return false }
+        let r = try? Subprocess.run(["/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "test", "-x", Tools.aviary])
+        return r?.code == 0
+    }()
+
     struct DiskRun: Sendable, CustomStringConvertible {
         var minFree: Int
         var ballastMB: Int
@@ -182,6 +190,43 @@ struct DurabilityTests {
         let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         let slope = try #require(result["heap_slope_bytes_per_100k"] as? Int, "\(line)")
         #expect(slope < 500_000, "heap bytes per 100,000 persistent messages after the warm-up: \(line)")
+    }
+
+    @Test(
+        """
+        the store made read-only under a running broker (run as nobody): it goes on storing, as Linux checks permissions when a file is \
+        opened and the store's stay open; the next start is refused naming the directory; made writable again, nothing was lost
+        """,
+        .enabled(if: Self.nobodyCanRunAviary, "needs root, setpriv, and a build directory that user nobody can reach")
+    )
+    func readOnlyStore() throws {
+        let dir = Self.directory()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try Subprocess.run(["chown", "nobody", dir])
+        let asNobody = ["/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        let arguments = ["--persistence", "on", "--persistence-dir", dir]
+        let (p, port) = try AviaryBinary.serve(arguments, launcher: asNobody)
+        let subscribe = ["mosquitto_sub", "-h", "127.0.0.1", "-p", "\(port)", "-i", "keeper", "-c", "-q", "1", "-t", "ro/#"]
+        _ = try Subprocess.run(subscribe + ["-W", "1"])
+        _ = try Subprocess.run(["chmod", "-R", "a-w", dir])
+        let published = try Subprocess.run([
+            "mosquitto_pub", "-h", "127.0.0.1", "-p", "\(port)", "-V", "5", "-q", "1", "-t", "ro/x", "-m", "kept", "-d",
+        ])
+        #expect(published.output.contains("PUBACK (Mid: 1, RC:0)"), "acknowledged as stored: \(published.output)")
+        p.signal(SIGTERM)
+        #expect(p.wait(timeout: 15) == 0, "a clean stop: \(p.output)")
+        let refused = try Subprocess.run(asNobody + [Tools.aviary, "serve", "--mqtt-port", "0", "--api-port", "0"] + arguments)
+        #expect(refused.code == 1 && refused.output.contains("persistence_dir \(dir) cannot be used"), "\(refused.output)")
+        #expect(refused.output.contains("Permission denied"), "\(refused.output)")
+        _ = try Subprocess.run(["chmod", "-R", "u+w", dir])
+        let (again, againPort) = try AviaryBinary.serve(arguments, launcher: asNobody)
+        let drained = try Subprocess.run(
+            ["mosquitto_sub", "-h", "127.0.0.1", "-p", "\(againPort)", "-i", "keeper", "-c", "-q", "1", "-t", "ro/#", "-C", "1", "-W", "10"]
+        )
+        #expect(drained.output.trimmingCharacters(in: .whitespacesAndNewlines) == "kept", "\(drained.output)")
+        again.signal(SIGTERM)
+        #expect(again.wait(timeout: 15) == 0)
     }
 
     @Test("a second broker on the same persistence_dir is refused, naming the directory and its lock file")
