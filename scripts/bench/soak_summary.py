@@ -5,6 +5,8 @@ import sys
 
 line = next(l for l in sys.stdin if l.startswith("{"))
 r = json.loads(line)
+if "error" in r:
+    sys.exit(f"the soak gave no result: {r['error']} (stuck in: {r['phase']})")
 print(f"soak of {r['seconds'] / 60:.0f} min: {r['kicks']} kicks ({r['kickee_reconnects']} reconnects), "
       f"{r['bridge_restarts']} upstream restarts, dashboard drawn: {r['dashboard_drawn']}, broker alive: {r['broker_alive']}, exit {r['exit']}")
 print()

@@ -135,7 +135,10 @@ class Stream:
         self.topic = topic or f"soak/{name}"
         self.acked = {p: set() for p in range(publishers)}
         self.received = {p: [] for p in range(publishers)}
-        self.lock = threading.RLock()  # paho may call on_publish inside publish()
+        # Never held while calling into paho: its network thread holds its own lock while it
+        # calls on_publish, which takes this one (holding both the other way round deadlocks).
+        self.lock = threading.Lock()
+        self.early = set()  # mids acknowledged before publish() returned them
         self.sub_id = f"soak-sub-{name}"
         self.sub = client(self.sub_id, clean=not persistent, transport="tcp" if sub_port else transport)
         self.sub.on_connect = lambda c, u, f, rc: c.subscribe(self.topic, qos)
@@ -160,20 +163,28 @@ class Stream:
             self.received[p].append(n)
 
     def on_publish(self, c, userdata, mid):
+        if self.qos == 0:
+            return
         p, pending = userdata
         with self.lock:
             n = pending.pop(mid, None)
             if n is not None:
                 self.acked[p].add(n)
+            else:
+                self.early.add((p, mid))
 
     def run(self):
         n, start = 0, time.time()
         while not stop.is_set():
             n += 1
             for p, (pub, pending) in enumerate(self.pubs):
+                info = pub.publish(self.topic, f"{p}:{n}", qos=self.qos)
                 with self.lock:
-                    info = pub.publish(self.topic, f"{p}:{n}", qos=self.qos)
-                    if self.qos == 0 and info.rc == 0:
+                    if self.qos == 0:
+                        if info.rc == 0:
+                            self.acked[p].add(n)
+                    elif (p, info.mid) in self.early:
+                        self.early.discard((p, info.mid))
                         self.acked[p].add(n)
                     else:
                         pending[info.mid] = n
