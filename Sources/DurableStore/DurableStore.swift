@@ -234,7 +234,7 @@ public final class DurableStore: Sendable {
         // a later delete cancels a put in it.
         var retry = PendingOperations()
         var lastFailure: String?
-        var refusalKind = 0
+        var refusalKind = RefusalKind.none
         checkRefusal(lastFailure: nil, refusalKind: &refusalKind, callbacks)
         while true {
             // Once a second without work: the free space and the files are checked again, and
@@ -309,10 +309,15 @@ public final class DurableStore: Sendable {
     /// Whether new messages are refused now, and why: the database file removed or replaced
     /// under the broker, the last write failed, or less room than the reserve. While short of
     /// room or failing, the WAL is folded back and truncated, to give its space back.
-    private func checkRefusal(lastFailure: String?, refusalKind: inout Int, _ callbacks: WriterCallbacks) {
+    /// Why new messages are refused: a change of kind is logged, not every new figure in the
+    /// reason's text.
+    private enum RefusalKind {
+        case none, fileGone, writeFailed, shortOfRoom
+    }
+
+    private func checkRefusal(lastFailure: String?, refusalKind: inout RefusalKind, _ callbacks: WriterCallbacks) {
         let db = database.value
-        // The kind of refusal: a change of kind is logged, not every new figure in its text.
-        var kind = 0
+        var kind = RefusalKind.none
         var reason: String?
         var room = db.room(caring: minFreeBytes)
         // A WAL that cannot be folded back holds its space: tried again while writes fail or
@@ -323,11 +328,11 @@ public final class DurableStore: Sendable {
         }
         roomBytes.store(room.bytes, ordering: .relaxed)
         if !db.isInPlace() {
-            (kind, reason) = (1, "its database file \(databasePath) was removed or replaced while the broker ran; restart the broker to write again")
+            (kind, reason) = (.fileGone, "its database file \(databasePath) was removed or replaced while the broker ran; restart the broker to write again")
         } else if let lastFailure {
-            (kind, reason) = (2, lastFailure)
+            (kind, reason) = (.writeFailed, lastFailure)
         } else if room.isShort {
-            (kind, reason) = (3, room.description)
+            (kind, reason) = (.shortOfRoom, room.description)
         }
         refusalReason.withLock { $0 = reason }
         refusing.store(reason != nil, ordering: .relaxed)
