@@ -328,7 +328,9 @@ public final class DurableStore: Sendable {
         }
         roomBytes.store(room.bytes, ordering: .relaxed)
         if !db.isInPlace() {
-            (kind, reason) = (.fileGone, "its database file \(databasePath) was removed or replaced while the broker ran; restart the broker to write again")
+            (kind, reason) = (
+                .fileGone, "its database file \(databasePath) was removed or replaced while the broker ran; restart the broker to write again"
+            )
         } else if let lastFailure {
             (kind, reason) = (.writeFailed, lastFailure)
         } else if room.isShort {
