@@ -43,8 +43,7 @@ struct DurabilityTests {
             timeout: 180
         )
         #expect(r.code == 0, "\(r.output)")
-        let line = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("{") })
-        let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let (line, result) = try printedResult(r.output)
         let acked = (result["acked"] as? Int) ?? 0
         #expect(acked >= 200, "enough traffic across the kills: \(line)")
         #expect(result["unacked_at_end"] as? Int == 0, "the publisher's last messages were acknowledged after the last restart: \(line)")
@@ -99,8 +98,7 @@ struct DurabilityTests {
             timeout: 120
         )
         #expect(r.code == 0, "\(r.output)")
-        let line = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(r.output)")
-        let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let (line, result) = try printedResult(r.output)
         let phases = try #require(result["phases"] as? [String: Any])
         let fill = try #require(phases["fill"] as? [String: Any])
         let drain = try #require(phases["drain"] as? [String: Any])
@@ -159,8 +157,7 @@ struct DurabilityTests {
             timeout: 240
         )
         #expect(r.code == 0, "\(r.output)")
-        let line = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(r.output)")
-        let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let (line, result) = try printedResult(r.output)
         #expect((result["fill"] as? [String: Any])?["messages_queued"] as? Int == 100_000, "\(line)")
         let kills = result["kills"] as? [[String: Any]] ?? []
         // Loads vary in length (page cache, a busy machine): most kills must fall inside one.
@@ -186,8 +183,7 @@ struct DurabilityTests {
             timeout: 120
         )
         #expect(r.code == 0, "\(r.output)")
-        let line = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(r.output)")
-        let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let (line, result) = try printedResult(r.output)
         let slope = try #require(result["heap_slope_bytes_per_100k"] as? Int, "\(line)")
         #expect(slope < 500_000, "heap bytes per 100,000 persistent messages after the warm-up: \(line)")
     }

@@ -26,8 +26,7 @@ struct ManyWatchersTests {
             timeout: 150
         )
         #expect(r.code == 0, "\(r.output)")
-        let line = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(r.output)")
-        let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let (line, result) = try printedResult(r.output)
         let pollers = try #require(result["pollers"] as? [String: Any])
         #expect(pollers["error_count"] as? Int == 0, "every poll answered: \(line)")
         #expect((pollers["requests"] as? Int ?? 0) >= 20 * 4, "\(line)")

@@ -24,8 +24,7 @@ struct SoakTests {
             timeout: 240
         )
         #expect(r.code == 0, "\(r.output)")
-        let line = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(r.output)")
-        let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let (line, result) = try printedResult(r.output)
         let streams = try #require(result["streams"] as? [String: [String: Any]])
         #expect(Set(streams.keys) == ["qos0", "qos1", "qos2", "fanin", "ws", "bridge"])
         for (name, stream) in streams {
